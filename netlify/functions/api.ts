@@ -1,0 +1,35 @@
+// The Netlify function adapter (Functions 2.0: a web Request in, a web Response out) over the same core as
+// `npm start`. Bundled by `npm run build:functions` into dist/functions/api.mjs; netlify.toml routes /v1/* here.
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createApp, document, type App } from '../../src/http/app.js';
+
+const functionPrefix = '/.netlify/functions/api';
+let app: Promise<App> | undefined; // kept across invocations of one warm instance
+
+function startApp(): Promise<App> {
+  const config = loadConfig();
+  return createApp({
+    deps: { version: document.info.version },
+    log: createLogger(config.logLevel),
+    validateResponses: config.validateResponses,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+}
+
+export default async function handler(request: Request): Promise<Response> {
+  app ??= startApp();
+  const url = new URL(request.url);
+  // A rewrite may hand the function its own path; the API's path follows the prefix.
+  const path = url.pathname.startsWith(functionPrefix) ? url.pathname.slice(functionPrefix.length) || '/' : url.pathname;
+  const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
+  const response = await (await app).handle({
+    method: request.method,
+    path,
+    query: url.search.slice(1),
+    headers: Object.fromEntries(request.headers),
+    body: body && body.length > 0 ? body : undefined,
+  });
+  const noBody = response.status === 204 || response.status === 304 || request.method === 'HEAD';
+  return new Response(noBody ? null : response.body, { status: response.status, headers: response.headers });
+}

@@ -1,0 +1,293 @@
+// The transport-neutral core: every adapter (express, Netlify) turns its request into an HttpRequest and
+// sends back the HttpResponse this returns. Routing and request validation are openapi-backend's, driven
+// by the bundled contract; errors and the envelope are made here and nowhere else.
+import { randomUUID } from 'node:crypto';
+import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
+import addFormats from 'ajv-formats';
+import type { Logger } from 'pino';
+import { stringify as toYaml } from 'yaml';
+import contract from '../generated/openapi.json' with { type: 'json' };
+import { handlers as implementedHandlers } from '../handlers/index.js';
+import { ApiError } from './errors.js';
+import { toErrorDetails } from './validation-errors.js';
+import type { AppDeps, HandlerRequest, HttpRequest, HttpResponse, OperationId, RequestContext } from './types.js';
+
+export interface AppOptions {
+  deps: AppDeps;
+  log: Logger;
+  /** Check every response against the contract; a violation becomes a 500 and an error log line. */
+  validateResponses: boolean;
+  /** The largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+}
+
+export interface App {
+  handle(request: HttpRequest): Promise<HttpResponse>;
+  /** Operations of the contract that the service does not implement yet (they answer 501). */
+  readonly unimplemented: readonly OperationId[];
+}
+
+/** Per-request state threaded through openapi-backend's hooks as the handler argument. */
+interface Exchange {
+  http: HttpRequest;
+  parsed: { method: string; path: string; query: string; headers: Record<string, string | string[]>; body?: unknown };
+  ctx: RequestContext;
+}
+
+interface Outcome {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  operationId?: string;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+
+// Browsers call the API from any origin: credentials travel in headers, never in cookies, so `*` is safe.
+const corsHeaders = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'X-Request-Id, Retry-After, Location',
+};
+
+function preflight(): Outcome {
+  return {
+    status: 204,
+    headers: {
+      'Access-Control-Allow-Methods': 'GET, POST, PATCH, DELETE, OPTIONS',
+      'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-Api-Key, Idempotency-Key, X-Request-Id',
+      'Access-Control-Max-Age': '86400',
+    },
+  };
+}
+export const document = contract as unknown as Document;
+
+export function contractYaml(): string {
+  return toYaml(contract, { lineWidth: 0 });
+}
+
+export async function createApp(options: AppOptions): Promise<App> {
+  const { deps, log } = options;
+  const operationIds = Object.values(document.paths ?? {}).flatMap((item) =>
+    ['get', 'put', 'post', 'patch', 'delete'].flatMap((m) => {
+      const op = (item as Record<string, { operationId?: string } | undefined>)[m];
+      return op?.operationId ? [op.operationId as OperationId] : [];
+    }),
+  );
+  const unimplemented = operationIds.filter((id) => !implementedHandlers[id]);
+
+  const backend = new OpenAPIBackend({
+    definition: structuredClone(document),
+    quick: true,
+    validate: true,
+    coerceTypes: true,
+    ajvOpts: { strict: false, useDefaults: true, allErrors: true },
+    customizeAjv: (ajv) => {
+      addFormats.default(ajv);
+      return ajv;
+    },
+    handlers: {
+      notFound: (): Outcome => {
+        throw new ApiError('NOT_FOUND', 'No such route. See /v1/openapi.json for the operations.');
+      },
+      methodNotAllowed: (c: Context): Outcome => {
+        const allowed = allowedMethods(c.request.path);
+        throw new ApiError('METHOD_NOT_ALLOWED', `Use ${allowed.join(', ')} on this path.`, undefined, {
+          headers: { Allow: allowed.join(', ') },
+        });
+      },
+      postRoutingHandler: (c: Context, ex: Exchange): void => {
+        const operationId = c.operation?.operationId as OperationId | undefined;
+        if (!operationId) return;
+        ex.parsed.body = parseBody(c, ex.http);
+        c.request.requestBody = ex.parsed.body;
+        if (!implementedHandlers[operationId]) {
+          throw new ApiError('NOT_IMPLEMENTED', `${operationId} is not implemented yet; the mock serves it.`);
+        }
+      },
+      unauthorizedHandler: (): Outcome => {
+        throw new ApiError('UNAUTHENTICATED', 'Send a bearer token in Authorization or an API key in X-Api-Key.');
+      },
+      validationFail: (c: Context): Outcome => {
+        throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', toErrorDetails(c.validation.errors ?? []));
+      },
+    },
+  });
+
+  for (const [operationId, handler] of Object.entries(implementedHandlers)) {
+    backend.register(operationId, async (c: Context, ex: Exchange): Promise<Outcome> => {
+      const coerced = c.validation?.coerced as { query?: unknown; params?: unknown } | undefined;
+      const request = {
+        params: coerced?.params ?? c.request.params,
+        query: coerced?.query ?? c.request.query,
+        headers: c.request.headers,
+        body: c.request.requestBody,
+        rawBody: ex.http.body,
+      } as HandlerRequest<never>;
+      const result = (await (handler as (r: unknown, ctx: RequestContext) => Promise<Outcome & { page?: unknown }>)(
+        request,
+        ex.ctx,
+      ));
+      const body =
+        result.status === 204 ? undefined : { success: true, data: result.body, ...(result.page ? { page: result.page } : {}) };
+      return { status: result.status, body, headers: result.headers, operationId };
+    });
+  }
+  await backend.init();
+
+  function allowedMethods(path: string): string[] {
+    const normalized = path.replace(/\/+$/, '') || '/';
+    return backend
+      .getOperations()
+      .filter((op) => new RegExp(`^${op.path.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(normalized))
+      .map((op) => op.method.toUpperCase());
+  }
+
+  function checkResponseAgainstContract(outcome: Outcome, ctx: RequestContext): Outcome {
+    if (!options.validateResponses || !outcome.operationId) return outcome;
+    const operation = backend.getOperation(outcome.operationId);
+    const declared = operation?.responses?.[String(outcome.status)];
+    let problem: string | undefined;
+    if (!declared) {
+      problem = `status ${outcome.status} is not declared`;
+    } else if (outcome.body !== undefined) {
+      const result = backend.validateResponse(outcome.body, outcome.operationId, outcome.status);
+      if (result.errors) problem = JSON.stringify(result.errors);
+    }
+    if (!problem) return outcome;
+    ctx.log.error({ operationId: outcome.operationId, status: outcome.status, problem }, 'response violates the contract');
+    return {
+      status: 500,
+      operationId: undefined,
+      body: errorBody(new ApiError('INTERNAL', `The response of ${outcome.operationId} violates the contract.`), ctx.requestId),
+    };
+  }
+
+  async function handle(http: HttpRequest): Promise<HttpResponse> {
+    const started = performance.now();
+    const incoming = single(http.headers['x-request-id']);
+    const requestId = incoming && requestIdPattern.test(incoming) ? incoming : `req_${randomUUID().replace(/-/g, '')}`;
+    const ctx: RequestContext = { requestId, log: log.child({ requestId }), deps };
+    let outcome: Outcome;
+    try {
+      outcome = http.method === 'OPTIONS' ? preflight() : await route(http, ctx);
+    } catch (error) {
+      outcome = failure(error, ctx);
+      outcome.operationId = (error as { operationId?: string }).operationId;
+    }
+    outcome = checkResponseAgainstContract(outcome, ctx);
+    const headers: Record<string, string> = { ...corsHeaders, ...outcome.headers, 'X-Request-Id': requestId };
+    let body = '';
+    if (outcome.body !== undefined) {
+      headers['Content-Type'] ??= 'application/json; charset=utf-8';
+      body = typeof outcome.body === 'string' ? outcome.body : JSON.stringify(outcome.body);
+    }
+    ctx.log.info(
+      {
+        method: http.method,
+        path: http.path,
+        operationId: outcome.operationId,
+        status: outcome.status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+      },
+      'request',
+    );
+    return { status: outcome.status, headers, body };
+  }
+
+  async function route(http: HttpRequest, ctx: RequestContext): Promise<Outcome> {
+    if (http.method === 'GET' && http.path === '/v1/openapi.json') {
+      return { status: 200, body: JSON.stringify(contract), headers: { 'Content-Type': 'application/json; charset=utf-8' } };
+    }
+    if (http.method === 'GET' && http.path === '/v1/openapi.yaml') {
+      return { status: 200, body: contractYaml(), headers: { 'Content-Type': 'application/yaml; charset=utf-8' } };
+    }
+    if (http.body && http.body.length > options.maxBodyBytes) {
+      throw new ApiError('PAYLOAD_TOO_LARGE', `The request body is larger than ${options.maxBodyBytes} bytes.`);
+    }
+    const exchange: Exchange = {
+      http,
+      parsed: { method: http.method, path: http.path, query: http.query, headers: definedHeaders(http.headers) },
+      ctx,
+    };
+    try {
+      return (await backend.handleRequest(exchange.parsed, exchange)) as Outcome;
+    } catch (error) {
+      // Keep the operation on errors thrown after routing, so their status is checked against the contract.
+      const matched = safeMatch(exchange.parsed);
+      if (matched && error && typeof error === 'object') (error as { operationId?: string }).operationId = matched;
+      throw error;
+    }
+  }
+
+  function safeMatch(req: Exchange['parsed']): string | undefined {
+    try {
+      return backend.matchOperation(req)?.operationId;
+    } catch {
+      return undefined;
+    }
+  }
+
+  function failure(error: unknown, ctx: RequestContext): Outcome {
+    if (error instanceof ApiError) {
+      if (error.status >= 500) ctx.log.error({ err: error.cause ?? error, code: error.code }, error.message);
+      const headers = { ...error.headers };
+      if (error.code === 'METHOD_NOT_ALLOWED' && !headers.Allow) headers.Allow = '';
+      return { status: error.status, body: errorBody(error, ctx.requestId), headers };
+    }
+    ctx.log.error({ err: error }, 'unhandled error');
+    return { status: 500, body: errorBody(new ApiError('INTERNAL', 'Something went wrong on our side.'), ctx.requestId) };
+  }
+
+  return { handle, unimplemented };
+}
+
+export function errorBody(error: ApiError, requestId: string): unknown {
+  return {
+    success: false,
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.details?.length ? { details: error.details } : {}),
+      requestId,
+    },
+  };
+}
+
+/** Checks the Content-Type against the operation's media types and parses the body: 415, 400 or the value. */
+function parseBody(c: Context, http: HttpRequest): unknown {
+  const requestBody = c.operation.requestBody as
+    | { required?: boolean; content?: Record<string, unknown> }
+    | undefined;
+  const hasBody = http.body !== undefined && http.body.length > 0;
+  if (!requestBody) return undefined; // bodies sent to operations that take none are ignored
+  if (!hasBody) {
+    if (requestBody.required) throw new ApiError('VALIDATION_ERROR', 'The request body is required.', [{ field: 'body', message: 'is required' }]);
+    return undefined;
+  }
+  const accepted = Object.keys(requestBody.content ?? {});
+  const mediaType = (single(http.headers['content-type']) ?? '').split(';')[0]!.trim().toLowerCase();
+  if (!accepted.includes(mediaType)) {
+    throw new ApiError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Send the body as ${accepted.join(' or ')}${mediaType ? `, not ${mediaType}` : ' (Content-Type is missing)'}.`,
+    );
+  }
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(http.body);
+  if (mediaType !== 'application/json') return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // The parser's message quotes the body; the client gets a plain statement instead.
+    throw new ApiError('VALIDATION_ERROR', 'The request body is not valid JSON.', [{ field: 'body', message: 'is not valid JSON' }]);
+  }
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function definedHeaders(headers: HttpRequest['headers']): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name.toLowerCase()] = value;
+  return out;
+}

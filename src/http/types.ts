@@ -1,0 +1,80 @@
+// Transport types shared by the core and the handlers. Handlers see these, never express or openapi-backend.
+import type { Logger } from 'pino';
+import type { operations } from '../generated/api.js';
+
+export type OperationId = keyof operations;
+
+/** What every handler and service receives: explicit, per request. */
+export interface RequestContext {
+  requestId: string;
+  log: Logger;
+  deps: AppDeps;
+}
+
+/** Long-lived parts the app is built from; adapters and tests construct them. */
+export interface AppDeps {
+  /** Pings the database; absent when none is configured. */
+  pingDatabase?: () => Promise<void>;
+  version: string;
+}
+
+type Get<T, K extends PropertyKey> = T extends Record<K, infer V> ? V : never;
+type Defined<T> = Exclude<T, undefined>;
+
+type PathOf<K extends OperationId> = Defined<Get<operations[K]['parameters'], 'path'>>;
+type QueryOf<K extends OperationId> = Defined<Get<operations[K]['parameters'], 'query'>>;
+type HeaderOf<K extends OperationId> = Defined<Get<operations[K]['parameters'], 'header'>>;
+type BodyOf<K extends OperationId> = operations[K] extends { requestBody: { content: infer C } }
+  ? C[keyof C]
+  : operations[K] extends { requestBody?: { content: infer C } }
+    ? C[keyof C] | undefined
+    : undefined;
+
+/** The validated request as a handler sees it: types come from the contract. */
+export interface HandlerRequest<K extends OperationId> {
+  params: PathOf<K> extends never ? Record<string, never> : PathOf<K>;
+  query: QueryOf<K> extends never ? Record<string, never> : QueryOf<K>;
+  headers: HeaderOf<K> extends never ? Record<string, never> : HeaderOf<K>;
+  body: BodyOf<K>;
+  /** The body exactly as received, for signature checks. */
+  rawBody: Buffer | undefined;
+}
+
+type Responses<K extends OperationId> = operations[K]['responses'];
+type SuccessStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204>;
+type JsonOf<R> = R extends { content: { 'application/json': infer B } } ? B : never;
+
+type ResultFor<S, B> = [B] extends [never]
+  ? { status: S; headers?: Record<string, string> }
+  : B extends { data: infer D; page: infer P }
+    ? { status: S; body: D; page: P; headers?: Record<string, string> }
+    : B extends { data: infer D }
+      ? { status: S; body: D; headers?: Record<string, string> }
+      : never;
+
+/** The allowed `{status, body}` pairs of an operation; the core wraps `body` in the success envelope. */
+export type HandlerResult<K extends OperationId> = {
+  [S in SuccessStatus<K>]: ResultFor<S, JsonOf<Responses<K>[S]>>;
+}[SuccessStatus<K>];
+
+export type Handler<K extends OperationId> = (
+  request: HandlerRequest<K>,
+  ctx: RequestContext,
+) => Promise<HandlerResult<K>>;
+
+/** The transport-neutral request every adapter builds. */
+export interface HttpRequest {
+  method: string;
+  /** The path without the query string, e.g. `/v1/health`. */
+  path: string;
+  /** The raw query string without `?`. */
+  query: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer | undefined;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}

@@ -1,0 +1,32 @@
+// `npm start`: the local server. Everything it needs has a default; see the README's configuration table.
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { createApp, document } from './http/app.js';
+import { createExpressApp } from './http/express.js';
+import { readDocs } from './docs.js';
+
+const config = loadConfig();
+const log = createLogger(config.logLevel);
+
+const app = await createApp({
+  deps: { version: document.info.version },
+  log,
+  validateResponses: config.validateResponses,
+  maxBodyBytes: config.maxBodyBytes,
+});
+let docs: Promise<string | undefined> | undefined;
+const server = createExpressApp(app, {
+  maxBodyBytes: config.maxBodyBytes,
+  docsHtml: () => (docs ??= readDocs()),
+}).listen(config.port, config.host, () => {
+  log.info(`Staffroom listening on http://${config.host}:${config.port} (docs at /docs, contract at /v1/openapi.json)`);
+  docs ??= readDocs(); // build the page in the background, so /docs answers at once
+});
+
+function shutdown(signal: string): void {
+  log.info({ signal }, 'shutting down');
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 5_000).unref();
+}
+process.once('SIGINT', () => shutdown('SIGINT'));
+process.once('SIGTERM', () => shutdown('SIGTERM'));

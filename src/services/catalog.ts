@@ -1,0 +1,105 @@
+// The catalog: plans, credit packs and models, defined once and typed by the contract.
+import type { components } from '../generated/api.js';
+
+export type Plan = components['schemas']['Plan'];
+export type CreditPack = components['schemas']['CreditPack'];
+export type Model = components['schemas']['Model'];
+export type Provider = Model['provider'];
+
+export const plans: readonly Plan[] = [
+  {
+    id: 'free',
+    name: 'Free',
+    description: 'Try Staffroom with a small monthly allowance.',
+    priceCents: 0,
+    currency: 'usd',
+    monthlyCredits: 10_000,
+    limits: { employees: 3, concurrentTasks: 1, members: 3 },
+  },
+  {
+    id: 'starter',
+    name: 'Starter',
+    description: 'For small teams putting employees to work every day.',
+    priceCents: 2_900,
+    currency: 'usd',
+    monthlyCredits: 300_000,
+    limits: { employees: 20, concurrentTasks: 5, members: 10 },
+  },
+  {
+    id: 'pro',
+    name: 'Pro',
+    description: 'For teams that run employees around the clock.',
+    priceCents: 9_900,
+    currency: 'usd',
+    monthlyCredits: 1_200_000,
+    limits: { employees: 200, concurrentTasks: 25, members: 100 },
+  },
+];
+
+export const creditPacks: readonly CreditPack[] = [
+  { id: 'credits-100k', name: '100,000 credits', credits: 100_000, priceCents: 1_000, currency: 'usd' },
+  { id: 'credits-1m', name: '1,000,000 credits', credits: 1_000_000, priceCents: 9_500, currency: 'usd' },
+];
+
+// Prices are integer micro-dollars per million tokens. Offline models never call a provider; they carry a
+// small price so that credits move in a zero-configuration setup exactly as they do in production.
+export const models: readonly Model[] = [
+  {
+    id: 'offline-small',
+    provider: 'offline',
+    name: 'Offline (deterministic, no model)',
+    contextWindow: 128_000,
+    maxOutputTokens: 4_096,
+    pricing: { inputPerMillion: 100_000, outputPerMillion: 400_000, cachedInputPerMillion: 50_000 },
+  },
+  {
+    id: 'gpt-4o-mini',
+    provider: 'openai',
+    name: 'GPT-4o mini',
+    contextWindow: 128_000,
+    maxOutputTokens: 16_384,
+    pricing: { inputPerMillion: 150_000, outputPerMillion: 600_000, cachedInputPerMillion: 75_000 },
+  },
+  {
+    id: 'gpt-4o',
+    provider: 'openai',
+    name: 'GPT-4o',
+    contextWindow: 128_000,
+    maxOutputTokens: 16_384,
+    pricing: { inputPerMillion: 2_500_000, outputPerMillion: 10_000_000, cachedInputPerMillion: 1_250_000 },
+  },
+  {
+    id: 'gpt-4.1-mini',
+    provider: 'openai',
+    name: 'GPT-4.1 mini',
+    contextWindow: 1_047_576,
+    maxOutputTokens: 32_768,
+    pricing: { inputPerMillion: 400_000, outputPerMillion: 1_600_000, cachedInputPerMillion: 100_000 },
+  },
+  {
+    id: 'claude-haiku-4-5',
+    provider: 'anthropic',
+    name: 'Claude Haiku 4.5',
+    contextWindow: 200_000,
+    maxOutputTokens: 64_000,
+    pricing: { inputPerMillion: 1_000_000, outputPerMillion: 5_000_000, cachedInputPerMillion: 100_000 },
+  },
+  {
+    id: 'claude-sonnet-4-5',
+    provider: 'anthropic',
+    name: 'Claude Sonnet 4.5',
+    contextWindow: 200_000,
+    maxOutputTokens: 64_000,
+    pricing: { inputPerMillion: 3_000_000, outputPerMillion: 15_000_000, cachedInputPerMillion: 300_000 },
+  },
+];
+
+export const defaultModelId = 'offline-small';
+
+export function listModels(provider?: Provider): readonly Model[] {
+  return provider ? models.filter((m) => m.provider === provider) : models;
+}
+
+export function findModel(id: string): Model | undefined {
+  return models.find((m) => m.id === id);
+}

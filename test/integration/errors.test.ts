@@ -1,0 +1,116 @@
+// Whatever a client sends, the answer is an envelope with a stable code, never a 500.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contractOperations, contractProblems } from '../support/contract.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer({ maxBodyBytes: 64 * 1024 });
+});
+afterAll(() => server.close());
+
+const orgs = '/v1/organizations';
+
+async function call(method: string, path: string, init: { body?: RequestInit['body']; headers?: Record<string, string> } = {}) {
+  const response = await fetch(`${server.baseUrl}${path}`, { method, ...init });
+  const text = await response.text();
+  return { response, body: text ? (JSON.parse(text) as { success: boolean; error: { code: string; details?: { field: string }[]; requestId: string } }) : undefined };
+}
+
+describe('error envelope', () => {
+  it('answers an unknown route with 404 NOT_FOUND', async () => {
+    const { response, body } = await call('GET', '/v1/nothing-here');
+    expect(response.status).toBe(404);
+    expect(body?.success).toBe(false);
+    expect(body?.error.code).toBe('NOT_FOUND');
+    expect(body?.error.requestId).toBe(response.headers.get('x-request-id'));
+  });
+
+  it('answers a wrong method with 405 and an Allow header', async () => {
+    const { response, body } = await call('DELETE', '/v1/plans');
+    expect(response.status).toBe(405);
+    expect(body?.error.code).toBe('METHOD_NOT_ALLOWED');
+    expect(response.headers.get('allow')).toBe('GET');
+  });
+
+  it('answers malformed JSON with 400 naming the body, without echoing it', async () => {
+    const { response, body } = await call('POST', orgs, {
+      body: '{"name": "secret-value",',
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(response.status).toBe(400);
+    expect(body?.error.code).toBe('VALIDATION_ERROR');
+    expect(body?.error.details?.[0]?.field).toBe('body');
+    expect(JSON.stringify(body)).not.toContain('secret-value');
+  });
+
+  it('answers a wrong content type with 415', async () => {
+    const { response, body } = await call('POST', orgs, { body: 'name=acme', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    expect(response.status).toBe(415);
+    expect(body?.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('answers a missing content type with 415', async () => {
+    const { response } = await call('POST', orgs, { body: new Uint8Array(Buffer.from('{"name":"a"}')) });
+    expect(response.status).toBe(415);
+  });
+
+  it('answers an oversized body with 413', async () => {
+    const { response, body } = await call('POST', orgs, {
+      body: JSON.stringify({ name: 'x'.repeat(70 * 1024) }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(response.status).toBe(413);
+    expect(body?.error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers a preflight request with the CORS headers', async () => {
+    const response = await fetch(`${server.baseUrl}/v1/plans`, { method: 'OPTIONS' });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    expect(response.headers.get('access-control-allow-headers')).toContain('Authorization');
+  });
+
+  it('survives hostile inputs without a 500', async () => {
+    const attempts: [string, string, RequestInit?][] = [
+      ['GET', '/v1/models?provider=%00'],
+      ['GET', '/v1/models?provider[]=a&provider[]=b'],
+      ['GET', '/v1/%E0%A4%A'],
+      ['GET', '/v1/organizations/not-a-uuid'],
+      ['GET', '/v1/../../etc/passwd'],
+      ['POST', orgs, { body: 'null', headers: { 'Content-Type': 'application/json' } }],
+      ['POST', orgs, { body: '[]', headers: { 'Content-Type': 'application/json' } }],
+      ['POST', orgs, { body: '\u0000\u0001', headers: { 'Content-Type': 'application/json; charset=utf-8' } }],
+      ['POST', `${orgs}/${crypto.randomUUID()}/employees/import`, { body: '{}', headers: { 'Content-Type': 'application/json' } }],
+      ['PATCH', '/v1/health'],
+    ];
+    for (const [method, path, init] of attempts) {
+      const response = await fetch(`${server.baseUrl}${path}`, { method, ...init });
+      expect(response.status < 500 || response.status === 501, `${method} ${path} answered ${response.status}`).toBe(true);
+      expect(response.headers.get('x-request-id'), `${method} ${path}`).toBeTruthy();
+      expect(response.headers.get('content-type')).toContain('application/json');
+    }
+  });
+});
+
+describe('operations not implemented yet', () => {
+  // The contract lists 501 on exactly the operations the service does not serve yet; this is that list.
+  const pending = contractOperations().filter((op) => op.responses.includes('501'));
+
+  it('are the operations whose responses in the contract include 501', () => {
+    expect(pending.map((op) => op.operationId).sort()).toMatchSnapshot();
+  });
+
+  it.each(pending)('$operationId answers 501 NOT_IMPLEMENTED in the envelope', async (op) => {
+    const path = op.path.replace(/\{[^}]+\}/g, '3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13');
+    const needsBody = ['POST', 'PATCH'].includes(op.method);
+    const response = await fetch(`${server.baseUrl}${path}`, {
+      method: op.method,
+      ...(needsBody ? { body: op.operationId === 'importEmployee' ? '---\nname: a\n---\nhi' : '{}', headers: { 'Content-Type': op.operationId === 'importEmployee' ? 'text/markdown' : 'application/json' } } : {}),
+    });
+    const body = (await response.json()) as { error: { code: string } };
+    expect(response.status).toBe(501);
+    expect(body.error.code).toBe('NOT_IMPLEMENTED');
+    expect(contractProblems(op.path, op.method, 501, response.headers, body)).toEqual([]);
+  });
+});

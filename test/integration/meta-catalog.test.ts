@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { models, plans } from '../../src/services/catalog.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.close());
+
+describe('getHealth', () => {
+  it('reports ok with the contract version when no database is configured', async () => {
+    const { data, response } = await server.client().GET('/v1/health');
+    expect(response.status).toBe(200);
+    expect(data?.data.status).toBe('ok');
+    expect(data?.data.version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(data?.data.database).toEqual({ status: 'not_configured', latencyMs: null });
+  });
+
+  it('is degraded, not down, when the database does not answer', async () => {
+    const failing = await startTestServer({ pingDatabase: () => Promise.reject(new Error('connection refused')) });
+    try {
+      const { data, response } = await failing.client().GET('/v1/health');
+      expect(response.status).toBe(200);
+      expect(data?.data).toMatchObject({ status: 'degraded', database: { status: 'unreachable', latencyMs: null } });
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it('echoes a valid X-Request-Id and replaces an invalid one', async () => {
+    const echoed = await fetch(`${server.baseUrl}/v1/health`, { headers: { 'X-Request-Id': 'client-123.abc' } });
+    expect(echoed.headers.get('x-request-id')).toBe('client-123.abc');
+    const replaced = await fetch(`${server.baseUrl}/v1/health`, { headers: { 'X-Request-Id': 'bad id\twith spaces' } });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{32}$/);
+  });
+});
+
+describe('catalog', () => {
+  it('lists the plans, cacheable, as one page', async () => {
+    const { data, response } = await server.client().GET('/v1/plans');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('public, max-age=3600');
+    expect(data?.data.map((p) => p.id)).toEqual(plans.map((p) => p.id));
+    expect(data?.page).toEqual({ nextCursor: null });
+  });
+
+  it('lists the credit packs', async () => {
+    const { data } = await server.client().GET('/v1/credit-packs');
+    expect(data?.data.length).toBeGreaterThan(0);
+    for (const pack of data?.data ?? []) expect(Number.isInteger(pack.credits)).toBe(true);
+  });
+
+  it('lists the models with integer prices, and filters by provider', async () => {
+    const all = await server.client().GET('/v1/models');
+    expect(all.data?.data).toHaveLength(models.length);
+    for (const model of all.data?.data ?? []) {
+      for (const price of Object.values(model.pricing)) expect(Number.isInteger(price)).toBe(true);
+    }
+    const offline = await server.client().GET('/v1/models', { params: { query: { provider: 'offline' } } });
+    expect(offline.data?.data.every((m) => m.provider === 'offline')).toBe(true);
+    expect(offline.data?.data.length).toBeGreaterThan(0);
+  });
+
+  it('names the field when a query parameter is invalid', async () => {
+    const { error, response } = await server
+      .client()
+      .GET('/v1/models', { params: { query: { provider: 'mistral' as never } } });
+    expect(response.status).toBe(400);
+    expect(error?.error.code).toBe('VALIDATION_ERROR');
+    expect(error?.error.details?.[0]?.field).toBe('query.provider');
+  });
+});
+
+describe('the contract itself', () => {
+  it('is served as JSON and YAML', async () => {
+    const json = await fetch(`${server.baseUrl}/v1/openapi.json`);
+    expect(json.status).toBe(200);
+    expect(((await json.json()) as { openapi: string }).openapi).toBe('3.1.0');
+    const yaml = await fetch(`${server.baseUrl}/v1/openapi.yaml`);
+    expect(yaml.headers.get('content-type')).toContain('application/yaml');
+    expect(await yaml.text()).toContain('openapi: 3.1.0');
+  });
+});

@@ -1,0 +1,78 @@
+// An independent check of every response against the contract (Ajv 2020 over the bundled document), used
+// as SDK middleware in tests: a response the contract does not allow makes the call throw, failing the test.
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import type { Middleware } from 'openapi-fetch';
+import contract from '../../src/generated/openapi.json' with { type: 'json' };
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats.default(ajv);
+ajv.addSchema(contract as object, 'contract');
+
+type Json = Record<string, unknown>;
+const doc = contract as unknown as { paths: Record<string, Record<string, Json>>; components: Json };
+
+const pointer = (...segments: string[]): string =>
+  segments.map((s) => s.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+
+function resolveRef(node: Json): Json {
+  let current = node;
+  while (typeof current.$ref === 'string') {
+    const path = current.$ref.replace(/^#\//, '').split('/');
+    current = path.reduce<Json>((acc, key) => acc[key.replace(/~1/g, '/').replace(/~0/g, '~')] as Json, contract as Json);
+  }
+  return current;
+}
+
+/** Problems with one response of an operation given by path template and method; [] when it conforms. */
+export function contractProblems(pathTemplate: string, method: string, status: number, headers: Headers, body: unknown): string[] {
+  const operation = doc.paths[pathTemplate]?.[method.toLowerCase()] as Json | undefined;
+  if (!operation) return [`${method} ${pathTemplate} is not in the contract`];
+  const responses = operation.responses as Record<string, Json>;
+  if (!responses[String(status)]) return [`${operation.operationId} does not declare status ${status}`];
+  const response = resolveRef(responses[String(status)]!);
+  const problems: string[] = [];
+  if (!headers.get('x-request-id')) problems.push('X-Request-Id header is missing');
+  const content = response.content as Record<string, Json> | undefined;
+  if (!content) {
+    if (body !== undefined && body !== '') problems.push(`status ${status} declares no body but one was sent`);
+    return problems;
+  }
+  const mediaType = (headers.get('content-type') ?? '').split(';')[0]!.trim();
+  if (!content[mediaType]) return [...problems, `content type ${mediaType} is not declared for ${status}`];
+  const schemaRef =
+    responses[String(status)]!.$ref !== undefined
+      ? `contract#/${pointer(...(responses[String(status)]!.$ref as string).replace(/^#\//, '').split('/'), 'content', mediaType, 'schema')}`
+      : `contract#/${pointer('paths', pathTemplate, method.toLowerCase(), 'responses', String(status), 'content', mediaType, 'schema')}`;
+  const validate = ajv.getSchema(schemaRef);
+  if (!validate) return [...problems, `no schema at ${schemaRef}`];
+  if (!validate(body)) problems.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`));
+  return problems;
+}
+
+/** SDK middleware: throws when a response does not conform to the contract. */
+export const contractCheck: Middleware = {
+  async onResponse({ request, response, schemaPath }) {
+    const text = await response.clone().text();
+    let body: unknown = text;
+    if ((response.headers.get('content-type') ?? '').includes('json') && text) body = JSON.parse(text);
+    if (text === '') body = undefined;
+    const problems = contractProblems(schemaPath, request.method, response.status, response.headers, body);
+    if (problems.length) {
+      throw new Error(`${request.method} ${schemaPath} → ${response.status} violates the contract:\n  ${problems.join('\n  ')}`);
+    }
+    return response;
+  },
+};
+
+/** Every operation of the contract: operationId, method and path template. */
+export function contractOperations(): { operationId: string; method: string; path: string; responses: string[] }[] {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, op]) => ({
+      operationId: (op as Json).operationId as string,
+      method: method.toUpperCase(),
+      path,
+      responses: Object.keys((op as Json).responses as Json),
+    })),
+  );
+}
