@@ -18,7 +18,7 @@ export async function buildDocs({ force = false } = {}): Promise<string> {
   const redocly = createRequire(import.meta.url).resolve('@redocly/cli/bin/cli.js');
   await promisify(execFile)(
     process.execPath,
-    [redocly, 'build-docs', contractPath, '--output', docsPath, '--title', 'Staffroom API'],
+    [redocly, 'build-docs', contractPath, '--output', docsPath, '--title', 'Staffroom API', '--inlineBundle'],
     { cwd: dirname(contractPath), env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' } },
   );
   return docsPath;

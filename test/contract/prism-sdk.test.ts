@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStaffroomClient, type StaffroomClient } from '../../sdk/index.js';
 import { withContractCheck, startTestServer, type TestServer } from '../support/server.js';
+import { contractProblems, exampleRequest, contractOperations } from '../support/contract.js';
 import { freePort, require, startNodeProcess, type Started } from '../support/processes.js';
 
 let real: TestServer;
@@ -59,6 +60,20 @@ describe('the Prism mock', () => {
     expect(data?.data.id).toBeTruthy();
   });
 
+  it.each(contractOperations())('serves $operationId from its documented example', async (op) => {
+    const request = exampleRequest(op.operationId);
+    const response = await fetch(`${prismUrl}${request.path}`, {
+      method: op.method,
+      headers: { Authorization: 'Bearer mock-token', ...request.headers },
+      body: request.body,
+    });
+    const text = await response.text();
+    expect(response.status, text).toBeGreaterThanOrEqual(200);
+    expect(response.status, text).toBeLessThan(300);
+    const body = text ? (JSON.parse(text) as unknown) : undefined;
+    expect(contractProblems(op.path, op.method, response.status, withRequestId(response.headers), body)).toEqual([]);
+  });
+
   it('rejects an invalid request the way the contract says', async () => {
     const response = await fetch(`${prismUrl}/v1/organizations`, {
       method: 'POST',
@@ -69,3 +84,10 @@ describe('the Prism mock', () => {
     expect(response.status).toBeLessThan(500);
   });
 });
+
+// Prism does not invent the X-Request-Id header; everything else must conform.
+function withRequestId(headers: Headers): Headers {
+  const copy = new Headers(headers);
+  if (!copy.has('x-request-id')) copy.set('x-request-id', 'prism');
+  return copy;
+}

@@ -1,5 +1,6 @@
 // Whatever a client sends, the answer is an envelope with a stable code, never a 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handlers } from '../../src/handlers/index.js';
 import { contractOperations, contractProblems } from '../support/contract.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -97,8 +98,12 @@ describe('operations not implemented yet', () => {
   // The contract lists 501 on exactly the operations the service does not serve yet; this is that list.
   const pending = contractOperations().filter((op) => op.responses.includes('501'));
 
-  it('are the operations whose responses in the contract include 501', () => {
-    expect(pending.map((op) => op.operationId).sort()).toMatchSnapshot();
+  it('are exactly the operations without a handler, and the contract says so with a 501 response', () => {
+    const withoutHandler = contractOperations()
+      .filter((op) => !(op.operationId in handlers))
+      .map((op) => op.operationId);
+    expect(pending.map((op) => op.operationId).sort()).toEqual(withoutHandler.sort());
+    console.info(`Still 501 (${pending.length}): ${pending.map((op) => op.operationId).join(', ')}`);
   });
 
   it.each(pending)('$operationId answers 501 NOT_IMPLEMENTED in the envelope', async (op) => {

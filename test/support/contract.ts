@@ -76,3 +76,29 @@ export function contractOperations(): { operationId: string; method: string; pat
     })),
   );
 }
+
+/** A request built from an operation's documented examples: path and query parameters, headers, body. */
+export function exampleRequest(operationId: string): { path: string; headers: Record<string, string>; body?: string } {
+  const found = contractOperations().find((op) => op.operationId === operationId);
+  if (!found) throw new Error(`unknown operation ${operationId}`);
+  const operation = doc.paths[found.path]![found.method.toLowerCase()] as Json;
+  const parameters = ((operation.parameters as Json[] | undefined) ?? []).map(resolveRef);
+  let path = found.path;
+  const query = new URLSearchParams();
+  const headers: Record<string, string> = {};
+  for (const parameter of parameters) {
+    const value = String(parameter.example);
+    if (parameter.in === 'path') path = path.replace(`{${parameter.name as string}}`, value);
+    if (parameter.in === 'query' && parameter.required) query.set(parameter.name as string, value);
+    if (parameter.in === 'header' && parameter.required) headers[parameter.name as string] = value;
+  }
+  const content = (operation.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
+  let body: string | undefined;
+  if (content) {
+    const [mediaType, media] = Object.entries(content)[0]!;
+    const example = media.example ?? (Object.values(media.examples as Record<string, Json>)[0]!.value as unknown);
+    headers['Content-Type'] = mediaType;
+    body = typeof example === 'string' ? example : JSON.stringify(example);
+  }
+  return { path: query.size ? `${path}?${query}` : path, headers, body };
+}
