@@ -4,12 +4,14 @@ import { createLogger } from './logger.js';
 import { createApp, document } from './http/app.js';
 import { createExpressApp } from './http/express.js';
 import { readDocs } from './docs.js';
+import { openDatabase } from './db/runtime.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
 
+const database = await openDatabase(process.env, log);
 const app = await createApp({
-  deps: { version: document.info.version },
+  deps: { version: document.info.version, pingDatabase: async () => void (await database.db`select 1`) },
   log,
   validateResponses: config.validateResponses,
   maxBodyBytes: config.maxBodyBytes,
@@ -25,8 +27,10 @@ const server = createExpressApp(app, {
 
 function shutdown(signal: string): void {
   log.info({ signal }, 'shutting down');
-  server.close(() => process.exit(0));
-  setTimeout(() => process.exit(0), 5_000).unref();
+  server.close(() => {
+    void database.close().finally(() => process.exit(0));
+  });
+  setTimeout(() => process.exit(0), 10_000).unref();
 }
 process.once('SIGINT', () => shutdown('SIGINT'));
 process.once('SIGTERM', () => shutdown('SIGTERM'));
