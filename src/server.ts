@@ -5,13 +5,23 @@ import { createApp, document } from './http/app.js';
 import { createExpressApp } from './http/express.js';
 import { readDocs } from './docs.js';
 import { openDatabase } from './db/runtime.js';
+import { loadLocalSecrets, localDataDir } from './db/local.js';
+import { authConfigFromEnv, createTokenVerifier } from './services/identity.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
 
 const database = await openDatabase(process.env, log);
+const localSecret = database.mode === 'embedded' ? loadLocalSecrets(localDataDir()).jwtSecret : undefined;
+const auth = authConfigFromEnv(process.env, localSecret);
+if (!auth) log.warn('No SUPABASE_JWT_SECRET or SUPABASE_URL: signed-in operations answer 503.');
 const app = await createApp({
-  deps: { version: document.info.version, pingDatabase: async () => void (await database.db`select 1`) },
+  deps: {
+    version: document.info.version,
+    db: database.db,
+    pingDatabase: async () => void (await database.db`select 1`),
+    verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
+  },
   log,
   validateResponses: config.validateResponses,
   maxBodyBytes: config.maxBodyBytes,

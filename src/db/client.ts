@@ -11,6 +11,7 @@ export function connect(url: string, options: { max?: number } = {}): Db {
     idle_timeout: 30,
     connect_timeout: 10,
     onnotice: () => undefined,
+    connection: { TimeZone: 'UTC' },
     // Supabase's pooler (transaction mode) cannot keep prepared statements across transactions.
     prepare: !/pooler\.supabase\.com|:6543\//.test(url),
   });

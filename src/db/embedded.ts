@@ -64,6 +64,16 @@ async function clearStalePostmaster(dataDir: string): Promise<void> {
   rmSync(pidFile, { force: true });
 }
 
+/** The port of a cluster already running on this data directory, if any (postmaster.pid's 4th line). */
+export function runningClusterPort(dataDir: string): number | undefined {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const lines = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port) ? port : undefined;
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

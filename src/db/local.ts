@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
+import { runningClusterPort, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
 
 export interface LocalSecrets {
   databasePassword: string;
@@ -29,4 +29,17 @@ export function loadLocalSecrets(dataDir: string): LocalSecrets {
 export async function startLocalDatabase(dataDir: string, onLog?: (line: string) => void): Promise<EmbeddedDatabase> {
   const secrets = loadLocalSecrets(dataDir);
   return startEmbeddedDatabase({ dataDir: resolve(dataDir, 'pg'), password: secrets.databasePassword, onLog });
+}
+
+/** Connects to the local cluster when `npm start` runs it, else starts it for the duration of `work`. */
+export async function withLocalDatabaseUrl<T>(dataDir: string, work: (url: string) => Promise<T>): Promise<T> {
+  const secrets = loadLocalSecrets(dataDir);
+  const port = runningClusterPort(resolve(dataDir, 'pg'));
+  if (port) return work(`postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${port}/postgres`);
+  const cluster = await startLocalDatabase(dataDir);
+  try {
+    return await work(cluster.url);
+  } finally {
+    await cluster.stop();
+  }
 }

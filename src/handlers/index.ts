@@ -1,7 +1,9 @@
 // The operations the service implements, by operationId. An operation of the contract missing here
 // answers 501 NOT_IMPLEMENTED (and its responses in the contract list 501 until it is implemented).
 import type { Handler, OperationId } from '../http/types.js';
+import * as account from './account.js';
 import * as catalog from './catalog.js';
+import * as organizations from './organizations.js';
 import * as meta from './meta.js';
 
 export type HandlerMap = { [K in OperationId]?: Handler<K> };
@@ -9,4 +11,6 @@ export type HandlerMap = { [K in OperationId]?: Handler<K> };
 export const handlers: HandlerMap = {
   ...meta,
   ...catalog,
+  ...account,
+  ...organizations,
 };

@@ -9,6 +9,8 @@ import { stringify as toYaml } from 'yaml';
 import contract from '../generated/openapi.json' with { type: 'json' };
 import { handlers as implementedHandlers } from '../handlers/index.js';
 import { ApiError } from './errors.js';
+import { apiKeyPrefix, resolveApiKey } from '../services/api-keys.js';
+import { userClaims } from '../services/caller.js';
 import { toErrorDetails } from './validation-errors.js';
 import type { AppDeps, HandlerRequest, HttpRequest, HttpResponse, OperationId, RequestContext } from './types.js';
 
@@ -104,13 +106,36 @@ export async function createApp(options: AppOptions): Promise<App> {
           throw new ApiError('NOT_IMPLEMENTED', `${operationId} is not implemented yet; the mock serves it.`);
         }
       },
-      unauthorizedHandler: (): Outcome => {
-        throw new ApiError('UNAUTHENTICATED', 'Send a bearer token in Authorization or an API key in X-Api-Key.');
+      unauthorizedHandler: (c: Context): Outcome => {
+        // Report why the credentials that were sent failed; with none sent, say what to send.
+        const failures = Object.values(c.security ?? {})
+          .map((result) => (result as { error?: unknown } | undefined)?.error)
+          .filter((error): error is ApiError => error instanceof ApiError);
+        throw failures.find((e) => e.code !== 'UNAUTHENTICATED') ?? failures[0] ?? missingCredentials();
       },
       validationFail: (c: Context): Outcome => {
         throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', toErrorDetails(c.validation.errors ?? []));
       },
     },
+  });
+
+  backend.registerSecurityHandler('bearerAuth', async (c: Context, ex: Exchange) => {
+    const header = single(ex.http.headers.authorization);
+    if (!header) throw missingCredentials();
+    const [scheme, token] = header.split(' ');
+    if (scheme?.toLowerCase() !== 'bearer' || !token) throw new ApiError('TOKEN_INVALID', 'Authorization must be "Bearer <access token>".');
+    if (token.startsWith(apiKeyPrefix)) throw new ApiError('TOKEN_INVALID', 'Send API keys in the X-Api-Key header, not Authorization.');
+    if (!deps.verifyAccessToken) throw new ApiError('UNAVAILABLE', 'Sign-in is not configured on this deployment.');
+    const user = await deps.verifyAccessToken(token);
+    ex.ctx.caller = { kind: 'user', userId: user.userId, email: user.email, name: user.name, claims: userClaims(user, user.claims) };
+    return ex.ctx.caller;
+  });
+  backend.registerSecurityHandler('apiKey', async (c: Context, ex: Exchange) => {
+    const secret = single(ex.http.headers['x-api-key']);
+    if (!secret) throw missingCredentials();
+    if (!deps.db) throw new ApiError('UNAVAILABLE', 'API keys need a database.');
+    ex.ctx.caller = await resolveApiKey(deps.db, secret);
+    return ex.ctx.caller;
   });
 
   for (const [operationId, handler] of Object.entries(implementedHandlers)) {
@@ -239,6 +264,10 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   return { handle, unimplemented };
+}
+
+function missingCredentials(): ApiError {
+  return new ApiError('UNAUTHENTICATED', 'Send a bearer token in Authorization or an API key in X-Api-Key.');
 }
 
 export function errorBody(error: ApiError, requestId: string): unknown {

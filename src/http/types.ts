@@ -1,6 +1,9 @@
 // Transport types shared by the core and the handlers. Handlers see these, never express or openapi-backend.
 import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
 import type { operations } from '../generated/api.js';
+import type { Caller } from '../services/caller.js';
+import type { VerifiedUser } from '../services/identity.js';
 
 export type OperationId = keyof operations;
 
@@ -9,6 +12,8 @@ export interface RequestContext {
   requestId: string;
   log: Logger;
   deps: AppDeps;
+  /** Set by the security handlers before any handler of a secured operation runs. */
+  caller?: Caller;
 }
 
 /** Long-lived parts the app is built from; adapters and tests construct them. */
@@ -16,6 +21,10 @@ export interface AppDeps {
   /** Pings the database; absent when none is configured. */
   pingDatabase?: () => Promise<void>;
   version: string;
+  db?: Db;
+  verifyAccessToken?: (token: string) => Promise<VerifiedUser>;
+  /** Public URL of the app that accepts invitations (the token is appended). */
+  appUrl?: string;
 }
 
 type Get<T, K extends PropertyKey> = T extends Record<K, infer V> ? V : never;

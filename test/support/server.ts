@@ -5,6 +5,8 @@ import { createApp, document } from '../../src/http/app.js';
 import { createExpressApp } from '../../src/http/express.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
+import type { Db } from '../../src/db/client.js';
+import { createTokenVerifier, localIssuer, mintAccessToken } from '../../src/services/identity.js';
 
 export interface TestServer {
   baseUrl: string;
@@ -12,10 +14,20 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { maxBodyBytes?: number; pingDatabase?: () => Promise<void> } = {}): Promise<TestServer> {
+export const testJwtSecret = 'test-secret-for-hs256-tokens-only-in-tests-0123456789';
+
+export async function startTestServer(
+  options: { maxBodyBytes?: number; pingDatabase?: () => Promise<void>; db?: Db } = {},
+): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
+  const { db } = options;
   const app = await createApp({
-    deps: { version: document.info.version, pingDatabase: options.pingDatabase },
+    deps: {
+      version: document.info.version,
+      db,
+      pingDatabase: options.pingDatabase ?? (db ? async () => void (await db`select 1`) : undefined),
+      verifyAccessToken: createTokenVerifier({ jwtSecret: testJwtSecret, issuer: localIssuer, audience: 'authenticated' }),
+    },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
     validateResponses: true,
     maxBodyBytes,
@@ -33,4 +45,18 @@ export async function startTestServer(options: { maxBodyBytes?: number; pingData
 export function withContractCheck(client: StaffroomClient): StaffroomClient {
   client.use(contractCheck);
   return client;
+}
+
+export interface TestUser {
+  id: string;
+  email: string;
+  token: string;
+}
+
+/** A user as Supabase Auth would have it (a row in auth.users) with a valid access token. */
+export async function signUp(db: Db, email: string, options: { name?: string } = {}): Promise<TestUser> {
+  const id = crypto.randomUUID();
+  await db`insert into auth.users (id, email) values (${id}, ${email})`;
+  const token = await mintAccessToken({ secret: testJwtSecret, userId: id, email, name: options.name });
+  return { id, email, token };
 }

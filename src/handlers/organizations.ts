@@ -1,0 +1,32 @@
+import type { Handler } from '../http/types.js';
+import * as organizations from '../services/organizations.js';
+
+export const listOrganizations: Handler<'listOrganizations'> = async (req, ctx) => {
+  const page = await organizations.listOrganizations(ctx, req.query);
+  return { status: 200, body: page.items, page: { nextCursor: page.nextCursor } };
+};
+
+export const createOrganization: Handler<'createOrganization'> = async (req, ctx) => {
+  const org = await organizations.createOrganization(ctx, req.body);
+  return { status: 201, body: org, headers: { Location: `/v1/organizations/${org.id}` } };
+};
+
+export const getOrganization: Handler<'getOrganization'> = async (req, ctx) => ({
+  status: 200,
+  body: await organizations.getOrganization(ctx, req.params.orgId),
+});
+
+export const updateOrganization: Handler<'updateOrganization'> = async (req, ctx) => ({
+  status: 200,
+  body: await organizations.updateOrganization(ctx, req.params.orgId, req.body),
+});
+
+export const deleteOrganization: Handler<'deleteOrganization'> = async (req, ctx) => ({
+  status: 200,
+  body: await organizations.deleteOrganization(ctx, req.params.orgId),
+});
+
+export const restoreOrganization: Handler<'restoreOrganization'> = async (req, ctx) => ({
+  status: 200,
+  body: await organizations.restoreOrganization(ctx, req.params.orgId),
+});

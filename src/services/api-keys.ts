@@ -1,0 +1,43 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { withService, type Db } from '../db/client.js';
+import { ApiError } from '../http/errors.js';
+import { apiKeyClaims, type Caller } from './caller.js';
+
+export const apiKeyPrefix = 'sk_live_';
+const secretPattern = /^sk_live_[A-Za-z0-9]{40}$/;
+const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export function generateApiKeySecret(): string {
+  const bytes = randomBytes(40);
+  let body = '';
+  for (const byte of bytes) body += alphabet[byte % alphabet.length]; // 256 % 62 bias is negligible at 40 characters
+  return `${apiKeyPrefix}${body}`;
+}
+
+/** Turns an `X-Api-Key` secret into a caller; unknown, revoked and expired keys are refused alike. */
+export async function resolveApiKey(db: Db, secret: string): Promise<Caller> {
+  if (!secretPattern.test(secret)) throw new ApiError('API_KEY_INVALID', 'The API key is malformed.');
+  // Service role: there is no caller yet to run as; the lookup is by the secret's hash only.
+  const row = await withService(db, 'resolve an API key before the request has a caller', async (tx) => {
+    const [key] = await tx<{ id: string; organization_id: string; revoked: boolean; expired: boolean; deleted: boolean; stale: boolean }[]>`
+      select k.id, k.organization_id,
+             k.revoked_at is not null as revoked,
+             k.expires_at is not null and k.expires_at <= now() as expired,
+             o.deleted_at is not null as deleted,
+             k.last_used_at is null or k.last_used_at < now() - interval '1 minute' as stale
+      from public.api_keys k join public.organizations o on o.id = k.organization_id
+      where k.secret_hash = ${hashSecret(secret)}`;
+    if (key && key.stale && !key.revoked && !key.expired) {
+      await tx`update public.api_keys set last_used_at = now() where id = ${key.id}`;
+    }
+    return key;
+  });
+  if (!row || row.revoked || row.expired || row.deleted) {
+    throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
+  }
+  return { kind: 'api_key', keyId: row.id, organizationId: row.organization_id, claims: apiKeyClaims(row.id, row.organization_id) };
+}

@@ -1,0 +1,52 @@
+// Running a service's queries as the caller.
+import { withUser, type Db, type Tx } from '../db/client.js';
+import { ApiError } from '../http/errors.js';
+import type { RequestContext } from '../http/types.js';
+import type { Caller } from './caller.js';
+import type { AuditEntry } from '../db/queries/audit.js';
+import { upsertProfile } from '../db/queries/organizations.js';
+
+export function database(ctx: RequestContext): Db {
+  if (!ctx.deps.db) throw new ApiError('UNAVAILABLE', 'The database is not configured.');
+  return ctx.deps.db;
+}
+
+export function callerOf(ctx: RequestContext): Caller {
+  if (!ctx.caller) throw new ApiError('UNAUTHENTICATED', 'Send a bearer token in Authorization or an API key in X-Api-Key.');
+  return ctx.caller;
+}
+
+/** A signed-in user; API keys act for an organization and cannot do this. */
+export function userOf(ctx: RequestContext): Extract<Caller, { kind: 'user' }> {
+  const caller = callerOf(ctx);
+  if (caller.kind !== 'user') throw new ApiError('FORBIDDEN', 'API keys cannot do this; sign in as a user.');
+  return caller;
+}
+
+/** One transaction as the caller: every query in `work` runs under Row Level Security. */
+export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>): Promise<T> {
+  return withUser(database(ctx), callerOf(ctx).claims, work);
+}
+
+export function actorOf(ctx: RequestContext): AuditEntry['actor'] {
+  const caller = callerOf(ctx);
+  return caller.kind === 'user'
+    ? { type: 'user', id: caller.userId, email: caller.email }
+    : { type: 'api_key', id: caller.keyId, email: null };
+}
+
+/** Postgres unique violations become 409s naming the field; anything else is rethrown. */
+export function conflictOn(error: unknown, constraint: string, field: string, message: string): never {
+  if ((error as { code?: string; constraint_name?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === constraint) {
+    throw new ApiError('CONFLICT', message, [{ field, message: 'already in use' }]);
+  }
+  throw error;
+}
+
+/** Profiles come from the token's claims; a token whose user does not exist (deleted since) is refused. */
+export async function ensureProfile(tx: Tx, user: { userId: string; email: string; name: string | null }): Promise<void> {
+  await upsertProfile(tx, user).catch((error: unknown) => {
+    if ((error as { code?: string }).code === '23503') throw new ApiError('TOKEN_INVALID', 'The access token belongs to no known user.');
+    throw error;
+  });
+}

@@ -1,0 +1,31 @@
+import { validationError } from '../http/errors.js';
+
+/** The position after the last row of a page, for keyset pagination on (created_at desc, id desc). */
+export interface Cursor {
+  createdAt: string;
+  id: string;
+}
+
+export function encodeCursor(row: { createdAt: string; id: string }): string {
+  return Buffer.from(JSON.stringify({ t: row.createdAt, i: row.id })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): Cursor | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const { t, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { t?: unknown; i?: unknown };
+    if (typeof t === 'string' && !Number.isNaN(Date.parse(t)) && typeof i === 'string' && /^[0-9a-f-]{36}$/i.test(i)) {
+      return { createdAt: t, id: i };
+    }
+  } catch {
+    // fall through
+  }
+  throw validationError('query.cursor', 'is not a cursor this API returned');
+}
+
+/** Fetch limit + 1 rows; the extra one says whether there is a next page. */
+export function toPage<T extends { createdAt: string; id: string }>(rows: T[], limit: number): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+}
