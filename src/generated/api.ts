@@ -1471,7 +1471,7 @@ export interface components {
         Limit: number;
         /**
          * @description The opaque `page.nextCursor` of the previous page.
-         * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+         * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
          */
         Cursor: string;
         /**
@@ -1789,7 +1789,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**
@@ -2142,7 +2142,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**
@@ -2325,7 +2325,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**
@@ -2587,7 +2587,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**
@@ -2787,7 +2787,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**
@@ -3334,7 +3334,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**
@@ -3801,7 +3801,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**
@@ -4075,7 +4075,7 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description The opaque `page.nextCursor` of the previous page.
-                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDBaIiwiaSI6IjdlNmQ1YzRiIn0
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
                  */
                 cursor?: components["parameters"]["Cursor"];
                 /**

@@ -2,14 +2,24 @@
 // documented success response must come back with the documented status, headers and body shape.
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { signUp, startTestServer, type TestServer } from '../support/server.js';
 import { require, runNodeProcess } from '../support/processes.js';
 
+let database: TestDatabase;
 let server: TestServer;
+let fixture: { token: string; orgId: string };
 beforeAll(async () => {
-  server = await startTestServer();
+  database = await createTestDatabase();
+  server = await startTestServer({ db: database.db });
+  const user = await signUp(database.db, 'dredd@example.com');
+  const org = await server.client({ accessToken: user.token }).POST('/v1/organizations', { body: { name: 'Dredd fixture' } });
+  fixture = { token: user.token, orgId: org.data!.data.id };
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await database.drop();
+});
 
 describe('dredd', () => {
   it('passes every transaction it runs, and runs some', async () => {
@@ -19,7 +29,7 @@ describe('dredd', () => {
       `--hookfiles=${resolve(import.meta.dirname, 'dredd-hooks.cjs')}`,
       '--loglevel=warning',
       '--color=false',
-    ]);
+    ], { env: { DREDD_FIXTURE: JSON.stringify(fixture) } });
     const summary = /complete: (\d+) passing, (\d+) failing, (\d+) errors, (\d+) skipped/.exec(output);
     expect(summary, output).not.toBeNull();
     const [, passing, failing, errors] = summary!.map(Number);

@@ -3,17 +3,28 @@
 import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { signUp, startTestServer, type TestServer } from '../support/server.js';
 import { require, runNodeProcess } from '../support/processes.js';
 
 const workflowsDir = resolve(import.meta.dirname, 'arazzo');
 const workflowFiles = readdirSync(workflowsDir).filter((f) => f.endsWith('.arazzo.yaml'));
 
+let database: TestDatabase;
 let server: TestServer;
+let inputs: Record<string, string>;
 beforeAll(async () => {
-  server = await startTestServer();
+  database = await createTestDatabase();
+  server = await startTestServer({ db: database.db });
+  inputs = {
+    ownerToken: (await signUp(database.db, 'respect-owner@example.com')).token,
+    strangerToken: (await signUp(database.db, 'respect-stranger@example.com')).token,
+  };
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await database.drop();
+});
 
 describe('redocly respect', () => {
   it.each(workflowFiles)('%s passes every workflow', async (file) => {
@@ -22,6 +33,7 @@ describe('redocly respect', () => {
       resolve(workflowsDir, file),
       '--server',
       `staffroom=${server.baseUrl}`,
+      ...Object.entries(inputs).flatMap(([name, value]) => ['--input', `${name}=${value}`]),
     ]);
     const summary = /Workflows: (\d+) passed(?:, (\d+) failed)?, (\d+) total/.exec(output);
     expect(summary, output).not.toBeNull();

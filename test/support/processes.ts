@@ -58,10 +58,15 @@ export async function startNodeProcess(script: string, args: string[], ready: Re
 }
 
 /** Runs `node <script> ...args` to completion and returns its exit code and output. */
-export async function runNodeProcess(script: string, args: string[], timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
+export async function runNodeProcess(
+  script: string,
+  args: string[],
+  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<{ code: number | null; output: string }> {
+  const timeoutMs = options.timeoutMs ?? 120_000;
   const child = spawn(process.execPath, [script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: { ...process.env, ...options.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
