@@ -3,14 +3,24 @@
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createApp, document, type App } from '../../src/http/app.js';
+import { connect } from '../../src/db/client.js';
+import { authConfigFromEnv, createTokenVerifier } from '../../src/services/identity.js';
 
 const functionPrefix = '/.netlify/functions/api';
 let app: Promise<App> | undefined; // kept across invocations of one warm instance
 
 function startApp(): Promise<App> {
   const config = loadConfig();
+  // A function instance serves one request at a time: a small pool, through Supabase's pooler.
+  const db = process.env.DATABASE_URL ? connect(process.env.DATABASE_URL, { max: 2 }) : undefined;
+  const auth = authConfigFromEnv(process.env);
   return createApp({
-    deps: { version: document.info.version },
+    deps: {
+      version: document.info.version,
+      db,
+      pingDatabase: db ? async () => void (await db`select 1`) : undefined,
+      verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
+    },
     log: createLogger(config.logLevel),
     validateResponses: config.validateResponses,
     maxBodyBytes: config.maxBodyBytes,
