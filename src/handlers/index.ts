@@ -4,6 +4,7 @@ import type { Handler, OperationId } from '../http/types.js';
 import * as account from './account.js';
 import * as catalog from './catalog.js';
 import * as organizations from './organizations.js';
+import * as members from './members.js';
 import * as meta from './meta.js';
 
 export type HandlerMap = { [K in OperationId]?: Handler<K> };
@@ -13,4 +14,5 @@ export const handlers: HandlerMap = {
   ...catalog,
   ...account,
   ...organizations,
+  ...members,
 };

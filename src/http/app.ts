@@ -253,6 +253,12 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   function failure(error: unknown, ctx: RequestContext): Outcome {
+    // Serialization failures and deadlocks are a concurrent request's doing; the client may simply retry.
+    const sqlState = (error as { code?: unknown } | null)?.code;
+    if (sqlState === '40001' || sqlState === '40P01') {
+      ctx.log.warn({ err: error }, 'concurrent transaction conflict');
+      error = new ApiError('CONFLICT', 'The request collided with a concurrent change; retry it.');
+    }
     if (error instanceof ApiError) {
       if (error.status >= 500) ctx.log.error({ err: error.cause ?? error, code: error.code }, error.message);
       const headers = { ...error.headers };

@@ -73,7 +73,7 @@ export async function listOrganizations(
 }
 
 /** The organization and the caller's role in it, or 404 when the caller cannot see it. */
-async function requireOrganization(tx: Tx, orgId: string, options: { includeDeleted?: boolean } = {}): Promise<queries.OrganizationRow> {
+export async function requireOrganization(tx: Tx, orgId: string, options: { includeDeleted?: boolean } = {}): Promise<queries.OrganizationRow> {
   const org = await queries.findOrganization(tx, orgId, options);
   if (!org || !org.role) throw new ApiError('NOT_FOUND', 'Organization not found.');
   return org;

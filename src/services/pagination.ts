@@ -1,6 +1,10 @@
 import { validationError } from '../http/errors.js';
 
-/** The position after the last row of a page, for keyset pagination on (created_at desc, id desc). */
+/**
+ * The position after the last row of a page, for keyset pagination on (created_at, id). `createdAt` keeps
+ * Postgres's microseconds: queries must compare it as `::text::timestamptz`, since a parameter typed as a
+ * timestamp goes through a JS Date and loses them (rows of the same millisecond would be skipped or repeated).
+ */
 export interface Cursor {
   createdAt: string;
   id: string;

@@ -148,7 +148,9 @@ begin
   if old.role <> 'owner' or (tg_op = 'UPDATE' and new.role = 'owner') then
     return coalesce(new, old);
   end if;
-  perform 1 from public.organizations where id = org for update;
+  -- NO KEY UPDATE: serialises owner changes per organization without conflicting with the KEY SHARE locks
+  -- that foreign keys (audit events written earlier in the same transaction) take on the organization row.
+  perform 1 from public.organizations where id = org for no key update;
   if not found then
     return coalesce(new, old); -- the organization itself is being deleted
   end if;

@@ -8,7 +8,10 @@ const hooks = require('hooks');
 // The test that runs dredd provides a signed-in user and an organization of theirs; the contract's example
 // ids in request paths are replaced by the fixture's.
 const fixture = JSON.parse(process.env.DREDD_FIXTURE || '{}');
-const exampleOrgId = '3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13';
+const exampleIds = {
+  orgId: '3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13',
+  userId: '8b2e4d61-0c3f-4a7e-b5d9-1e6f2a3c4b5d',
+};
 
 const contract = JSON.parse(readFileSync(resolve(__dirname, '../../src/generated/openapi.json'), 'utf8'));
 
@@ -33,9 +36,10 @@ hooks.beforeEach((transaction) => {
   const withoutCursor = (uri) => uri.replace(/([?&])cursor=[^&]*&?/, '$1').replace(/[?&]$/, '');
   transaction.request.uri = withoutCursor(transaction.request.uri);
   transaction.fullPath = withoutCursor(transaction.fullPath);
-  if (fixture.orgId) {
-    transaction.request.uri = transaction.request.uri.replace(exampleOrgId, fixture.orgId);
-    transaction.fullPath = transaction.fullPath.replace(exampleOrgId, fixture.orgId);
+  for (const [name, exampleId] of Object.entries(exampleIds)) {
+    if (!fixture[name]) continue;
+    transaction.request.uri = transaction.request.uri.replace(exampleId, fixture[name]);
+    transaction.fullPath = transaction.fullPath.replace(exampleId, fixture[name]);
   }
 });
 

@@ -8,13 +8,18 @@ import { require, runNodeProcess } from '../support/processes.js';
 
 let database: TestDatabase;
 let server: TestServer;
-let fixture: { token: string; orgId: string };
+let fixture: { token: string; orgId: string; userId: string };
 beforeAll(async () => {
   database = await createTestDatabase();
   server = await startTestServer({ db: database.db });
   const user = await signUp(database.db, 'dredd@example.com');
   const org = await server.client({ accessToken: user.token }).POST('/v1/organizations', { body: { name: 'Dredd fixture' } });
-  fixture = { token: user.token, orgId: org.data!.data.id };
+  const orgId = org.data!.data.id;
+  // A second member for the member operations (a factory row, as an accepted invitation would leave).
+  const member = await signUp(database.db, 'dredd-member@example.com');
+  await database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email})`;
+  await database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
+  fixture = { token: user.token, orgId, userId: member.id };
 });
 afterAll(async () => {
   await server.close();

@@ -52,7 +52,7 @@ export async function listOrganizations(
     select ${organizationColumns(tx)} from public.organizations o
     where (o.deleted_at is null
            or (${options.includeDeleted} and o.deleted_at > now() - make_interval(days => ${options.restoreWindowDays})))
-      ${options.after ? tx`and (o.created_at, o.id) < (${options.after.createdAt}::timestamptz, ${options.after.id}::uuid)` : tx``}
+      ${options.after ? tx`and (o.created_at, o.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
     order by o.created_at desc, o.id desc
     limit ${options.limit + 1}`;
 }
