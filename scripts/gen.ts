@@ -32,7 +32,7 @@ function bundleContract(): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const document = bundleContract();
-  const types = astToString(await openapiTS(document as never, { alphabetize: false }));
+  const types = astToString(await openapiTS(document as never, { alphabetize: false, defaultNonNullable: false }));
   const files: Record<string, string> = {
     'src/generated/openapi.json': `${JSON.stringify(document, null, 2)}\n`,
     'src/generated/api.ts': `${banner}/* eslint-disable */\n${types}`,

@@ -1,3 +1,4 @@
+import { createSupabaseMailer, type InvitationMailer } from './integrations/supabase.js';
 // Configuration comes from environment variables only; every one is optional locally.
 export interface Config {
   env: 'development' | 'test' | 'production';
@@ -25,4 +26,13 @@ function integer(value: string | undefined, fallback: number, name: string): num
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${name} must be a non-negative integer, got "${value}".`);
   return parsed;
+}
+
+/** Deployment-specific parts of the app read from the environment (shared by every adapter). */
+export function integrationsFromEnv(env: NodeJS.ProcessEnv): { invitationUrl?: string; mailer?: InvitationMailer } {
+  const supabaseUrl = env.SUPABASE_URL?.replace(/\/+$/, '');
+  return {
+    invitationUrl: env.INVITATION_URL,
+    mailer: supabaseUrl && env.SUPABASE_SERVICE_ROLE_KEY ? createSupabaseMailer(supabaseUrl, env.SUPABASE_SERVICE_ROLE_KEY) : undefined,
+  };
 }

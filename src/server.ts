@@ -1,5 +1,5 @@
 // `npm start`: the local server. Everything it needs has a default; see the README's configuration table.
-import { loadConfig } from './config.js';
+import { integrationsFromEnv, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createApp, document } from './http/app.js';
 import { createExpressApp } from './http/express.js';
@@ -21,6 +21,7 @@ const app = await createApp({
     db: database.db,
     pingDatabase: async () => void (await database.db`select 1`),
     verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
+    ...integrationsFromEnv(process.env),
   },
   log,
   validateResponses: config.validateResponses,

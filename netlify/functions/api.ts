@@ -1,6 +1,6 @@
 // The Netlify function adapter (Functions 2.0: a web Request in, a web Response out) over the same core as
 // `npm start`. Bundled by `npm run build:functions` into dist/functions/api.mjs; netlify.toml routes /v1/* here.
-import { loadConfig } from '../../src/config.js';
+import { integrationsFromEnv, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createApp, document, type App } from '../../src/http/app.js';
 import { connect } from '../../src/db/client.js';
@@ -20,6 +20,7 @@ function startApp(): Promise<App> {
       db,
       pingDatabase: db ? async () => void (await db`select 1`) : undefined,
       verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
+      ...integrationsFromEnv(process.env),
     },
     log: createLogger(config.logLevel),
     validateResponses: config.validateResponses,

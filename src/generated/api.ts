@@ -911,7 +911,7 @@ export interface components {
              * @default member
              * @enum {string}
              */
-            role: "admin" | "member";
+            role?: "admin" | "member";
         };
         InvitationAccept: {
             token: string;
@@ -972,13 +972,13 @@ export interface components {
             name: string;
             slug?: components["schemas"]["Slug"];
             /** @default  */
-            description: string;
+            description?: string;
             /** @description Up to 50,000 characters. */
             instructions: string;
             model?: string | null;
             tools?: components["schemas"]["Tool"][];
             /** @default 4096 */
-            maxOutputTokens: number;
+            maxOutputTokens?: number;
         };
         EmployeeUpdate: {
             name?: string;
@@ -1067,7 +1067,7 @@ export interface components {
             /** @enum {string} */
             pack: "credits-100k" | "credits-1m";
             /** @default 1 */
-            quantity: number;
+            quantity?: number;
             /** Format: uri */
             successUrl: string;
             /** Format: uri */
@@ -1166,8 +1166,14 @@ export interface components {
             /** @enum {string} */
             targetType: "organization" | "member" | "invitation" | "api_key" | "employee" | "billing";
             targetId: string | null;
-            before: Record<string, never> | null;
-            after: Record<string, never> | null;
+            /** @description The changed fields before the change, where it helps. */
+            before: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The changed fields after the change, where it helps. */
+            after: {
+                [key: string]: unknown;
+            } | null;
             requestId: string | null;
             createdAt: components["schemas"]["Timestamp"];
         };
@@ -2384,7 +2390,6 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createInvitation: {
@@ -2454,7 +2459,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     revokeInvitation: {
@@ -2513,7 +2517,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     acceptInvitation: {
@@ -2571,7 +2574,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     listApiKeys: {
@@ -2646,7 +2648,6 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createApiKey: {
@@ -2713,7 +2714,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     revokeApiKey: {
@@ -2771,7 +2771,6 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     listEmployees: {
@@ -4179,7 +4178,6 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
 }

@@ -2,6 +2,9 @@
 // answers 501 NOT_IMPLEMENTED (and its responses in the contract list 501 until it is implemented).
 import type { Handler, OperationId } from '../http/types.js';
 import * as account from './account.js';
+import * as apiKeys from './api-keys.js';
+import * as audit from './audit.js';
+import * as invitations from './invitations.js';
 import * as catalog from './catalog.js';
 import * as organizations from './organizations.js';
 import * as members from './members.js';
@@ -15,4 +18,7 @@ export const handlers: HandlerMap = {
   ...account,
   ...organizations,
   ...members,
+  ...invitations,
+  ...apiKeys,
+  ...audit,
 };

@@ -4,6 +4,7 @@ import type { Db } from '../db/client.js';
 import type { operations } from '../generated/api.js';
 import type { Caller } from '../services/caller.js';
 import type { VerifiedUser } from '../services/identity.js';
+import type { InvitationMailer } from '../integrations/supabase.js';
 
 export type OperationId = keyof operations;
 
@@ -23,8 +24,10 @@ export interface AppDeps {
   version: string;
   db?: Db;
   verifyAccessToken?: (token: string) => Promise<VerifiedUser>;
-  /** Public URL of the app that accepts invitations (the token is appended). */
-  appUrl?: string;
+  /** Public URL of the app page that accepts invitations; `?token=` is appended. */
+  invitationUrl?: string;
+  /** Emails invitations when a Supabase project is configured. */
+  mailer?: InvitationMailer;
 }
 
 type Get<T, K extends PropertyKey> = T extends Record<K, infer V> ? V : never;

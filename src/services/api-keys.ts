@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { withService, type Db } from '../db/client.js';
-import { ApiError } from '../http/errors.js';
+import type { components } from '../generated/api.js';
+import { ApiError, validationError } from '../http/errors.js';
+import type { RequestContext } from '../http/types.js';
+import * as queries from '../db/queries/api-keys.js';
+import { insertAuditEvent } from '../db/queries/audit.js';
 import { apiKeyClaims, type Caller } from './caller.js';
+import { actorOf, asCaller, ensureProfile, userOf } from './context.js';
+import { requireOrganization } from './organizations.js';
+import { decodeCursor, toPage } from './pagination.js';
 
 export const apiKeyPrefix = 'sk_live_';
 const secretPattern = /^sk_live_[A-Za-z0-9]{40}$/;
@@ -40,4 +47,77 @@ export async function resolveApiKey(db: Db, secret: string): Promise<Caller> {
     throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
   }
   return { kind: 'api_key', keyId: row.id, organizationId: row.organization_id, claims: apiKeyClaims(row.id, row.organization_id) };
+}
+
+type ApiKey = components['schemas']['ApiKey'];
+type IssuedApiKey = components['schemas']['IssuedApiKey'];
+type ApiKeyCreate = components['schemas']['ApiKeyCreate'];
+
+function requireKeyManager(role: string): void {
+  if (role !== 'owner' && role !== 'admin') throw new ApiError('FORBIDDEN', 'Only owners and admins can manage API keys.');
+}
+
+export async function createApiKey(ctx: RequestContext, orgId: string, input: ApiKeyCreate): Promise<IssuedApiKey> {
+  const user = userOf(ctx);
+  if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) throw validationError('body.expiresAt', 'must be in the future');
+  const secret = generateApiKeySecret();
+  return asCaller(ctx, async (tx) => {
+    requireKeyManager((await requireOrganization(tx, orgId)).role);
+    await ensureProfile(tx, user);
+    const key = await queries.insertApiKey(tx, {
+      orgId,
+      name: input.name,
+      prefix: secret.slice(0, apiKeyPrefix.length + 5),
+      secretHash: hashSecret(secret),
+      createdBy: user.userId,
+      expiresAt: input.expiresAt ?? null,
+    });
+    await insertAuditEvent(tx, {
+      organizationId: orgId,
+      actor: actorOf(ctx),
+      action: 'api_key.created',
+      targetType: 'api_key',
+      targetId: key.id,
+      after: { name: key.name, prefix: key.prefix, expiresAt: key.expiresAt },
+      requestId: ctx.requestId,
+    });
+    return { ...key, secret };
+  });
+}
+
+export async function listApiKeys(
+  ctx: RequestContext,
+  orgId: string,
+  query: { limit?: number; cursor?: string; includeRevoked?: boolean },
+): Promise<{ items: ApiKey[]; nextCursor: string | null }> {
+  userOf(ctx);
+  const limit = query.limit ?? 20;
+  const after = decodeCursor(query.cursor);
+  const rows = await asCaller(ctx, async (tx) => {
+    requireKeyManager((await requireOrganization(tx, orgId)).role);
+    return queries.listApiKeys(tx, orgId, { limit, after, includeRevoked: query.includeRevoked ?? false });
+  });
+  return toPage(rows, limit);
+}
+
+/** Idempotent: a revoked key is returned as it is. */
+export async function revokeApiKey(ctx: RequestContext, orgId: string, keyId: string): Promise<ApiKey> {
+  userOf(ctx);
+  return asCaller(ctx, async (tx) => {
+    requireKeyManager((await requireOrganization(tx, orgId)).role);
+    const key = await queries.findApiKey(tx, orgId, keyId);
+    if (!key) throw new ApiError('NOT_FOUND', 'API key not found.');
+    if ((await queries.revokeApiKey(tx, orgId, keyId)) > 0) {
+      await insertAuditEvent(tx, {
+        organizationId: orgId,
+        actor: actorOf(ctx),
+        action: 'api_key.revoked',
+        targetType: 'api_key',
+        targetId: keyId,
+        before: { name: key.name, prefix: key.prefix },
+        requestId: ctx.requestId,
+      });
+    }
+    return (await queries.findApiKey(tx, orgId, keyId))!;
+  });
 }

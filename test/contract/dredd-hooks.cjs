@@ -11,6 +11,12 @@ const fixture = JSON.parse(process.env.DREDD_FIXTURE || '{}');
 const exampleIds = {
   orgId: '3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13',
   userId: '8b2e4d61-0c3f-4a7e-b5d9-1e6f2a3c4b5d',
+  invitationId: '5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a',
+  keyId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
+};
+// Request bodies that must carry a fixture's secret rather than the example's.
+const fixtureBodies = {
+  acceptInvitation: () => ({ token: fixture.invitationToken }),
 };
 
 const contract = JSON.parse(readFileSync(resolve(__dirname, '../../src/generated/openapi.json'), 'utf8'));
@@ -36,6 +42,8 @@ hooks.beforeEach((transaction) => {
   const withoutCursor = (uri) => uri.replace(/([?&])cursor=[^&]*&?/, '$1').replace(/[?&]$/, '');
   transaction.request.uri = withoutCursor(transaction.request.uri);
   transaction.fullPath = withoutCursor(transaction.fullPath);
+  const body = fixtureBodies[operation.operationId];
+  if (body) transaction.request.body = JSON.stringify(body());
   for (const [name, exampleId] of Object.entries(exampleIds)) {
     if (!fixture[name]) continue;
     transaction.request.uri = transaction.request.uri.replace(exampleId, fixture[name]);

@@ -8,7 +8,7 @@ import { require, runNodeProcess } from '../support/processes.js';
 
 let database: TestDatabase;
 let server: TestServer;
-let fixture: { token: string; orgId: string; userId: string };
+let fixture: Record<string, string>;
 beforeAll(async () => {
   database = await createTestDatabase();
   server = await startTestServer({ db: database.db });
@@ -19,7 +19,25 @@ beforeAll(async () => {
   const member = await signUp(database.db, 'dredd-member@example.com');
   await database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email})`;
   await database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
-  fixture = { token: user.token, orgId, userId: member.id };
+  const client = server.client({ accessToken: user.token });
+  const invitation = await client.POST('/v1/organizations/{orgId}/invitations', { params: { path: { orgId } }, body: { email: 'dredd-later@example.com' } });
+  const key = await client.POST('/v1/organizations/{orgId}/api-keys', { params: { path: { orgId } }, body: { name: 'dredd' } });
+  // An invitation for the dredd user into someone else's organization, for acceptInvitation.
+  const host = await signUp(database.db, 'dredd-host@example.com');
+  const hostClient = server.client({ accessToken: host.token });
+  const hostOrg = await hostClient.POST('/v1/organizations', { body: { name: 'Dredd host' } });
+  const forUser = await hostClient.POST('/v1/organizations/{orgId}/invitations', {
+    params: { path: { orgId: hostOrg.data!.data.id } },
+    body: { email: user.email },
+  });
+  fixture = {
+    token: user.token,
+    orgId,
+    userId: member.id,
+    invitationId: invitation.data!.data.id,
+    keyId: key.data!.data.id,
+    invitationToken: forUser.data!.data.token!,
+  };
 });
 afterAll(async () => {
   await server.close();

@@ -1,0 +1,26 @@
+// Supabase Auth's admin API, used only to email invitations when a project is configured
+// (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY). Called outside any database transaction. This is the auth
+// client that @supabase/supabase-js wraps; the full client also builds a realtime client, which needs a
+// WebSocket that Node 20 does not have, for nothing we use.
+import { AuthAdminApi } from '@supabase/auth-js';
+
+export interface InvitationMailer {
+  sendInvitation(email: string, acceptUrl: string, organizationName: string): Promise<void>;
+}
+
+export function createSupabaseMailer(url: string, serviceRoleKey: string): InvitationMailer {
+  const admin = new AuthAdminApi({
+    url: `${url}/auth/v1`,
+    headers: { Authorization: `Bearer ${serviceRoleKey}`, apikey: serviceRoleKey },
+  });
+  return {
+    async sendInvitation(email, acceptUrl, organizationName) {
+      const { error } = await admin.inviteUserByEmail(email, {
+        redirectTo: acceptUrl,
+        data: { invited_to: organizationName },
+      });
+      // An address that already has an account gets no invite email from Supabase; it signs in instead.
+      if (error && !/already been registered|already registered|email_exists/i.test(error.message)) throw error;
+    },
+  };
+}
