@@ -19,6 +19,7 @@ beforeAll(async () => {
   inputs = {
     ownerToken: (await signUp(database.db, 'respect-owner@example.com')).token,
     strangerToken: (await signUp(database.db, 'respect-stranger@example.com')).token,
+    strangerEmail: 'respect-stranger@example.com',
   };
 });
 afterAll(async () => {
