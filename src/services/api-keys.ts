@@ -7,8 +7,8 @@ import * as queries from '../db/queries/api-keys.js';
 import { insertAuditEvent } from '../db/queries/audit.js';
 import { apiKeyClaims, type Caller } from './caller.js';
 import { actorOf, asCaller, ensureProfile, userOf } from './context.js';
-import { requireOrganization } from './organizations.js';
-import { decodeCursor, toPage } from './pagination.js';
+import { requireOrganization, requireRole } from './organizations.js';
+import { paginate } from './pagination.js';
 
 export const apiKeyPrefix = 'sk_live_';
 const secretPattern = /^sk_live_[A-Za-z0-9]{40}$/;
@@ -53,16 +53,14 @@ type ApiKey = components['schemas']['ApiKey'];
 type IssuedApiKey = components['schemas']['IssuedApiKey'];
 type ApiKeyCreate = components['schemas']['ApiKeyCreate'];
 
-function requireKeyManager(role: string): void {
-  if (role !== 'owner' && role !== 'admin') throw new ApiError('FORBIDDEN', 'Only owners and admins can manage API keys.');
-}
+const requireKeyManager = (org: { role: string }): void => requireRole(org, ['owner', 'admin'], 'manage API keys');
 
 export async function createApiKey(ctx: RequestContext, orgId: string, input: ApiKeyCreate): Promise<IssuedApiKey> {
   const user = userOf(ctx);
   if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) throw validationError('body.expiresAt', 'must be in the future');
   const secret = generateApiKeySecret();
   return asCaller(ctx, async (tx) => {
-    requireKeyManager((await requireOrganization(tx, orgId)).role);
+    requireKeyManager(await requireOrganization(tx, orgId));
     await ensureProfile(tx, user);
     const key = await queries.insertApiKey(tx, {
       orgId,
@@ -91,20 +89,19 @@ export async function listApiKeys(
   query: { limit?: number; cursor?: string; includeRevoked?: boolean },
 ): Promise<{ items: ApiKey[]; nextCursor: string | null }> {
   userOf(ctx);
-  const limit = query.limit ?? 20;
-  const after = decodeCursor(query.cursor);
-  const rows = await asCaller(ctx, async (tx) => {
-    requireKeyManager((await requireOrganization(tx, orgId)).role);
-    return queries.listApiKeys(tx, orgId, { limit, after, includeRevoked: query.includeRevoked ?? false });
-  });
-  return toPage(rows, limit);
+  return paginate(query, (page) =>
+    asCaller(ctx, async (tx) => {
+      requireKeyManager(await requireOrganization(tx, orgId));
+      return queries.listApiKeys(tx, orgId, { ...page, includeRevoked: query.includeRevoked ?? false });
+    }),
+  );
 }
 
 /** Idempotent: a revoked key is returned as it is. */
 export async function revokeApiKey(ctx: RequestContext, orgId: string, keyId: string): Promise<ApiKey> {
   userOf(ctx);
   return asCaller(ctx, async (tx) => {
-    requireKeyManager((await requireOrganization(tx, orgId)).role);
+    requireKeyManager(await requireOrganization(tx, orgId));
     const key = await queries.findApiKey(tx, orgId, keyId);
     if (!key) throw new ApiError('NOT_FOUND', 'API key not found.');
     if ((await queries.revokeApiKey(tx, orgId, keyId)) > 0) {

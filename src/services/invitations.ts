@@ -7,8 +7,8 @@ import type { RequestContext } from '../http/types.js';
 import * as queries from '../db/queries/invitations.js';
 import { insertAuditEvent } from '../db/queries/audit.js';
 import { actorOf, asCaller, ensureProfile, userOf } from './context.js';
-import { requireOrganization } from './organizations.js';
-import { decodeCursor, toPage } from './pagination.js';
+import { requireOrganization, requireRole } from './organizations.js';
+import { paginate } from './pagination.js';
 
 type Invitation = components['schemas']['Invitation'];
 type IssuedInvitation = components['schemas']['IssuedInvitation'];
@@ -18,9 +18,7 @@ type Membership = components['schemas']['Membership'];
 export const invitationValidDays = 7;
 const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
-function requireManager(role: string): void {
-  if (role !== 'owner' && role !== 'admin') throw new ApiError('FORBIDDEN', 'Only owners and admins can manage invitations.');
-}
+const requireManager = (org: { role: string }): void => requireRole(org, ['owner', 'admin'], 'manage invitations');
 
 export async function createInvitation(ctx: RequestContext, orgId: string, input: InvitationCreate): Promise<IssuedInvitation> {
   const user = userOf(ctx);
@@ -29,7 +27,7 @@ export async function createInvitation(ctx: RequestContext, orgId: string, input
   const acceptUrl = `${ctx.deps.invitationUrl ?? 'http://localhost:3000/invitations/accept'}?token=${token}`;
   const { invitation, organizationName } = await asCaller(ctx, async (tx) => {
     const org = await requireOrganization(tx, orgId);
-    requireManager(org.role);
+    requireManager(org);
     await ensureProfile(tx, user);
     if (await queries.isMemberByEmail(tx, orgId, email)) {
       throw new ApiError('CONFLICT', `${email} is already a member.`, [{ field: 'body.email', message: 'already a member' }]);
@@ -73,19 +71,18 @@ export async function listInvitations(
   query: { limit?: number; cursor?: string; status?: queries.InvitationStatus },
 ): Promise<{ items: Invitation[]; nextCursor: string | null }> {
   userOf(ctx);
-  const limit = query.limit ?? 20;
-  const after = decodeCursor(query.cursor);
-  const rows = await asCaller(ctx, async (tx) => {
-    requireManager((await requireOrganization(tx, orgId)).role);
-    return queries.listInvitations(tx, orgId, { limit, after, status: query.status });
-  });
-  return toPage(rows, limit);
+  return paginate(query, (page) =>
+    asCaller(ctx, async (tx) => {
+      requireManager(await requireOrganization(tx, orgId));
+      return queries.listInvitations(tx, orgId, { ...page, status: query.status });
+    }),
+  );
 }
 
 export async function revokeInvitation(ctx: RequestContext, orgId: string, invitationId: string): Promise<Invitation> {
   userOf(ctx);
   return asCaller(ctx, async (tx) => {
-    requireManager((await requireOrganization(tx, orgId)).role);
+    requireManager(await requireOrganization(tx, orgId));
     const invitation = await queries.findInvitation(tx, orgId, invitationId);
     if (!invitation) throw new ApiError('NOT_FOUND', 'Invitation not found.');
     if (invitation.status !== 'pending') throw new ApiError('CONFLICT', `The invitation is ${invitation.status}, not pending.`);

@@ -7,7 +7,7 @@ import * as queries from '../db/queries/members.js';
 import { insertAuditEvent } from '../db/queries/audit.js';
 import { actorOf, asCaller, userOf } from './context.js';
 import { requireOrganization } from './organizations.js';
-import { decodeCursor, toPage } from './pagination.js';
+import { paginate } from './pagination.js';
 
 type Member = components['schemas']['Member'];
 type Role = components['schemas']['Role'];
@@ -25,13 +25,14 @@ export async function listMembers(
   query: { limit?: number; cursor?: string; role?: Role },
 ): Promise<{ items: Member[]; nextCursor: string | null }> {
   userOf(ctx);
-  const limit = query.limit ?? 20;
-  const after = decodeCursor(query.cursor);
-  const rows = await asCaller(ctx, async (tx) => {
-    await requireOrganization(tx, orgId);
-    return queries.listMembers(tx, orgId, { limit, after, role: query.role });
-  });
-  const page = toPage(rows.map((m) => ({ ...m, createdAt: m.joinedAt, id: m.userId })), limit);
+  // Members page by (joinedAt, userId).
+  const page = await paginate(query, (range) =>
+    asCaller(ctx, async (tx) => {
+      await requireOrganization(tx, orgId);
+      const rows = await queries.listMembers(tx, orgId, { ...range, role: query.role });
+      return rows.map((m) => ({ ...m, createdAt: m.joinedAt, id: m.userId }));
+    }),
+  );
   return { items: page.items.map(({ createdAt: _c, id: _i, ...member }) => member), nextCursor: page.nextCursor };
 }
 

@@ -7,7 +7,7 @@ import * as queries from '../db/queries/organizations.js';
 import { insertAuditEvent } from '../db/queries/audit.js';
 import { defaultModelId, findModel } from './catalog.js';
 import { actorOf, asCaller, conflictOn, ensureProfile, userOf } from './context.js';
-import { decodeCursor, toPage } from './pagination.js';
+import { paginate } from './pagination.js';
 import type { Tx } from '../db/client.js';
 
 type Organization = components['schemas']['Organization'];
@@ -63,13 +63,10 @@ export async function listOrganizations(
   query: { limit?: number; cursor?: string; includeDeleted?: boolean },
 ): Promise<{ items: Organization[]; nextCursor: string | null }> {
   userOf(ctx);
-  const limit = query.limit ?? 20;
-  const after = decodeCursor(query.cursor);
-  const rows = await asCaller(ctx, (tx) =>
-    queries.listOrganizations(tx, { limit, after, includeDeleted: query.includeDeleted ?? false, restoreWindowDays }),
-  );
   // RLS shows deleted organizations to their owners only; they are listed on request.
-  return toPage(rows, limit);
+  return paginate(query, (page) =>
+    asCaller(ctx, (tx) => queries.listOrganizations(tx, { ...page, includeDeleted: query.includeDeleted ?? false, restoreWindowDays })),
+  );
 }
 
 /** The organization and the caller's role in it, or 404 when the caller cannot see it. */
@@ -79,7 +76,7 @@ export async function requireOrganization(tx: Tx, orgId: string, options: { incl
   return org;
 }
 
-function requireRole(org: { role: string }, allowed: readonly string[], action: string): void {
+export function requireRole(org: { role: string }, allowed: readonly string[], action: string): void {
   if (!allowed.includes(org.role)) throw new ApiError('FORBIDDEN', `Only ${allowed.join(' and ')}s can ${action}.`);
 }
 

@@ -33,3 +33,12 @@ export function toPage<T extends { createdAt: string; id: string }>(rows: T[], l
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
 }
+
+/** Decodes the cursor, fetches limit + 1 rows after it, and cuts the page: the one shape of every list. */
+export async function paginate<T extends { createdAt: string; id: string }>(
+  query: { limit?: number; cursor?: string },
+  fetch: (page: { limit: number; after?: Cursor }) => Promise<T[]>,
+): Promise<{ items: T[]; nextCursor: string | null }> {
+  const limit = query.limit ?? 20;
+  return toPage(await fetch({ limit, after: decodeCursor(query.cursor) }), limit);
+}

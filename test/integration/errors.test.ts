@@ -1,8 +1,9 @@
 // Whatever a client sends, the answer is an envelope with a stable code, never a 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handlers } from '../../src/handlers/index.js';
-import { contractOperations, contractProblems } from '../support/contract.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { mintAccessToken } from '../../src/services/identity.js';
+import { contractOperations, contractProblems, exampleRequest } from '../support/contract.js';
+import { startTestServer, testJwtSecret, type TestServer } from '../support/server.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -117,5 +118,30 @@ describe('operations not implemented yet', () => {
     expect(response.status).toBe(501);
     expect(body.error.code).toBe('NOT_IMPLEMENTED');
     expect(contractProblems(op.path, op.method, 501, response.headers, body)).toEqual([]);
+  });
+});
+
+describe('every secured operation the service implements', () => {
+  const secured = contractOperations().filter((op) => !op.responses.includes('501') && op.responses.includes('401'));
+  const expired = () =>
+    mintAccessToken({ secret: testJwtSecret, userId: crypto.randomUUID(), email: 'late@example.com', expiresIn: Math.floor(Date.now() / 1000) - 120 });
+  const forged = () => mintAccessToken({ secret: 'a-different-secret-a-different-secret', userId: crypto.randomUUID(), email: 'x@example.com' });
+
+  it.each(secured)('$operationId answers 401 without credentials, with an expired and with a forged token', async (op) => {
+    const request = exampleRequest(op.operationId);
+    for (const [authorization, code] of [
+      [undefined, 'UNAUTHENTICATED'],
+      [`Bearer ${await expired()}`, 'TOKEN_EXPIRED'],
+      [`Bearer ${await forged()}`, 'TOKEN_INVALID'],
+    ] as const) {
+      const response = await fetch(`${server.baseUrl}${request.path}`, {
+        method: op.method,
+        headers: { ...request.headers, ...(authorization ? { Authorization: authorization } : {}) },
+        body: request.body,
+      });
+      const body = (await response.json()) as { error: { code: string } };
+      expect([response.status, body.error.code], `${op.operationId} with ${code}`).toEqual([401, code]);
+      expect(contractProblems(op.path, op.method, 401, response.headers, body)).toEqual([]);
+    }
   });
 });

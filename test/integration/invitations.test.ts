@@ -4,24 +4,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSupabaseMailer } from '../../src/integrations/supabase.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { signUp, startTestServer, type TestServer, type TestUser } from '../support/server.js';
+import { useTestApp } from '../support/app.js';
+import { signUp, startTestServer, type TestUser } from '../support/server.js';
 
-let database: TestDatabase;
-let server: TestServer;
+const app = useTestApp();
 let n = 0;
 
-beforeAll(async () => {
-  database = await createTestDatabase();
-  server = await startTestServer({ db: database.db });
-});
-afterAll(async () => {
-  await server.close();
-  await database.drop();
-});
-
-const as = (user: TestUser) => server.client({ accessToken: user.token });
-const user = () => signUp(database.db, `invitee-${++n}@example.com`);
+const as = (user: TestUser) => app.server.client({ accessToken: user.token });
+const user = () => signUp(app.database.db, `invitee-${++n}@example.com`);
 async function orgOf(owner: TestUser): Promise<string> {
   const { data } = await as(owner).POST('/v1/organizations', { body: { name: `Invites ${++n}` } });
   return data!.data.id;
@@ -40,7 +30,7 @@ describe('the invitation flow', () => {
     expect(issued.response.status).toBe(201);
     expect(issued.data?.data).toMatchObject({ email: b.email, role: 'member', status: 'pending', emailSent: false });
     expect(issued.data?.data.acceptUrl).toBe(`https://app.example.com/invitations/accept?token=${issued.data?.data.token}`);
-    const [stored] = await database.db`select token_hash from public.invitations where id = ${issued.data!.data.id}`;
+    const [stored] = await app.database.db`select token_hash from public.invitations where id = ${issued.data!.data.id}`;
     expect(stored?.token_hash).not.toContain(issued.data!.data.token!); // only a hash is kept
 
     const accepted = await as(b).POST('/v1/invitations/accept', { body: { token: issued.data!.data.token! } });
@@ -84,7 +74,7 @@ describe('the invitation flow', () => {
     expect(again.response.status).toBe(409);
 
     const expiring = (await invite(a, orgId, c.email)).data!.data;
-    await database.db`update public.invitations set expires_at = now() - interval '1 second', created_at = now() - interval '8 days' where id = ${expiring.id}`;
+    await app.database.db`update public.invitations set expires_at = now() - interval '1 second', created_at = now() - interval '8 days' where id = ${expiring.id}`;
     expect((await as(c).POST('/v1/invitations/accept', { body: { token: expiring.token! } })).response.status).toBe(404);
     const listed = await as(a).GET('/v1/organizations/{orgId}/invitations', { params: { path: { orgId }, query: { status: 'expired' } } });
     expect(listed.data?.data.map((i) => i.id)).toEqual([expiring.id]);
@@ -148,7 +138,7 @@ describe('emailed invitations', () => {
 
   it('sends the email through Supabase and returns no token', async () => {
     const url = `http://127.0.0.1:${(supabase.address() as AddressInfo).port}`;
-    const mailing = await startTestServer({ db: database.db, mailer: createSupabaseMailer(url, 'service-role-key') });
+    const mailing = await startTestServer({ db: app.database.db, mailer: createSupabaseMailer(url, 'service-role-key') });
     try {
       const a = await user();
       const { data } = await mailing.client({ accessToken: a.token }).POST('/v1/organizations', { body: { name: 'Mailing' } });

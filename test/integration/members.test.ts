@@ -1,31 +1,21 @@
 // Members and roles over HTTP, including the last-owner rule under concurrent requests.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { signUp, startTestServer, type TestServer, type TestUser } from '../support/server.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApp } from '../support/app.js';
+import { signUp, type TestUser } from '../support/server.js';
 
-let database: TestDatabase;
-let server: TestServer;
+const app = useTestApp();
 let n = 0;
 
-beforeAll(async () => {
-  database = await createTestDatabase();
-  server = await startTestServer({ db: database.db });
-});
-afterAll(async () => {
-  await server.close();
-  await database.drop();
-});
-
-const as = (user: TestUser) => server.client({ accessToken: user.token });
-const user = () => signUp(database.db, `member-${++n}@example.com`);
+const as = (user: TestUser) => app.server.client({ accessToken: user.token });
+const user = () => signUp(app.database.db, `member-${++n}@example.com`);
 
 /** An organization owned by `owner`, with the others joined in the given roles (a factory, not the API). */
 async function team(owner: TestUser, others: [TestUser, 'owner' | 'admin' | 'member'][] = []): Promise<string> {
   const { data } = await as(owner).POST('/v1/organizations', { body: { name: `Team ${++n}` } });
   const orgId = data!.data.id;
   for (const [member, role] of others) {
-    await database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email}) on conflict do nothing`;
-    await database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, ${role})`;
+    await app.database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email}) on conflict do nothing`;
+    await app.database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, ${role})`;
   }
   return orgId;
 }
@@ -65,7 +55,7 @@ describe('updateMember', () => {
     const orgId = await team(owner, [[admin, 'admin'], [member, 'member']]);
     const { data } = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, member.id), body: { role: 'admin' } });
     expect(data?.data.role).toBe('admin');
-    const [event] = await database.db`select before, after from public.audit_events where organization_id = ${orgId} and action = 'member.role_changed'`;
+    const [event] = await app.database.db`select before, after from public.audit_events where organization_id = ${orgId} and action = 'member.role_changed'`;
     expect(event).toEqual({ before: { role: 'member' }, after: { role: 'admin' } });
   });
 
@@ -103,7 +93,7 @@ describe('updateMember', () => {
       const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
       expect(statuses[0]).toBe(200);
       expect([403, 409]).toContain(statuses[1]);
-      const [row] = await database.db`select count(*)::int as owners from public.memberships where organization_id = ${orgId} and role = 'owner'`;
+      const [row] = await app.database.db`select count(*)::int as owners from public.memberships where organization_id = ${orgId} and role = 'owner'`;
       expect(row?.owners).toBe(1);
     }
   });
@@ -135,7 +125,7 @@ describe('removeMember', () => {
     const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
     expect(statuses[0]).toBe(204);
     expect([403, 409]).toContain(statuses[1]);
-    const [row] = await database.db`select count(*)::int as owners from public.memberships where organization_id = ${orgId} and role = 'owner'`;
+    const [row] = await app.database.db`select count(*)::int as owners from public.memberships where organization_id = ${orgId} and role = 'owner'`;
     expect(row?.owners).toBe(1);
   });
 });
