@@ -391,8 +391,9 @@ export interface paths {
          *
          *     - `name` (required): a kebab-case name; becomes the slug and, humanised, the name.
          *     - `description`: what the employee is for.
-         *     - `tools`: a comma-separated string or a YAML list of names from `Tool`.
-         *     - `model`: a model id from `listModels`; `inherit` or absent uses the organization's default.
+         *     - `tools`: a comma-separated string or a YAML list of names from `Tool`; absent means every tool.
+         *     - `model`: a model id from `listModels` (or the aliases `sonnet`, `haiku`); `inherit` or absent uses the
+         *       organization's default. Other keys (`color`, ...) are ignored.
          *
          *     Malformed front matter, a missing name, an unknown model or tool answer 400 with `details` naming the
          *     field as `frontMatter.<key>` (the message gives the line where known). With `overwrite=true` an
@@ -2857,7 +2858,6 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     createEmployee: {
@@ -2939,7 +2939,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     importEmployee: {
@@ -2998,7 +2997,7 @@ export interface operations {
                      *         "name": "Code reviewer",
                      *         "slug": "code-reviewer",
                      *         "description": "Reviews pull requests for correctness, security and style.",
-                     *         "instructions": "You are a careful senior engineer reviewing a pull request.\n\n1. Read the diff and the files it touches.\n2. Point out bugs first, then risks, then style.\n3. Be specific: quote the line and propose the fix.\n",
+                     *         "instructions": "You are a careful senior engineer reviewing a pull request.\n\n1. Read the diff and the files it touches.\n2. Point out bugs first, then risks, then style.\n3. Be specific: quote the line and propose the fix.",
                      *         "model": null,
                      *         "tools": [
                      *           "Read",
@@ -3028,7 +3027,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     getEmployee: {
@@ -3099,7 +3097,6 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     deleteEmployee: {
@@ -3165,7 +3162,6 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     updateEmployee: {
@@ -3250,7 +3246,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     restoreEmployee: {
@@ -3317,7 +3312,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
-            501: components["responses"]["NotImplemented"];
         };
     };
     listTasks: {

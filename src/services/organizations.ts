@@ -4,6 +4,7 @@ import type { components } from '../generated/api.js';
 import { ApiError, validationError } from '../http/errors.js';
 import type { RequestContext } from '../http/types.js';
 import * as queries from '../db/queries/organizations.js';
+export type { OrganizationRow } from '../db/queries/organizations.js';
 import { insertAuditEvent } from '../db/queries/audit.js';
 import { defaultModelId, findModel } from './catalog.js';
 import { actorOf, asCaller, conflictOn, ensureProfile, userOf } from './context.js';

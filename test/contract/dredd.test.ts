@@ -22,6 +22,10 @@ beforeAll(async () => {
   const client = server.client({ accessToken: user.token });
   const invitation = await client.POST('/v1/organizations/{orgId}/invitations', { params: { path: { orgId } }, body: { email: 'dredd-later@example.com' } });
   const key = await client.POST('/v1/organizations/{orgId}/api-keys', { params: { path: { orgId } }, body: { name: 'dredd' } });
+  const employee = await client.POST('/v1/organizations/{orgId}/employees', {
+    params: { path: { orgId } },
+    body: { name: 'Dredd employee', instructions: 'Answer briefly.' },
+  });
   // An invitation for the dredd user into someone else's organization, for acceptInvitation.
   const host = await signUp(database.db, 'dredd-host@example.com');
   const hostClient = server.client({ accessToken: host.token });
@@ -36,6 +40,7 @@ beforeAll(async () => {
     userId: member.id,
     invitationId: invitation.data!.data.id,
     keyId: key.data!.data.id,
+    employeeId: employee.data!.data.id,
     invitationToken: forUser.data!.data.token!,
   };
 });

@@ -29,13 +29,14 @@ async function found(user: { id: string; email: string }, name: string): Promise
              values (${id}, ${'guest-' + name.toLowerCase() + '@example.com'}, 'member', ${randomUUID()}, ${user.id}, now() + interval '7 days')`;
     await tx`insert into public.api_keys (organization_id, name, prefix, secret_hash, created_by)
              values (${id}, 'ci', 'sk_live_x', ${randomUUID()}, ${user.id})`;
+    await tx`insert into public.employees (organization_id, name, slug, instructions) values (${id}, 'Helper', 'helper', 'Help.')`;
     await tx`insert into public.audit_events (organization_id, actor_type, actor_id, action, target_type, target_id)
              values (${id}, 'user', ${user.id}, 'organization.created', 'organization', ${id})`;
   });
   return id;
 }
 
-const tenantTables = ['organizations', 'memberships', 'invitations', 'api_keys', 'audit_events'] as const;
+const tenantTables = ['organizations', 'memberships', 'invitations', 'api_keys', 'audit_events', 'employees'] as const;
 const orgColumn = (table: string) => (table === 'organizations' ? 'id' : 'organization_id');
 
 beforeAll(async () => {
@@ -56,7 +57,7 @@ describe('Row Level Security as authenticated', () => {
   });
 
   it.each(tenantTables)("%s: A cannot update or delete B's rows", async (table) => {
-    const column = { organizations: 'name', memberships: 'role', invitations: 'role', api_keys: 'name', audit_events: 'action' }[table];
+    const column = { organizations: 'name', memberships: 'role', invitations: 'role', api_keys: 'name', audit_events: 'action', employees: 'name' }[table];
     const value = column === 'role' ? 'member' : 'hijacked';
     const updated = await withUser(db, claimsOf(alice), (tx) =>
       tx.unsafe(`update public.${table} set ${column} = $1 where ${orgColumn(table)} = $2 returning 1`, [value, bobOrg]),
@@ -78,6 +79,7 @@ describe('Row Level Security as authenticated', () => {
       `insert into public.api_keys (organization_id, name, prefix, secret_hash, created_by) values ('${bobOrg}', 'k', 'p', 'h2', '${alice.id}')`,
       `insert into public.audit_events (organization_id, actor_type, action, target_type) values ('${bobOrg}', 'user', 'x', 'organization')`,
       `insert into public.organizations (name, slug, default_model, created_by) values ('Fake', 'fake', 'm', '${bob.id}')`,
+      `insert into public.employees (organization_id, name, slug, instructions) values ('${bobOrg}', 'Spy', 'spy', 'Spy.')`,
     ];
     for (const statement of attempts) {
       const error = await withUser(db, claimsOf(alice), (tx) => tx.unsafe(statement)).then(

@@ -1,0 +1,37 @@
+import type { Handler } from '../http/types.js';
+import * as employees from '../services/employees.js';
+
+export const listEmployees: Handler<'listEmployees'> = async (req, ctx) => {
+  const page = await employees.listEmployees(ctx, req.params.orgId, req.query);
+  return { status: 200, body: page.items, page: { nextCursor: page.nextCursor } };
+};
+
+export const createEmployee: Handler<'createEmployee'> = async (req, ctx) => {
+  const employee = await employees.createEmployee(ctx, req.params.orgId, req.body);
+  return { status: 201, body: employee, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
+};
+
+export const importEmployee: Handler<'importEmployee'> = async (req, ctx) => {
+  const employee = await employees.importEmployee(ctx, req.params.orgId, req.body, req.query.overwrite ?? false);
+  return { status: 201, body: employee, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
+};
+
+export const getEmployee: Handler<'getEmployee'> = async (req, ctx) => ({
+  status: 200,
+  body: await employees.getEmployee(ctx, req.params.orgId, req.params.employeeId, req.query.includeDeleted ?? false),
+});
+
+export const updateEmployee: Handler<'updateEmployee'> = async (req, ctx) => ({
+  status: 200,
+  body: await employees.updateEmployee(ctx, req.params.orgId, req.params.employeeId, req.body),
+});
+
+export const deleteEmployee: Handler<'deleteEmployee'> = async (req, ctx) => ({
+  status: 200,
+  body: await employees.deleteEmployee(ctx, req.params.orgId, req.params.employeeId),
+});
+
+export const restoreEmployee: Handler<'restoreEmployee'> = async (req, ctx) => ({
+  status: 200,
+  body: await employees.restoreEmployee(ctx, req.params.orgId, req.params.employeeId),
+});

@@ -1,0 +1,157 @@
+// Employees over HTTP: CRUD, soft delete and restore, import from agent definition files, tenancy.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateApiKeySecret, hashSecret } from '../../src/services/api-keys.js';
+import { useTestApp } from '../support/app.js';
+import { signUp, type TestUser } from '../support/server.js';
+
+const app = useTestApp();
+let owner: TestUser;
+let member: TestUser;
+let stranger: TestUser;
+let orgId: string;
+let n = 0;
+
+beforeAll(async () => {
+  owner = await signUp(app.database.db, 'emp-owner@example.com');
+  member = await signUp(app.database.db, 'emp-member@example.com');
+  stranger = await signUp(app.database.db, 'emp-stranger@example.com');
+  const { data } = await as(owner).POST('/v1/organizations', { body: { name: 'Employers' } });
+  orgId = data!.data.id;
+  await app.database.db`update public.organizations set plan_id = 'pro' where id = ${orgId}`; // room for many employees
+  await app.database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email})`;
+  await app.database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
+});
+
+const as = (user: TestUser) => app.server.client({ accessToken: user.token });
+const orgPath = () => ({ params: { path: { orgId } } });
+const employeePath = (employeeId: string) => ({ params: { path: { orgId, employeeId } } });
+const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, '../fixtures/agents', name), 'utf8');
+const hire = (user: TestUser, body: Record<string, unknown>) =>
+  as(user).POST('/v1/organizations/{orgId}/employees', { ...orgPath(), body: { name: `Worker ${++n}`, instructions: 'Do the work.', ...body } as never });
+const importFile = (user: TestUser, markdown: string, overwrite?: boolean) =>
+  as(user).POST('/v1/organizations/{orgId}/employees/import', {
+    params: { path: { orgId }, query: overwrite ? { overwrite } : {} },
+    body: markdown,
+    bodySerializer: (body: string) => body,
+    headers: { 'Content-Type': 'text/markdown' },
+  });
+
+describe('createEmployee', () => {
+  it('hires with defaults and a derived slug', async () => {
+    const { data, response } = await hire(owner, { name: 'Data Analyst', tools: ['Read', 'Grep'] });
+    expect(response.status).toBe(201);
+    expect(data?.data).toMatchObject({ slug: 'data-analyst', model: null, tools: ['Read', 'Grep'], maxOutputTokens: 4096, description: '', deletedAt: null });
+    expect(response.headers.get('location')).toBe(`/v1/organizations/${orgId}/employees/${data?.data.id}`);
+  });
+
+  it('names the field for an unknown model, an unknown tool and oversized instructions', async () => {
+    expect((await hire(owner, { model: 'gpt-9' })).error?.error.details?.[0]?.field).toBe('body.model');
+    expect((await hire(owner, { tools: ['Teleport'] })).error?.error.details?.[0]?.field).toBe('body.tools.0');
+    expect((await hire(owner, { instructions: 'x'.repeat(50_001) })).error?.error.details?.[0]?.field).toBe('body.instructions');
+  });
+
+  it('answers 409 for a taken slug, 403 for members, 404 for strangers', async () => {
+    await hire(owner, { slug: 'unique-one' });
+    const taken = await hire(owner, { slug: 'unique-one' });
+    expect(taken.response.status).toBe(409);
+    expect(taken.error?.error.details?.[0]?.field).toBe('body.slug');
+    expect((await hire(member, {})).response.status).toBe(403);
+    expect((await hire(stranger, {})).response.status).toBe(404);
+  });
+
+  it("enforces the plan's employee limit, also under concurrent requests", async () => {
+    const { data } = await as(owner).POST('/v1/organizations', { body: { name: 'Small team' } });
+    const small = data!.data.id;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        as(owner).POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId: small } }, body: { name: `Racer ${i}`, instructions: 'Go.' } }),
+      ),
+    );
+    const statuses = results.map((r) => r.response.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(3); // the free plan's limit
+    expect(statuses.filter((s) => s === 409)).toHaveLength(3);
+  });
+
+  it('lets an API key of the organization hire', async () => {
+    const secret = generateApiKeySecret();
+    await app.database.db`insert into public.api_keys (organization_id, name, prefix, secret_hash, created_by)
+      values (${orgId}, 'bot', ${secret.slice(0, 13)}, ${hashSecret(secret)}, ${owner.id})`;
+    const viaKey = app.server.client({ apiKey: secret });
+    const { response } = await viaKey.POST('/v1/organizations/{orgId}/employees', { ...orgPath(), body: { name: 'Hired by a key', instructions: 'Hi.' } });
+    expect(response.status).toBe(201);
+  });
+});
+
+describe('importEmployee', () => {
+  it('imports agent definition files of several shapes', async () => {
+    const reviewer = await importFile(owner, fixture('code-reviewer.md'));
+    expect(reviewer.response.status).toBe(201);
+    expect(reviewer.data?.data).toMatchObject({ name: 'Code reviewer', slug: 'code-reviewer', tools: ['Read', 'Grep', 'Glob', 'Bash'], model: null });
+    const writer = await importFile(owner, fixture('release-notes-writer.md'));
+    expect(writer.data?.data).toMatchObject({ slug: 'release-notes-writer', model: 'claude-haiku-4-5', tools: ['Read', 'WebFetch'] });
+    const triage = await importFile(owner, fixture('no-tools.md'));
+    expect(triage.data?.data.tools.length).toBeGreaterThan(5);
+  });
+
+  it('answers 409 for an existing slug unless overwrite=true', async () => {
+    const source = '---\nname: overwriter\ndescription: first\n---\nVersion one.';
+    expect((await importFile(owner, source)).response.status).toBe(201);
+    const again = await importFile(owner, source);
+    expect(again.response.status).toBe(409);
+    const updated = await importFile(owner, source.replace('first', 'second').replace('one', 'two'), true);
+    expect(updated.data?.data).toMatchObject({ description: 'second', instructions: 'Version two.' });
+  });
+
+  it('says what is wrong and where, without writing anything', async () => {
+    const before = await app.database.db`select count(*)::int as count from public.employees where organization_id = ${orgId}`;
+    const broken = await importFile(owner, '---\nname: ok-name\nmodel: gpt-9\ntools: Read, Fly\n---\nHi');
+    expect(broken.response.status).toBe(400);
+    expect(broken.error?.error.details?.map((d) => d.field)).toEqual(['frontMatter.tools', 'frontMatter.model']);
+    const yaml = await importFile(owner, '---\nname: ok\n  bad: indent\n---\nHi');
+    expect(yaml.error?.error.details?.[0]?.message).toMatch(/line \d/);
+    const json = await as(owner).POST('/v1/organizations/{orgId}/employees/import', { ...orgPath(), body: '{}' as never });
+    expect(json.response.status).toBe(415);
+    const after = await app.database.db`select count(*)::int as count from public.employees where organization_id = ${orgId}`;
+    expect(after[0]?.count).toBe(before[0]?.count);
+  });
+});
+
+describe('reading, updating, deleting and restoring', () => {
+  it('updates, soft-deletes, hides, shows on request and restores', async () => {
+    const id = (await hire(owner, { name: 'Lifecycle' })).data!.data.id;
+    const updated = await as(owner).PATCH('/v1/organizations/{orgId}/employees/{employeeId}', { ...employeePath(id), body: { model: 'gpt-4o-mini', tools: ['WebSearch'] } });
+    expect(updated.data?.data).toMatchObject({ model: 'gpt-4o-mini', tools: ['WebSearch'] });
+    expect((await as(member).GET('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id))).response.status).toBe(200);
+    expect((await as(member).PATCH('/v1/organizations/{orgId}/employees/{employeeId}', { ...employeePath(id), body: { name: 'X' } })).response.status).toBe(403);
+    const deleted = await as(owner).DELETE('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id));
+    expect(deleted.data?.data.deletedAt).not.toBeNull();
+    expect((await as(owner).GET('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id))).response.status).toBe(404);
+    const shown = await as(owner).GET('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId: id }, query: { includeDeleted: true } } });
+    expect(shown.data?.data.id).toBe(id);
+    const listed = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { limit: 100 } } });
+    expect(listed.data?.data.map((e) => e.id)).not.toContain(id);
+    const restored = await as(owner).POST('/v1/organizations/{orgId}/employees/{employeeId}/restore', employeePath(id));
+    expect(restored.data?.data.deletedAt).toBeNull();
+    expect((await as(owner).POST('/v1/organizations/{orgId}/employees/{employeeId}/restore', employeePath(id))).response.status).toBe(409);
+  });
+
+  it('filters by name prefix and pages', async () => {
+    for (const name of ['Zeta one', 'Zeta two', 'Zeta three']) await hire(owner, { name });
+    const first = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { q: 'zeta', limit: 2 } } });
+    expect(first.data?.data.map((e) => e.name)).toEqual(['Zeta three', 'Zeta two']);
+    const second = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { q: 'zeta', limit: 2, cursor: first.data!.page.nextCursor! } } });
+    expect(second.data?.data.map((e) => e.name)).toEqual(['Zeta one']);
+    const percent = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { q: '%' } } });
+    expect(percent.data?.data).toEqual([]);
+  });
+
+  it("answers 404 for another organization's employee", async () => {
+    const id = (await hire(owner, {})).data!.data.id;
+    expect((await as(stranger).GET('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id))).response.status).toBe(404);
+    const { data } = await as(stranger).POST('/v1/organizations', { body: { name: 'Elsewhere' } });
+    const foreign = await as(stranger).GET('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId: data!.data.id, employeeId: id } } });
+    expect(foreign.response.status).toBe(404);
+  });
+});

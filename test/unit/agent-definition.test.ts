@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../../src/http/errors.js';
+import { knownTools, parseAgentDefinition } from '../../src/services/agent-definition.js';
+
+const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, '../fixtures/agents', name), 'utf8');
+
+function detailsOf(source: string) {
+  try {
+    parseAgentDefinition(source);
+  } catch (error) {
+    if (error instanceof ApiError) return error.details;
+    throw error;
+  }
+  throw new Error('expected the definition to be refused');
+}
+
+describe('parseAgentDefinition', () => {
+  it('reads a typical subagent file: comma-separated tools, inherited model', () => {
+    const agent = parseAgentDefinition(fixture('code-reviewer.md'));
+    expect(agent).toMatchObject({
+      name: 'Code reviewer',
+      slug: 'code-reviewer',
+      description: 'Expert code review specialist. Use right after writing or changing code.',
+      tools: ['Read', 'Grep', 'Glob', 'Bash'],
+      model: null,
+    });
+    expect(agent.instructions.startsWith('You are a senior engineer')).toBe(true);
+    expect(agent.instructions.endsWith('propose the fix.')).toBe(true);
+  });
+
+  it('reads CRLF files, YAML lists, quoted values, model aliases, and ignores keys it does not use', () => {
+    const agent = parseAgentDefinition(fixture('release-notes-writer.md'));
+    expect(agent).toMatchObject({
+      slug: 'release-notes-writer',
+      description: 'Turns merged pull requests into release notes: short, user-facing.',
+      tools: ['Read', 'WebFetch'],
+      model: 'claude-haiku-4-5',
+    });
+    expect(agent.instructions).toBe('# Release notes\n\nGroup changes as Added, Changed, Fixed. One line each.');
+  });
+
+  it('gives every tool when tools are absent, and keeps folded descriptions', () => {
+    const agent = parseAgentDefinition(fixture('no-tools.md'));
+    expect(agent.tools).toEqual(knownTools);
+    expect(agent.description).toBe('Reads an incoming support ticket and decides its severity and the team that owns it.\n');
+    expect(agent.model).toBe('gpt-4o-mini');
+  });
+
+  it('names what is wrong and where', () => {
+    expect(detailsOf('no front matter here')).toEqual([{ field: 'frontMatter', message: expect.stringContaining('--- line') }]);
+    expect(detailsOf('---\nname: [unclosed\n---\nhi')?.[0]).toEqual({ field: 'frontMatter', message: expect.stringMatching(/not valid YAML \(line \d\)/) });
+    expect(detailsOf('---\n- a\n- b\n---\nhi')?.[0]?.message).toMatch(/mapping/);
+    expect(detailsOf('---\ndescription: x\n---\nhi')).toEqual([{ field: 'frontMatter.name', message: 'is required' }]);
+    expect(detailsOf('---\nname: Code Reviewer\n---\nhi')?.[0]?.field).toBe('frontMatter.name');
+    expect(detailsOf('---\nname: a-b\nmodel: gpt-9\n---\nhi')).toEqual([{ field: 'frontMatter.model', message: expect.stringContaining('gpt-9') }]);
+    expect(detailsOf('---\nname: a-b\ntools: Read, Teleport\n---\nhi')?.[0]?.message).toMatch(/unknown tools: Teleport/);
+    expect(detailsOf('---\nname: a-b\n---\n\n   \n')).toEqual([{ field: 'instructions', message: expect.stringContaining('empty') }]);
+    expect(detailsOf(`---\nname: a-b\n---\n${'x'.repeat(50_001)}`)?.[0]?.field).toBe('instructions');
+    expect(detailsOf('---\nname: a-b\nname: c-d\n---\nhi')?.[0]?.field).toBe('frontMatter');
+  });
+
+  it('reports every problem at once', () => {
+    const details = detailsOf('---\nname: X\ntools: 3\nmodel: opus\n---\n');
+    expect(details?.map((d) => d.field)).toEqual(['frontMatter.name', 'frontMatter.tools', 'frontMatter.model', 'instructions']);
+  });
+});
