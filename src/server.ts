@@ -7,6 +7,8 @@ import { readDocs } from './docs.js';
 import { openDatabase } from './db/runtime.js';
 import { loadLocalSecrets, localDataDir } from './db/local.js';
 import { authConfigFromEnv, createTokenVerifier } from './services/identity.js';
+import { createWorker } from './services/worker.js';
+import { providersFromEnv } from './integrations/llm/index.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
@@ -15,6 +17,12 @@ const database = await openDatabase(process.env, log);
 const localSecret = database.mode === 'embedded' ? loadLocalSecrets(localDataDir()).jwtSecret : undefined;
 const auth = authConfigFromEnv(process.env, localSecret);
 if (!auth) log.warn('No SUPABASE_JWT_SECRET or SUPABASE_URL: signed-in operations answer 503.');
+const worker = createWorker({
+  db: database.db,
+  providers: providersFromEnv(process.env),
+  log: log.child({ component: 'worker' }),
+  concurrency: Number(process.env.WORKER_CONCURRENCY ?? 2),
+});
 const app = await createApp({
   deps: {
     version: document.info.version,
@@ -22,6 +30,7 @@ const app = await createApp({
     pingDatabase: async () => void (await database.db`select 1`),
     verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
     ...integrationsFromEnv(process.env),
+    onTaskCreated: () => worker.wake(),
   },
   log,
   validateResponses: config.validateResponses,
@@ -34,12 +43,16 @@ const server = createExpressApp(app, {
 }).listen(config.port, config.host, () => {
   log.info(`Staffroom listening on http://${config.host}:${config.port} (docs at /docs, contract at /v1/openapi.json)`);
   docs ??= readDocs(); // build the page in the background, so /docs answers at once
+  worker.start();
 });
 
 function shutdown(signal: string): void {
   log.info({ signal }, 'shutting down');
   server.close(() => {
-    void database.close().finally(() => process.exit(0));
+    void worker
+      .stop() // gives running tasks back to the queue
+      .then(() => database.close())
+      .finally(() => process.exit(0));
   });
   setTimeout(() => process.exit(0), 10_000).unref();
 }

@@ -10,6 +10,7 @@ import * as catalog from './catalog.js';
 import * as organizations from './organizations.js';
 import * as members from './members.js';
 import * as meta from './meta.js';
+import * as tasks from './tasks.js';
 
 export type HandlerMap = { [K in OperationId]?: Handler<K> };
 
@@ -23,4 +24,5 @@ export const handlers: HandlerMap = {
   ...apiKeys,
   ...audit,
   ...employees,
+  ...tasks,
 };

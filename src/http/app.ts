@@ -144,7 +144,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       const request = {
         params: coerced?.params ?? c.request.params,
         query: coerced?.query ?? c.request.query,
-        headers: c.request.headers,
+        headers: declaredHeaders(c),
         body: c.request.requestBody,
         rawBody: ex.http.body,
       } as HandlerRequest<never>;
@@ -315,6 +315,15 @@ function parseBody(c: Context, http: HttpRequest): unknown {
     // The parser's message quotes the body; the client gets a plain statement instead.
     throw new ApiError('VALIDATION_ERROR', 'The request body is not valid JSON.', [{ field: 'body', message: 'is not valid JSON' }]);
   }
+}
+
+/** The operation's header parameters under the names the contract gives them (requests arrive lowercased). */
+function declaredHeaders(c: Context): Record<string, string | undefined> {
+  const headers: Record<string, string | undefined> = {};
+  for (const parameter of (c.operation.parameters ?? []) as { in?: string; name?: string }[]) {
+    if (parameter.in === 'header' && parameter.name) headers[parameter.name] = single(c.request.headers[parameter.name.toLowerCase()]);
+  }
+  return headers;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

@@ -26,6 +26,8 @@ export interface AppDeps {
   verifyAccessToken?: (token: string) => Promise<VerifiedUser>;
   /** Public URL of the app page that accepts invitations; `?token=` is appended. */
   invitationUrl?: string;
+  /** Told when a task was queued (wakes the in-process worker, or kicks the background function). */
+  onTaskCreated?: (taskId: string) => void;
   /** Emails invitations when a Supabase project is configured. */
   mailer?: InvitationMailer;
 }

@@ -14,6 +14,7 @@ const exampleIds = {
   invitationId: '5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a',
   keyId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
   employeeId: '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f',
+  taskId: '7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918',
 };
 // Request bodies that must carry a fixture's secret rather than the example's.
 const fixtureBodies = {
@@ -50,10 +51,13 @@ hooks.beforeEach((transaction) => {
   }
   const body = fixtureBodies[operation.operationId];
   if (body) transaction.request.body = JSON.stringify(body());
+  // Some operations need ids of their own (e.g. a task that can still be canceled).
+  const ids = { ...fixture, ...((fixture.overrides || {})[operation.operationId] || {}) };
   for (const [name, exampleId] of Object.entries(exampleIds)) {
-    if (!fixture[name]) continue;
-    transaction.request.uri = transaction.request.uri.replace(exampleId, fixture[name]);
-    transaction.fullPath = transaction.fullPath.replace(exampleId, fixture[name]);
+    if (!ids[name]) continue;
+    transaction.request.uri = transaction.request.uri.replace(exampleId, ids[name]);
+    transaction.fullPath = transaction.fullPath.replace(exampleId, ids[name]);
+    if (typeof transaction.request.body === 'string') transaction.request.body = transaction.request.body.replace(exampleId, ids[name]);
   }
 });
 

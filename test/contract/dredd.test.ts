@@ -4,11 +4,15 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { signUp, startTestServer, type TestServer } from '../support/server.js';
+import { pino } from 'pino';
+import type { StaffroomClient } from '../../sdk/index.js';
+import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
+import { createWorker } from '../../src/services/worker.js';
 import { require, runNodeProcess } from '../support/processes.js';
 
 let database: TestDatabase;
 let server: TestServer;
-let fixture: Record<string, string>;
+let fixture: Record<string, unknown>;
 beforeAll(async () => {
   database = await createTestDatabase();
   server = await startTestServer({ db: database.db });
@@ -41,9 +45,25 @@ beforeAll(async () => {
     invitationId: invitation.data!.data.id,
     keyId: key.data!.data.id,
     employeeId: employee.data!.data.id,
+    taskId: await finishedTask(client, orgId, employee.data!.data.id),
+    // cancelTask needs a task that is still queued, in an organization whose task list dredd does not read.
+    overrides: { cancelTask: await queuedTaskElsewhere(client) } as never,
     invitationToken: forUser.data!.data.token!,
   };
 });
+async function finishedTask(client: StaffroomClient, orgId: string, employeeId: string): Promise<string> {
+  const task = await client.POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: 'Done for dredd.' } });
+  await createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }) }).drain();
+  return task.data!.data.id;
+}
+
+async function queuedTaskElsewhere(client: StaffroomClient): Promise<{ orgId: string; taskId: string }> {
+  const org = (await client.POST('/v1/organizations', { body: { name: 'Dredd queue' } })).data!.data.id;
+  const employee = await client.POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId: org } }, body: { name: 'Idle', instructions: 'Wait.' } });
+  const task = await client.POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId: org } }, body: { employeeId: employee.data!.data.id, input: 'Cancel me.' } });
+  return { orgId: org, taskId: task.data!.data.id };
+}
+
 afterAll(async () => {
   await server.close();
   await database.drop();

@@ -1,0 +1,202 @@
+// Tasks over HTTP and the worker over the real queue: offline and fake-provider runs, retries, leases,
+// concurrency and cancellation races.
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withService } from '../../src/db/client.js';
+import { claimTask } from '../../src/db/queries/tasks.js';
+import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
+import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
+import { createWorker, type WorkerOptions } from '../../src/services/worker.js';
+import { useTestApp } from '../support/app.js';
+import { startFakeLlm, type FakeLlm } from '../support/fake-llm.js';
+import { signUp, type TestUser } from '../support/server.js';
+
+const app = useTestApp();
+let fake: FakeLlm;
+let owner: TestUser;
+let stranger: TestUser;
+let orgId: string;
+let offlineEmployee: string;
+let openaiEmployee: string;
+
+const as = (user: TestUser) => app.server.client({ accessToken: user.token });
+const worker = (options: Partial<WorkerOptions> = {}) =>
+  createWorker({
+    db: app.database.db,
+    providers: { offline: createOfflineProvider(), openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 2_000 }) },
+    log: pino({ level: 'silent' }),
+    retryBaseMs: 10,
+    leaseMs: 2_000,
+    ...options,
+  });
+const create = (employeeId: string, input = 'Summarise the week.', headers?: Record<string, string>) =>
+  as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId }, header: headers as never }, body: { employeeId, input } });
+const get = (taskId: string) => as(owner).GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId } } });
+const cancel = (taskId: string) => as(owner).POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', { params: { path: { orgId, taskId } } });
+
+beforeAll(async () => {
+  fake = await startFakeLlm();
+  owner = await signUp(app.database.db, 'tasks-owner@example.com');
+  stranger = await signUp(app.database.db, 'tasks-stranger@example.com');
+  orgId = (await as(owner).POST('/v1/organizations', { body: { name: 'Taskers' } })).data!.data.id;
+  const hire = (name: string, model: string | null) =>
+    as(owner).POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId } }, body: { name, instructions: `You are ${name}.`, model, maxOutputTokens: 256 } });
+  offlineEmployee = (await hire('Offline helper', null)).data!.data.id;
+  openaiEmployee = (await hire('Remote helper', 'gpt-4o-mini')).data!.data.id;
+});
+afterAll(() => fake?.close());
+
+describe('createTask and the offline provider', () => {
+  it('queues (202) with a reservation, then succeeds with tokens and cost recorded', async () => {
+    const created = await create(offlineEmployee);
+    expect(created.response.status).toBe(202);
+    expect(created.data?.data).toMatchObject({ status: 'queued', attempts: 0, model: 'offline-small', output: null });
+    expect(created.data!.data.reservedCredits).toBeGreaterThan(0);
+    expect(created.response.headers.get('location')).toBe(`/v1/organizations/${orgId}/tasks/${created.data?.data.id}`);
+    expect(await worker().drain()).toBeGreaterThanOrEqual(1);
+    const done = (await get(created.data!.data.id)).data!.data;
+    expect(done).toMatchObject({ status: 'succeeded', provider: 'offline', attempts: 1, reservedCredits: 0, error: null });
+    expect(done.output).toMatch(/^\[offline\]/);
+    expect(done.usage!.inputTokens).toBeGreaterThan(0);
+    expect(done.costCredits).toBeGreaterThanOrEqual(1);
+    expect(done.costCredits!).toBeLessThanOrEqual(created.data!.data.reservedCredits);
+  });
+
+  it('runs within a second when the in-process worker is woken', async () => {
+    const live = worker({ pollMs: 5_000 });
+    live.start();
+    try {
+      const started = Date.now();
+      const { data } = await create(offlineEmployee, 'Quick one.');
+      live.wake();
+      let status = 'queued';
+      while (status !== 'succeeded' && Date.now() - started < 1_000) {
+        status = (await get(data!.data.id)).data!.data.status;
+      }
+      expect(status).toBe('succeeded');
+    } finally {
+      await live.stop();
+    }
+  });
+
+  it('validates, and answers 404 for a deleted employee or another tenant', async () => {
+    expect((await create(offlineEmployee, '')).error?.error.details?.[0]?.field).toBe('body.input');
+    const temp = (await as(owner).POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId } }, body: { name: 'Temp', instructions: 'x' } })).data!.data.id;
+    await as(owner).DELETE('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId: temp } } });
+    expect((await create(temp)).response.status).toBe(404);
+    const task = (await create(offlineEmployee)).data!.data.id;
+    const foreign = await as(stranger).GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId: task } } });
+    expect(foreign.response.status).toBe(404);
+  });
+
+  it('replays an Idempotency-Key and refuses it for another body', async () => {
+    const key = crypto.randomUUID();
+    const first = await create(offlineEmployee, 'Once.', { 'Idempotency-Key': key });
+    const again = await create(offlineEmployee, 'Once.', { 'Idempotency-Key': key });
+    expect(again.data?.data.id).toBe(first.data?.data.id);
+    const other = await create(offlineEmployee, 'Twice.', { 'Idempotency-Key': key });
+    expect(other.response.status).toBe(409);
+    expect(other.error?.error.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
+  it('lists by status and employee', async () => {
+    await worker().drain();
+    const succeeded = await as(owner).GET('/v1/organizations/{orgId}/tasks', { params: { path: { orgId }, query: { status: 'succeeded', employeeId: offlineEmployee } } });
+    expect(succeeded.data!.data.length).toBeGreaterThan(0);
+    expect(succeeded.data!.data.every((t) => t.status === 'succeeded' && t.employeeId === offlineEmployee)).toBe(true);
+  });
+});
+
+describe('the worker against an OpenAI-compatible server', () => {
+  it('retries transient failures with backoff and then succeeds', async () => {
+    fake.script({ kind: 'error', status: 429 }, { kind: 'malformed' }, { kind: 'ok', text: 'Done.', usage: { input: 1_850, output: 240 } });
+    const id = (await create(openaiEmployee)).data!.data.id;
+    const w = worker();
+    for (let i = 0; i < 20 && (await get(id)).data!.data.status !== 'succeeded'; i++) {
+      await w.drain();
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    expect((await get(id)).data!.data).toMatchObject({ status: 'succeeded', output: 'Done.', attempts: 3, provider: 'openai', costCredits: 5 });
+  });
+
+  it('fails at once on a permanent error, with the provider message', async () => {
+    fake.script({ kind: 'error', status: 400, message: 'maximum context length exceeded' });
+    const id = (await create(openaiEmployee)).data!.data.id;
+    await worker().drain();
+    const task = (await get(id)).data!.data;
+    expect(task).toMatchObject({ status: 'failed', attempts: 1, costCredits: 0, error: { code: 'provider_error' } });
+    expect(task.error?.message).toContain('maximum context length exceeded');
+  });
+
+  it('gives up after the last attempt', async () => {
+    fake.script({ kind: 'error', status: 500 }, { kind: 'error', status: 502 }, { kind: 'error', status: 503 });
+    const id = (await create(openaiEmployee)).data!.data.id;
+    const w = worker();
+    for (let i = 0; i < 20 && ['queued', 'running'].includes((await get(id)).data!.data.status); i++) {
+      await w.drain();
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    expect((await get(id)).data!.data).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'attempts_exhausted' } });
+  });
+});
+
+describe('durability and races', () => {
+  it('finishes exactly once the task of a worker that died holding it', async () => {
+    const id = (await create(offlineEmployee, 'Survive me.')).data!.data.id;
+    // A worker claims it and dies: nobody renews its lease.
+    const claimed = await withService(app.database.db, 'test: a worker that dies', (tx) => claimTask(tx, 'dead-worker', 100));
+    expect(claimed?.id).toBe(id);
+    expect(await worker().drain()).toBe(0); // the lease still holds
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await worker().drain()).toBe(1);
+    expect((await get(id)).data!.data).toMatchObject({ status: 'succeeded', attempts: 2 });
+  });
+
+  it('never runs a task twice with two workers on many tasks', async () => {
+    fake.script();
+    const before = fake.received.length;
+    const ids = await Promise.all(Array.from({ length: 24 }, (_, i) => create(openaiEmployee, `Task ${i}`).then((r) => r.data!.data.id)));
+    const [a, b] = [worker({ concurrency: 3 }), worker({ concurrency: 3 })];
+    await Promise.all([a.drain(), b.drain()]);
+    const calls = fake.received.slice(before).map((r) => JSON.stringify(r.body.messages));
+    expect(calls).toHaveLength(24);
+    expect(new Set(calls).size).toBe(24);
+    for (const id of ids) expect((await get(id)).data!.data).toMatchObject({ status: 'succeeded', attempts: 1 });
+  });
+
+  it('cancels a queued task at once, refuses a finished one, and leaves a canceled one unchanged', async () => {
+    const id = (await create(offlineEmployee)).data!.data.id;
+    expect((await cancel(id)).data?.data).toMatchObject({ status: 'canceled', reservedCredits: 0 });
+    expect((await cancel(id)).data?.data.status).toBe('canceled');
+    await worker().drain();
+    expect((await get(id)).data!.data.status).toBe('canceled');
+    const done = (await create(offlineEmployee)).data!.data.id;
+    await worker().drain();
+    expect((await cancel(done)).response.status).toBe(409);
+  });
+
+  it('stops a running task when cancellation is requested', async () => {
+    fake.script({ kind: 'slow', ms: 1_500 });
+    const id = (await create(openaiEmployee, 'Slow one.')).data!.data.id;
+    const w = worker({ leaseMs: 150 });
+    const draining = w.drain();
+    for (let i = 0; i < 50 && (await get(id)).data!.data.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+    const requested = await cancel(id);
+    expect(requested.data?.data).toMatchObject({ status: 'running' });
+    expect(requested.data?.data.cancelRequestedAt).not.toBeNull();
+    await draining;
+    expect((await get(id)).data!.data).toMatchObject({ status: 'canceled', output: null });
+  });
+
+  it('ends cancel-versus-claim races in one consistent state', async () => {
+    for (let round = 0; round < 5; round++) {
+      const id = (await create(offlineEmployee, `Race ${round}`)).data!.data.id;
+      const [canceled] = await Promise.all([cancel(id), worker().drain()]);
+      expect([200, 409]).toContain(canceled.response.status);
+      const task = (await get(id)).data!.data;
+      expect(['succeeded', 'canceled']).toContain(task.status);
+      expect(task.finishedAt).not.toBeNull();
+      if (task.status === 'canceled') expect(task.output).toBeNull();
+    }
+  });
+});
