@@ -6,7 +6,11 @@ import { resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 
 await build({
-  entryPoints: { api: resolve(root, 'netlify/functions/api.ts') },
+  entryPoints: {
+    api: resolve(root, 'netlify/functions/api.ts'),
+    'task-worker-background': resolve(root, 'netlify/functions/task-worker-background.ts'),
+    'task-sweep': resolve(root, 'netlify/functions/task-sweep.ts'),
+  },
   outdir: resolve(root, 'dist/functions'),
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -18,4 +22,4 @@ await build({
   // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
 });
-console.log('Bundled dist/functions/api.mjs');
+console.log('Bundled dist/functions/{api,task-worker-background,task-sweep}.mjs');

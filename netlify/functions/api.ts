@@ -5,6 +5,7 @@ import { createLogger } from '../../src/logger.js';
 import { createApp, document, type App } from '../../src/http/app.js';
 import { connect } from '../../src/db/client.js';
 import { authConfigFromEnv, createTokenVerifier } from '../../src/services/identity.js';
+import { kickBackgroundWorker } from './worker-core.js';
 
 const functionPrefix = '/.netlify/functions/api';
 let app: Promise<App> | undefined; // kept across invocations of one warm instance
@@ -21,6 +22,8 @@ function startApp(): Promise<App> {
       pingDatabase: db ? async () => void (await db`select 1`) : undefined,
       verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
       ...integrationsFromEnv(process.env),
+      // Netlify sets URL to the site's address; the background function runs the task.
+      onTaskCreated: () => kickBackgroundWorker(process.env.URL),
     },
     log: createLogger(config.logLevel),
     validateResponses: config.validateResponses,

@@ -5,6 +5,8 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { contractProblems } from '../support/contract.js';
+import { useTestApp } from '../support/app.js';
+import { signUp } from '../support/server.js';
 
 const bundle = resolve(import.meta.dirname, '../../dist/functions/api.mjs');
 let handler: (request: Request) => Promise<Response>;
@@ -45,5 +47,31 @@ describe('the Netlify function bundle', () => {
       }),
     );
     expect(response.status).toBe(400);
+  });
+});
+
+describe('the Netlify worker bundles', () => {
+  const app = useTestApp();
+
+  it('run queued tasks from the scheduled sweep and the background function', async () => {
+    const user = await signUp(app.database.db, 'netlify@example.com');
+    const client = app.server.client({ accessToken: user.token });
+    const orgId = (await client.POST('/v1/organizations', { body: { name: 'Netlify' } })).data!.data.id;
+    const employeeId = (await client.POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId } }, body: { name: 'Edge', instructions: 'Be brief.' } })).data!.data.id;
+    const queue = async () => (await client.POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: 'Hello' } })).data!.data.id;
+    const status = async (taskId: string) => (await client.GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId } } })).data!.data.status;
+    process.env.DATABASE_URL = app.database.url;
+    process.env.LOG_LEVEL = 'silent';
+    try {
+      for (const name of ['task-sweep', 'task-worker-background']) {
+        const taskId = await queue();
+        const fn = ((await import(pathToFileURL(resolve(import.meta.dirname, `../../dist/functions/${name}.mjs`)).href)) as { default: () => Promise<Response> }).default;
+        const response = await fn();
+        expect(((await response.json()) as { finished: number }).finished).toBe(1);
+        expect(await status(taskId)).toBe('succeeded');
+      }
+    } finally {
+      delete process.env.DATABASE_URL;
+    }
   });
 });

@@ -1,0 +1,9 @@
+// Scheduled every minute: drains what is due, including tasks whose lease expired.
+import { drainQueue } from './worker-core.js';
+
+export default async function handler(): Promise<Response> {
+  const finished = await drainQueue();
+  return new Response(JSON.stringify({ finished }), { status: 200, headers: { 'Content-Type': 'application/json' } });
+}
+
+export const config = { schedule: '* * * * *' };

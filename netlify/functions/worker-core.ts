@@ -1,0 +1,27 @@
+// Shared by the Netlify worker functions (bundled into each; not a function itself).
+import { connect } from '../../src/db/client.js';
+import { providersFromEnv } from '../../src/integrations/llm/index.js';
+import { createLogger } from '../../src/logger.js';
+import { createWorker } from '../../src/services/worker.js';
+
+export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set.');
+  const db = connect(env.DATABASE_URL, { max: 3 });
+  try {
+    const worker = createWorker({
+      db,
+      providers: providersFromEnv(env),
+      log: createLogger(env.LOG_LEVEL ?? 'info').child({ component: 'worker' }),
+      concurrency: Number(env.WORKER_CONCURRENCY ?? 2),
+    });
+    return await worker.drain();
+  } finally {
+    await db.end({ timeout: 5 });
+  }
+}
+
+/** Asks Netlify to run the background worker now (fire and forget); the sweep catches anything missed. */
+export function kickBackgroundWorker(siteUrl: string | undefined): void {
+  if (!siteUrl) return;
+  void fetch(`${siteUrl.replace(/\/+$/, '')}/.netlify/functions/task-worker-background`, { method: 'POST' }).catch(() => undefined);
+}
