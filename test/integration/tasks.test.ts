@@ -188,6 +188,19 @@ describe('durability and races', () => {
     expect((await get(id)).data!.data).toMatchObject({ status: 'canceled', output: null });
   });
 
+  it('gives a running task back to the queue when its worker shuts down', async () => {
+    fake.script({ kind: 'slow', ms: 1_500 });
+    const id = (await create(openaiEmployee, 'Interrupted.')).data!.data.id;
+    const w = worker({ leaseMs: 10_000 });
+    w.start();
+    for (let i = 0; i < 100 && (await get(id)).data!.data.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+    await w.stop();
+    expect((await get(id)).data!.data).toMatchObject({ status: 'queued', attempts: 0 });
+    fake.script();
+    await worker().drain();
+    expect((await get(id)).data!.data).toMatchObject({ status: 'succeeded', attempts: 1 });
+  });
+
   it('ends cancel-versus-claim races in one consistent state', async () => {
     for (let round = 0; round < 5; round++) {
       const id = (await create(offlineEmployee, `Race ${round}`)).data!.data.id;
