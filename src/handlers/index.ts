@@ -4,6 +4,7 @@ import type { Handler, OperationId } from '../http/types.js';
 import * as account from './account.js';
 import * as apiKeys from './api-keys.js';
 import * as audit from './audit.js';
+import * as billing from './billing.js';
 import * as employees from './employees.js';
 import * as invitations from './invitations.js';
 import * as catalog from './catalog.js';
@@ -25,4 +26,5 @@ export const handlers: HandlerMap = {
   ...audit,
   ...employees,
   ...tasks,
+  ...billing,
 };

@@ -28,6 +28,8 @@ export interface AppDeps {
   invitationUrl?: string;
   /** Told when a task was queued (wakes the in-process worker, or kicks the background function). */
   onTaskCreated?: (taskId: string) => void;
+  /** Whether Stripe keys are set (checkout and the portal work). */
+  stripeConfigured?: boolean;
   /** Emails invitations when a Supabase project is configured. */
   mailer?: InvitationMailer;
 }

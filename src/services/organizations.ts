@@ -9,6 +9,7 @@ import { insertAuditEvent } from '../db/queries/audit.js';
 import { defaultModelId, findModel } from './catalog.js';
 import { actorOf, asCaller, conflictOn, ensureProfile, userOf } from './context.js';
 import { paginate } from './pagination.js';
+import { grantFreeCreditsForThisMonth } from './credits.js';
 import type { Tx } from '../db/client.js';
 
 type Organization = components['schemas']['Organization'];
@@ -44,6 +45,7 @@ export async function createOrganization(ctx: RequestContext, input: Organizatio
     await queries
       .insertOrganization(tx, { id, name: input.name, slug, defaultModel: input.defaultModel ?? defaultModelId, createdBy: user.userId })
       .catch((error: unknown) => conflictOn(error, slugConstraint, 'body.slug', `The slug "${slug}" is taken.`));
+    await grantFreeCreditsForThisMonth(tx, id);
     const org = (await queries.findOrganization(tx, id))!;
     await insertAuditEvent(tx, {
       organizationId: id,

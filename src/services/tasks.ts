@@ -6,6 +6,8 @@ import { ApiError } from '../http/errors.js';
 import type { RequestContext } from '../http/types.js';
 import * as queries from '../db/queries/tasks.js';
 import { findEmployee } from '../db/queries/employees.js';
+import { findAvailable, reserveTaskCredits } from '../db/queries/credits.js';
+import { grantFreeCreditsForThisMonth } from './credits.js';
 import { findModel } from './catalog.js';
 import { maximumCostInCredits } from './cost.js';
 import { asCaller, callerOf } from './context.js';
@@ -16,6 +18,7 @@ type Task = components['schemas']['Task'];
 type TaskCreate = components['schemas']['TaskCreate'];
 
 export const maxAttempts = 3;
+const messageOverheadTokens = 64;
 
 export async function createTask(ctx: RequestContext, orgId: string, input: TaskCreate, idempotencyKey?: string): Promise<Task> {
   const caller = callerOf(ctx);
@@ -31,7 +34,8 @@ export async function createTask(ctx: RequestContext, orgId: string, input: Task
     const modelId = employee.model ?? org.defaultModel;
     const model = findModel(modelId);
     if (!model) throw new ApiError('CONFLICT', `The employee's model ${modelId} is no longer offered; choose another.`);
-    const promptBytes = Buffer.byteLength(employee.instructions, 'utf8') + Buffer.byteLength(input.input, 'utf8');
+    // Chat formats add a few tokens around each message: a margin keeps the bound an upper bound.
+    const promptBytes = Buffer.byteLength(employee.instructions, 'utf8') + Buffer.byteLength(input.input, 'utf8') + messageOverheadTokens;
     const created = await queries.insertTask(tx, {
       orgId,
       employeeId: employee.id,
@@ -46,7 +50,18 @@ export async function createTask(ctx: RequestContext, orgId: string, input: Task
       idempotencyKey: idempotencyKey ?? null,
       requestHash,
     });
-    if (created) return created;
+    if (created) {
+      if (org.planId === 'free') await grantFreeCreditsForThisMonth(tx, orgId);
+      // In a savepoint, so that when the balance is short the transaction can still read it for the 402.
+      await tx.savepoint((sp) => reserveTaskCredits(sp, created.id)).catch(async (error: { hint?: string }) => {
+        if (error.hint !== 'insufficient_credits') throw error;
+        const available = await findAvailable(tx, orgId);
+        throw new ApiError('PAYMENT_REQUIRED', `This task needs up to ${created.reservedCredits} credits; ${available} are available.`, [
+          { field: 'credits', message: `available ${available}, needed ${created.reservedCredits}` },
+        ]);
+      });
+      return created;
+    }
     // A concurrent request with the same key won the insert.
     return replay((await queries.findTaskByIdempotencyKey(tx, orgId, idempotencyKey!))!, requestHash);
   });

@@ -9,6 +9,7 @@ import { ProviderError } from '../integrations/llm/provider.js';
 import { providerKeyVariable, type Providers } from '../integrations/llm/index.js';
 import { findModel } from './catalog.js';
 import { costInCredits } from './cost.js';
+import { settleTask } from './credits.js';
 
 export interface WorkerOptions {
   db: Db;
@@ -54,7 +55,7 @@ export function createWorker(options: WorkerOptions): Worker {
     const taskLog = log.child({ taskId: task.id, organizationId: task.organizationId, attempt: task.attempts });
     if (task.attempts > task.maxAttempts) {
       // Its earlier workers died holding it as often as it may be tried.
-      await finish(task.id, { status: 'failed', provider: null, errorCode: 'attempts_exhausted', errorMessage: `Gave up after ${task.maxAttempts} attempts.` });
+      await finish(task, { status: 'failed', provider: null, errorCode: 'attempts_exhausted', errorMessage: `Gave up after ${task.maxAttempts} attempts.` });
       return true;
     }
     const controller = new AbortController();
@@ -75,7 +76,7 @@ export function createWorker(options: WorkerOptions): Worker {
         await withService(db, reason, (tx) => queries.retryTask(tx, task.id, id, delay, outcome.message));
         taskLog.warn({ delayMs: Math.round(delay), error: outcome.message }, 'task will be retried');
       } else {
-        const recorded = await finish(task.id, outcome);
+        const recorded = await finish(task, outcome);
         taskLog.info({ status: outcome.status, recorded, costCredits: outcome.status === 'succeeded' ? outcome.costCredits : 0 }, 'task finished');
       }
     } finally {
@@ -85,8 +86,17 @@ export function createWorker(options: WorkerOptions): Worker {
     return true;
   }
 
-  function finish(taskId: string, outcome: queries.Outcome): Promise<boolean> {
-    return withService(db, reason, (tx) => queries.finishTask(tx, taskId, id, outcome));
+  /** The final state and the credits settle in one transaction; a lost lease changes neither. */
+  function finish(task: queries.ClaimedTask, outcome: queries.Outcome): Promise<boolean> {
+    return withService(db, reason, async (tx) => {
+      if (!(await queries.finishTask(tx, task.id, id, outcome))) return false;
+      const cost = outcome.status === 'succeeded' ? outcome.costCredits : 0;
+      const description = outcome.status === 'succeeded'
+        ? `${task.model}: ${outcome.usage.inputTokens} input, ${outcome.usage.outputTokens} output, ${outcome.usage.cachedInputTokens} cached tokens`
+        : `Task ${outcome.status}`;
+      await settleTask(tx, task, cost, description);
+      return true;
+    });
   }
 
   async function execute(task: queries.ClaimedTask, signal: AbortSignal): Promise<queries.Outcome | { status: 'retry'; message: string } | 'release'> {
@@ -114,7 +124,8 @@ export function createWorker(options: WorkerOptions): Worker {
         output: completion.output,
         provider: completion.provider,
         usage: completion.usage,
-        costCredits: costInCredits(model.pricing, completion.usage),
+        // The reservation is the most a task may cost: a customer never pays more than it held.
+        costCredits: Math.min(costInCredits(model.pricing, completion.usage), task.reservedCredits),
       };
     } catch (error) {
       if (signal.aborted) return signal.reason === 'canceled' ? { status: 'canceled' } : 'release';

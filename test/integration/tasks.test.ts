@@ -110,7 +110,8 @@ describe('createTask and the offline provider', () => {
 describe('the worker against an OpenAI-compatible server', () => {
   it('retries transient failures with backoff and then succeeds', async () => {
     fake.script({ kind: 'error', status: 429 }, { kind: 'malformed' }, { kind: 'ok', text: 'Done.', usage: { input: 1_850, output: 240 } });
-    const id = (await create(openaiEmployee)).data!.data.id;
+    // 2,000 bytes of input: the reservation (about 5 credits) covers 1,850 + 240 tokens of gpt-4o-mini (4.215 → 5).
+    const id = (await create(openaiEmployee, 'x'.repeat(2_000))).data!.data.id;
     const w = worker();
     for (let i = 0; i < 20 && (await get(id)).data!.data.status !== 'succeeded'; i++) {
       await w.drain();

@@ -90,6 +90,7 @@ export interface ClaimedTask {
   maxOutputTokens: number;
   attempts: number;
   maxAttempts: number;
+  reservedCredits: number;
 }
 
 /** Claims the next runnable task: queued and due, or running with an expired lease (its worker died). */
@@ -106,7 +107,8 @@ export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Prom
       limit 1
       for update skip locked)
     returning t.id, t.organization_id as "organizationId", t.input, t.instructions, t.model,
-              t.max_output_tokens as "maxOutputTokens", t.attempts, t.max_attempts as "maxAttempts"`;
+              t.max_output_tokens as "maxOutputTokens", t.attempts, t.max_attempts as "maxAttempts",
+              t.reserved_credits as "reservedCredits"`;
   return row;
 }
 

@@ -1,0 +1,78 @@
+import type { Tx } from '../client.js';
+import type { Cursor } from '../../services/pagination.js';
+import type { components } from '../../generated/api.js';
+
+export type LedgerKind = components['schemas']['LedgerEntryKind'];
+export type LedgerEntryRow = components['schemas']['LedgerEntry'];
+
+/**
+ * One ledger entry, once per (kind, reference); service role only. Returns the balance after it, or null
+ * when the entry existed (nothing changed). Throws with hint insufficient_credits when it would go below zero.
+ */
+export async function moveCredits(
+  tx: Tx,
+  entry: { orgId: string; kind: LedgerKind; amount: number; reference: string; taskId?: string | null; description: string },
+): Promise<number | null> {
+  const [row] = await tx<{ after: string | null }[]>`
+    select public.move_credits(${entry.orgId}, ${entry.kind}, ${entry.amount}, ${entry.reference}, ${entry.taskId ?? null}, ${entry.description}) as after`;
+  return row?.after === null || row?.after === undefined ? null : Number(row.after);
+}
+
+/** Reserves a just-created task's upper bound, as the calling member. */
+export async function reserveTaskCredits(tx: Tx, taskId: string): Promise<void> {
+  await tx`select public.reserve_task_credits(${taskId})`;
+}
+
+export async function findAvailable(tx: Tx, orgId: string): Promise<number> {
+  const [row] = await tx<{ available: string }[]>`select available from public.credit_accounts where organization_id = ${orgId}`;
+  return row ? Number(row.available) : 0;
+}
+
+export async function sumReserved(tx: Tx, orgId: string): Promise<number> {
+  const [row] = await tx<{ reserved: string }[]>`
+    select coalesce(sum(reserved_credits), 0) as reserved from public.tasks
+    where organization_id = ${orgId} and status in ('queued', 'running')`;
+  return Number(row?.reserved ?? 0);
+}
+
+export async function listLedger(
+  tx: Tx,
+  orgId: string,
+  options: { limit: number; after?: Cursor; kind?: LedgerKind; taskId?: string },
+): Promise<LedgerEntryRow[]> {
+  return tx<LedgerEntryRow[]>`
+    select l.id, l.kind, l.amount::float8 as amount, l.balance_after::float8 as "balanceAfter", l.reference, l.task_id as "taskId",
+           l.description, to_json(l.created_at)#>>'{}' as "createdAt"
+    from public.credit_ledger l
+    where l.organization_id = ${orgId}
+      ${options.kind ? tx`and l.kind = ${options.kind}` : tx``}
+      ${options.taskId ? tx`and l.task_id = ${options.taskId}` : tx``}
+      ${options.after ? tx`and (l.created_at, l.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
+    order by l.created_at desc, l.id desc
+    limit ${options.limit + 1}`;
+}
+
+export interface UsageRow {
+  key: string;
+  label: string | null;
+  tasks: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costCredits: number;
+}
+
+/** Exact totals of tasks finished between two UTC dates (inclusive), grouped by day, employee or model. */
+export async function usageBy(tx: Tx, orgId: string, from: string, to: string, by: 'day' | 'employee' | 'model' | 'total'): Promise<UsageRow[]> {
+  const key = { day: tx`to_char(t.finished_at at time zone 'UTC', 'YYYY-MM-DD')`, employee: tx`t.employee_id::text`, model: tx`t.model`, total: tx`'total'` }[by];
+  return tx<UsageRow[]>`
+    select ${key} as key, ${by === 'employee' ? tx`min(e.name)` : tx`null`} as label, count(*)::int as tasks,
+           -- float8 is exact for integers below 2^53 and arrives as a JS number (int8 would arrive as a string).
+           coalesce(sum(t.input_tokens), 0)::float8 as "inputTokens", coalesce(sum(t.output_tokens), 0)::float8 as "outputTokens",
+           coalesce(sum(t.cached_input_tokens), 0)::float8 as "cachedInputTokens", coalesce(sum(t.cost_credits), 0)::float8 as "costCredits"
+    from public.tasks t join public.employees e on e.id = t.employee_id
+    where t.organization_id = ${orgId} and t.status in ('succeeded', 'failed')
+      and t.finished_at >= ${from}::text::date and t.finished_at < ${to}::text::date + 1
+    group by 1
+    order by 1`;
+}

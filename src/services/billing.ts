@@ -1,0 +1,62 @@
+// The organization's billing state, its credit ledger and its usage.
+import type { components } from '../generated/api.js';
+import { validationError } from '../http/errors.js';
+import type { RequestContext } from '../http/types.js';
+import * as credits from '../db/queries/credits.js';
+import { asCaller } from './context.js';
+import { requireOrganization, requireRole } from './organizations.js';
+import { paginate } from './pagination.js';
+
+type Billing = components['schemas']['Billing'];
+type LedgerEntry = components['schemas']['LedgerEntry'];
+type Usage = components['schemas']['Usage'];
+
+export async function getBilling(ctx: RequestContext, orgId: string): Promise<Billing> {
+  return asCaller(ctx, async (tx) => {
+    const org = await requireOrganization(tx, orgId);
+    const [available, reserved] = [await credits.findAvailable(tx, orgId), await credits.sumReserved(tx, orgId)];
+    return {
+      planId: org.planId,
+      subscription: { status: 'none', currentPeriodEnd: null, cancelAtPeriodEnd: false },
+      credits: { balance: available + reserved, reserved, available },
+      stripeConfigured: ctx.deps.stripeConfigured ?? false,
+    };
+  });
+}
+
+export async function listLedgerEntries(
+  ctx: RequestContext,
+  orgId: string,
+  query: { limit?: number; cursor?: string; kind?: credits.LedgerKind; taskId?: string },
+): Promise<{ items: LedgerEntry[]; nextCursor: string | null }> {
+  return paginate(query, (page) =>
+    asCaller(ctx, async (tx) => {
+      requireRole(await requireOrganization(tx, orgId), ['owner', 'admin'], 'read the credit ledger');
+      return credits.listLedger(tx, orgId, { ...page, kind: query.kind, taskId: query.taskId });
+    }),
+  );
+}
+
+const maxRangeDays = 366;
+
+export async function getUsage(ctx: RequestContext, orgId: string, from: string, to: string): Promise<Usage> {
+  const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000;
+  if (days < 0) throw validationError('query.to', 'must not be before from');
+  if (days > maxRangeDays) throw validationError('query.to', `must be at most ${maxRangeDays} days after from`);
+  return asCaller(ctx, async (tx) => {
+    await requireOrganization(tx, orgId);
+    const totals = (rows: credits.UsageRow[]) => rows.map(({ key: _k, label: _l, ...sums }) => sums);
+    const [total] = totals(await credits.usageBy(tx, orgId, from, to, 'total'));
+    const byDay = await credits.usageBy(tx, orgId, from, to, 'day');
+    const byEmployee = await credits.usageBy(tx, orgId, from, to, 'employee');
+    const byModel = await credits.usageBy(tx, orgId, from, to, 'model');
+    return {
+      from,
+      to,
+      totals: total ?? { tasks: 0, inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costCredits: 0 },
+      byDay: byDay.map(({ key, label: _l, ...sums }) => ({ date: key, ...sums })),
+      byEmployee: byEmployee.map(({ key, label, ...sums }) => ({ employeeId: key, employeeName: label ?? '', ...sums })),
+      byModel: byModel.map(({ key, label: _l, ...sums }) => ({ model: key, ...sums })),
+    };
+  });
+}
