@@ -1,4 +1,6 @@
-import { createSupabaseMailer, type InvitationMailer } from './integrations/supabase.js';
+import { createSupabaseMailer } from './integrations/supabase.js';
+import { createStripeClient, stripeConfigFromEnv } from './integrations/stripe.js';
+import type { AppDeps } from './http/types.js';
 // Configuration comes from environment variables only; every one is optional locally.
 export interface Config {
   env: 'development' | 'test' | 'production';
@@ -29,9 +31,11 @@ function integer(value: string | undefined, fallback: number, name: string): num
 }
 
 /** Deployment-specific parts of the app read from the environment (shared by every adapter). */
-export function integrationsFromEnv(env: NodeJS.ProcessEnv): { invitationUrl?: string; mailer?: InvitationMailer } {
+export function integrationsFromEnv(env: NodeJS.ProcessEnv): Pick<AppDeps, 'invitationUrl' | 'mailer' | 'stripe'> {
   const supabaseUrl = env.SUPABASE_URL?.replace(/\/+$/, '');
+  const stripe = stripeConfigFromEnv(env);
   return {
+    stripe: { config: stripe, client: createStripeClient(stripe) },
     invitationUrl: env.INVITATION_URL,
     mailer: supabaseUrl && env.SUPABASE_SERVICE_ROLE_KEY ? createSupabaseMailer(supabaseUrl, env.SUPABASE_SERVICE_ROLE_KEY) : undefined,
   };

@@ -5,6 +5,8 @@ import type { operations } from '../generated/api.js';
 import type { Caller } from '../services/caller.js';
 import type { VerifiedUser } from '../services/identity.js';
 import type { InvitationMailer } from '../integrations/supabase.js';
+import type Stripe from 'stripe';
+import type { StripeConfig } from '../integrations/stripe.js';
 
 export type OperationId = keyof operations;
 
@@ -28,8 +30,8 @@ export interface AppDeps {
   invitationUrl?: string;
   /** Told when a task was queued (wakes the in-process worker, or kicks the background function). */
   onTaskCreated?: (taskId: string) => void;
-  /** Whether Stripe keys are set (checkout and the portal work). */
-  stripeConfigured?: boolean;
+  /** Stripe settings and client (absent client: STRIPE_SECRET_KEY is not set). */
+  stripe?: { config: StripeConfig; client?: Stripe };
   /** Emails invitations when a Supabase project is configured. */
   mailer?: InvitationMailer;
 }

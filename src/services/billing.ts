@@ -3,6 +3,7 @@ import type { components } from '../generated/api.js';
 import { validationError } from '../http/errors.js';
 import type { RequestContext } from '../http/types.js';
 import * as credits from '../db/queries/credits.js';
+import { findSubscription } from '../db/queries/billing.js';
 import { asCaller } from './context.js';
 import { requireOrganization, requireRole } from './organizations.js';
 import { paginate } from './pagination.js';
@@ -15,11 +16,14 @@ export async function getBilling(ctx: RequestContext, orgId: string): Promise<Bi
   return asCaller(ctx, async (tx) => {
     const org = await requireOrganization(tx, orgId);
     const [available, reserved] = [await credits.findAvailable(tx, orgId), await credits.sumReserved(tx, orgId)];
+    const subscription = await findSubscription(tx, orgId);
     return {
       planId: org.planId,
-      subscription: { status: 'none', currentPeriodEnd: null, cancelAtPeriodEnd: false },
+      subscription: subscription
+        ? { status: subscription.status as Billing['subscription']['status'], currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: subscription.cancelAtPeriodEnd }
+        : { status: 'none', currentPeriodEnd: null, cancelAtPeriodEnd: false },
       credits: { balance: available + reserved, reserved, available },
-      stripeConfigured: ctx.deps.stripeConfigured ?? false,
+      stripeConfigured: Boolean(ctx.deps.stripe?.client),
     };
   });
 }

@@ -4,6 +4,7 @@
 const { readFileSync } = require('node:fs');
 const { resolve } = require('node:path');
 const hooks = require('hooks');
+const Stripe = require('stripe');
 
 // The test that runs dredd provides a signed-in user and an organization of theirs; the contract's example
 // ids in request paths are replaced by the fixture's.
@@ -58,6 +59,13 @@ hooks.beforeEach((transaction) => {
     transaction.request.uri = transaction.request.uri.replace(exampleId, ids[name]);
     transaction.fullPath = transaction.fullPath.replace(exampleId, ids[name]);
     if (typeof transaction.request.body === 'string') transaction.request.body = transaction.request.body.replace(exampleId, ids[name]);
+  }
+  // Webhooks are authenticated by Stripe's signature over the exact body (as sent): sign it as Stripe would.
+  if (operation.operationId === 'receiveStripeWebhook' && fixture.webhookSecret) {
+    transaction.request.headers['Stripe-Signature'] = Stripe.webhooks.generateTestHeaderString({
+      payload: transaction.request.body,
+      secret: fixture.webhookSecret,
+    });
   }
 });
 

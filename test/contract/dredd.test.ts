@@ -8,6 +8,8 @@ import { pino } from 'pino';
 import type { StaffroomClient } from '../../sdk/index.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createWorker } from '../../src/services/worker.js';
+import { stripeConfigFromEnv } from '../../src/integrations/stripe.js';
+import { webhookSecret } from '../support/stripe-events.js';
 import { require, runNodeProcess } from '../support/processes.js';
 
 let database: TestDatabase;
@@ -15,7 +17,7 @@ let server: TestServer;
 let fixture: Record<string, unknown>;
 beforeAll(async () => {
   database = await createTestDatabase();
-  server = await startTestServer({ db: database.db });
+  server = await startTestServer({ db: database.db, stripe: { config: stripeConfigFromEnv({ STRIPE_WEBHOOK_SECRET: webhookSecret }) } });
   const user = await signUp(database.db, 'dredd@example.com');
   const org = await server.client({ accessToken: user.token }).POST('/v1/organizations', { body: { name: 'Dredd fixture' } });
   const orgId = org.data!.data.id;
@@ -49,6 +51,7 @@ beforeAll(async () => {
     // cancelTask needs a task that is still queued, in an organization whose task list dredd does not read.
     overrides: { cancelTask: await queuedTaskElsewhere(client) } as never,
     invitationToken: forUser.data!.data.token!,
+    webhookSecret,
   };
 });
 async function finishedTask(client: StaffroomClient, orgId: string, employeeId: string): Promise<string> {

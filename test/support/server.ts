@@ -6,6 +6,7 @@ import { createExpressApp } from '../../src/http/express.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
 import type { Db } from '../../src/db/client.js';
+import type { AppDeps } from '../../src/http/types.js';
 import type { InvitationMailer } from '../../src/integrations/supabase.js';
 import { createTokenVerifier, localIssuer, mintAccessToken } from '../../src/services/identity.js';
 
@@ -18,7 +19,7 @@ export interface TestServer {
 export const testJwtSecret = 'test-secret-for-hs256-tokens-only-in-tests-0123456789';
 
 export async function startTestServer(
-  options: { maxBodyBytes?: number; pingDatabase?: () => Promise<void>; db?: Db; mailer?: InvitationMailer } = {},
+  options: { maxBodyBytes?: number; pingDatabase?: () => Promise<void>; db?: Db; mailer?: InvitationMailer; stripe?: AppDeps['stripe'] } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
   const { db } = options;
@@ -29,6 +30,7 @@ export async function startTestServer(
       pingDatabase: options.pingDatabase ?? (db ? async () => void (await db`select 1`) : undefined),
       verifyAccessToken: createTokenVerifier({ jwtSecret: testJwtSecret, issuer: localIssuer, audience: 'authenticated' }),
       mailer: options.mailer,
+      stripe: options.stripe,
       invitationUrl: 'https://app.example.com/invitations/accept',
     },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
