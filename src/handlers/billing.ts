@@ -1,5 +1,6 @@
 import type { Handler } from '../http/types.js';
 import * as billing from '../services/billing.js';
+import * as checkout from '../services/checkout.js';
 
 export const getBilling: Handler<'getBilling'> = async (req, ctx) => ({
   status: 200,
@@ -14,4 +15,14 @@ export const listLedgerEntries: Handler<'listLedgerEntries'> = async (req, ctx) 
 export const getUsage: Handler<'getUsage'> = async (req, ctx) => ({
   status: 200,
   body: await billing.getUsage(ctx, req.params.orgId, req.query.from, req.query.to),
+});
+
+export const createCheckoutSession: Handler<'createCheckoutSession'> = async (req, ctx) => ({
+  status: 201,
+  body: await checkout.createCheckoutSession(ctx, req.params.orgId, req.body, req.headers['Idempotency-Key']),
+});
+
+export const createPortalSession: Handler<'createPortalSession'> = async (req, ctx) => ({
+  status: 201,
+  body: await checkout.createPortalSession(ctx, req.params.orgId, req.body.returnUrl),
 });

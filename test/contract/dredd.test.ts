@@ -8,16 +8,27 @@ import { pino } from 'pino';
 import type { StaffroomClient } from '../../sdk/index.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createWorker } from '../../src/services/worker.js';
-import { stripeConfigFromEnv } from '../../src/integrations/stripe.js';
+import { createStripeClient, stripeConfigFromEnv } from '../../src/integrations/stripe.js';
+import { startFakeStripe, type FakeStripe } from '../support/fake-stripe.js';
 import { webhookSecret } from '../support/stripe-events.js';
 import { require, runNodeProcess } from '../support/processes.js';
 
 let database: TestDatabase;
 let server: TestServer;
 let fixture: Record<string, unknown>;
+let fakeStripe: FakeStripe;
 beforeAll(async () => {
   database = await createTestDatabase();
-  server = await startTestServer({ db: database.db, stripe: { config: stripeConfigFromEnv({ STRIPE_WEBHOOK_SECRET: webhookSecret }) } });
+  fakeStripe = await startFakeStripe();
+  const stripe = stripeConfigFromEnv({
+    STRIPE_SECRET_KEY: 'sk_test_fake_0123456789',
+    STRIPE_API_BASE: fakeStripe.url,
+    STRIPE_WEBHOOK_SECRET: webhookSecret,
+    STRIPE_PRICE_STARTER: 'price_starter_test',
+    STRIPE_PRICE_CREDITS_100K: 'price_credits_test',
+    BILLING_REDIRECT_ORIGINS: 'https://app.example.com',
+  });
+  server = await startTestServer({ db: database.db, stripe: { config: stripe, client: createStripeClient(stripe) } });
   const user = await signUp(database.db, 'dredd@example.com');
   const org = await server.client({ accessToken: user.token }).POST('/v1/organizations', { body: { name: 'Dredd fixture' } });
   const orgId = org.data!.data.id;
@@ -70,6 +81,7 @@ async function queuedTaskElsewhere(client: StaffroomClient): Promise<{ orgId: st
 afterAll(async () => {
   await server.close();
   await database.drop();
+  await fakeStripe.close();
 });
 
 describe('dredd', () => {

@@ -124,6 +124,17 @@ describe('receiveStripeWebhook', () => {
     expect(state?.sum).toBe(state?.available);
   });
 
+  it('answers 5xx and keeps nothing when an event cannot be applied, so that Stripe retries it', async () => {
+    const orgId = await newOrg('Broken');
+    const event = stripeEvent('checkout.session.completed', { ...creditPackSession(orgId, 1), metadata: { kind: 'credit_pack', credits: 'lots' } });
+    const response = await deliver(event);
+    expect(response.status).toBe(500);
+    expect(response.body.error?.code).toBe('INTERNAL');
+    const [row] = await app.database.db`select count(*)::int as n from public.stripe_events where id = ${event.id}`;
+    expect(row?.n).toBe(0);
+    expect((await billing(orgId)).credits.available).toBe(10_000);
+  });
+
   it('acknowledges event types it does not handle', async () => {
     const response = await deliver(stripeEvent('customer.created', stripeObject('customer')));
     expect(response).toMatchObject({ status: 200, body: { data: { duplicate: false } } });
