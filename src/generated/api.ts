@@ -366,7 +366,9 @@ export interface paths {
          * @description Creates an employee. Owners, admins and API keys. The slug is derived from the name when absent and is
          *     unique within the organization (409). `model` must be an id from `listModels` (400 naming
          *     `body.model`), or `null` to inherit the organization's default. Instructions are limited to 50,000
-         *     characters (400 naming `body.instructions`). 409 too when the plan's employee limit is reached.
+         *     characters (400 naming `body.instructions`). When the plan's employee limit is reached the answer is
+         *     409 `CONFLICT` (not 403: the caller may act, the organization's state forbids it; delete an employee or
+         *     upgrade the plan).
          */
         post: operations["createEmployee"];
         delete?: never;
@@ -396,8 +398,10 @@ export interface paths {
          *       organization's default. Other keys (`color`, ...) are ignored.
          *
          *     Malformed front matter, a missing name, an unknown model or tool answer 400 with `details` naming the
-         *     field as `frontMatter.<key>` (the message gives the line where known). With `overwrite=true` an
-         *     existing employee with the same slug is updated instead of answering 409.
+         *     field as `frontMatter.<key>` (the message gives the line where known); empty instructions name
+         *     `instructions`. With `overwrite=true` an existing employee with the same slug is updated (keeping its
+         *     id and `maxOutputTokens`) instead of answering 409. The plan's employee limit answers 409 as in
+         *     `createEmployee`. Owners, admins and API keys.
          */
         post: operations["importEmployee"];
         delete?: never;
@@ -447,7 +451,8 @@ export interface paths {
         put?: never;
         /**
          * Restore a deleted employee
-         * @description Undoes `deleteEmployee`. Owners and admins. 409 when it is not deleted or its slug was reused meanwhile.
+         * @description Undoes `deleteEmployee`. Owners, admins and API keys. 409 when the employee is not deleted, when its
+         *     slug was reused meanwhile (rename that employee first) or when the plan's employee limit is reached.
          */
         post: operations["restoreEmployee"];
         delete?: never;
@@ -473,12 +478,16 @@ export interface paths {
          * Give an employee a task
          * @description Queues a task and answers 202 at once; poll `getTask` for the result. Any member or API key.
          *
-         *     Credits: an upper bound of the cost is reserved now (the input's length bounds its tokens, the
-         *     employee's `maxOutputTokens` the rest) and the exact cost is settled when the task finishes, the rest
-         *     released; a failed or canceled task releases everything. When the available credits do not cover the
-         *     reservation the answer is 402 with the amounts. 404 covers both an unknown organization and an unknown
-         *     or deleted employee. With an `Idempotency-Key`, a retried request returns the first task; the same key
-         *     with another body is a 409 `IDEMPOTENCY_CONFLICT`.
+         *     Credits: an upper bound of the cost is reserved now (`reservedCredits`: the prompt's UTF-8 length,
+         *     instructions plus input plus a 64-token margin for the chat format, bounds its input tokens and the
+         *     employee's `maxOutputTokens` its output; a task is never charged more than it reserved) and
+         *     the exact cost is settled from the provider's usage when the task finishes, the rest released; a
+         *     failed or canceled task releases everything. When the available credits do not cover the reservation
+         *     the answer is 402 `PAYMENT_REQUIRED` with the amounts.
+         *
+         *     404 covers both an unknown organization and an unknown or deleted employee. 409 `CONFLICT` when the
+         *     employee's model is no longer offered. With an `Idempotency-Key`, a retried request returns the first
+         *     task; the same key with another body is a 409 `IDEMPOTENCY_CONFLICT`.
          */
         post: operations["createTask"];
         delete?: never;
@@ -3442,7 +3451,7 @@ export interface operations {
                      *         "model": "gpt-4o-mini",
                      *         "usage": null,
                      *         "costCredits": null,
-                     *         "reservedCredits": 26,
+                     *         "reservedCredits": 25,
                      *         "attempts": 0,
                      *         "maxAttempts": 3,
                      *         "createdAt": "2026-11-25T09:30:00.000Z",
@@ -3538,31 +3547,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "success": true,
-                     *       "data": {
-                     *         "id": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
-                     *         "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
-                     *         "employeeId": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
-                     *         "status": "canceled",
-                     *         "input": "Review this diff for bugs.",
-                     *         "output": null,
-                     *         "error": null,
-                     *         "provider": null,
-                     *         "model": "gpt-4o-mini",
-                     *         "usage": null,
-                     *         "costCredits": 0,
-                     *         "reservedCredits": 0,
-                     *         "attempts": 0,
-                     *         "maxAttempts": 3,
-                     *         "createdAt": "2026-11-25T09:30:00.000Z",
-                     *         "startedAt": null,
-                     *         "finishedAt": "2026-11-25T09:30:02.000Z",
-                     *         "cancelRequestedAt": "2026-11-25T09:30:02.000Z"
-                     *       }
-                     *     }
-                     */
                     "application/json": {
                         /** @constant */
                         success: true;

@@ -5,6 +5,7 @@ import type { RequestContext } from '../http/types.js';
 import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/employees.js';
 import { insertAuditEvent } from '../db/queries/audit.js';
+import { cancelQueuedTasks } from '../db/queries/tasks.js';
 import { parseAgentDefinition, type AgentDefinition } from './agent-definition.js';
 import { findModel, plans } from './catalog.js';
 import { actorOf, asCaller, conflictOn } from './context.js';
@@ -140,7 +141,8 @@ export async function deleteEmployee(ctx: RequestContext, orgId: string, employe
     await requireWriter(tx, orgId);
     await requireEmployee(tx, orgId, employeeId);
     await queries.updateEmployee(tx, orgId, employeeId, { deletedAt: 'now' });
-    await audit(tx, ctx, orgId, 'employee.deleted', employeeId);
+    const canceled = await cancelQueuedTasks(tx, orgId, employeeId); // a running task finishes
+    await audit(tx, ctx, orgId, 'employee.deleted', employeeId, { after: { canceledTasks: canceled } });
     return requireEmployee(tx, orgId, employeeId, true);
   });
 }

@@ -10,6 +10,7 @@ import { defaultModelId, findModel } from './catalog.js';
 import { actorOf, asCaller, conflictOn, ensureProfile, userOf } from './context.js';
 import { paginate } from './pagination.js';
 import { grantFreeCreditsForThisMonth } from './credits.js';
+import { cancelQueuedTasks } from '../db/queries/tasks.js';
 import type { Tx } from '../db/client.js';
 
 type Organization = components['schemas']['Organization'];
@@ -118,6 +119,8 @@ export async function deleteOrganization(ctx: RequestContext, orgId: string): Pr
   return asCaller(ctx, async (tx) => {
     const org = await requireOrganization(tx, orgId);
     requireRole(org, ['owner'], 'delete the organization');
+    // Before the deletion: once deleted, the organization's tasks are no longer the caller's to cancel.
+    await cancelQueuedTasks(tx, orgId);
     await queries.updateOrganization(tx, orgId, { deletedAt: 'now' });
     await insertAuditEvent(tx, {
       organizationId: orgId,

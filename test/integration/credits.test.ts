@@ -27,6 +27,8 @@ async function organization(name: string) {
   return { orgId, employeeId };
 }
 
+const billing = async (orgId: string) => (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
+
 async function ledgerState(orgId: string) {
   const [row] = await app.database.db`
     select (select coalesce(sum(amount), 0)::float8 from public.credit_ledger where organization_id = ${orgId}) as sum,
@@ -89,6 +91,23 @@ describe('credits', () => {
     expect(usage.byEmployee).toEqual([expect.objectContaining({ employeeId, employeeName: 'Worker', tasks: n })]);
     expect(usage.byModel.map((m) => m.model)).toEqual(['offline-small']);
     expect(usage.byDay.reduce((sum, d) => sum + d.costCredits, 0)).toBe(usage.totals.costCredits);
+  });
+
+  it("cancels the queued tasks of a deleted employee or organization and gives their credits back", async () => {
+    const { orgId, employeeId } = await organization('Winding down');
+    const queue = () => as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: 'Later.' } });
+    const first = (await queue()).data!.data.id;
+    await as(owner).DELETE('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId } } });
+    const task = (await as(owner).GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId: first } } })).data!.data;
+    expect(task.status).toBe('canceled');
+    expect((await billing(orgId)).credits).toEqual({ balance: 10_000, reserved: 0, available: 10_000 });
+
+    const other = await organization('Closing');
+    await as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId: other.orgId } }, body: { employeeId: other.employeeId, input: 'Later.' } });
+    await as(owner).DELETE('/v1/organizations/{orgId}', { params: { path: { orgId: other.orgId } } });
+    const [row] = await app.database.db`select count(*)::int as queued from public.tasks where organization_id = ${other.orgId} and status = 'queued'`;
+    expect(row?.queued).toBe(0);
+    expect(await ledgerState(other.orgId)).toEqual({ sum: 10_000, available: 10_000 });
   });
 
   it('refuses a usage range that is inverted or too long, and hides the ledger from members', async () => {

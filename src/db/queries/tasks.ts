@@ -79,6 +79,14 @@ export async function cancelTask(tx: Tx, id: string): Promise<'canceled' | 'requ
   return row!.outcome;
 }
 
+/** Cancels the queued tasks of an employee, or of a whole organization, releasing their credits. */
+export async function cancelQueuedTasks(tx: Tx, orgId: string, employeeId?: string): Promise<number> {
+  const rows = await tx`
+    select public.cancel_task(t.id) from public.tasks t
+    where t.organization_id = ${orgId} and t.status = 'queued' ${employeeId ? tx`and t.employee_id = ${employeeId}` : tx``}`;
+  return rows.length;
+}
+
 // The worker's side: these run as the service role, and every write is guarded by state and lease owner.
 
 export interface ClaimedTask {
