@@ -159,7 +159,7 @@ export interface paths {
         /**
          * Update an organization
          * @description Renames an organization, changes its slug (409 when taken) or its default model (400 when not in
-         *     `listModels`). Owners and admins only (403 for members).
+         *     `listModels`). Owners and admins only (403 for members and API keys).
          */
         patch: operations["updateOrganization"];
         trace?: never;

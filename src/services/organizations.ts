@@ -89,6 +89,7 @@ export async function getOrganization(ctx: RequestContext, orgId: string): Promi
 }
 
 export async function updateOrganization(ctx: RequestContext, orgId: string, patch: OrganizationUpdate): Promise<Organization> {
+  userOf(ctx); // API keys act inside an organization; they do not manage it
   checkModel(patch.defaultModel, 'body.defaultModel');
   return asCaller(ctx, async (tx) => {
     const before = await requireOrganization(tx, orgId);

@@ -192,6 +192,9 @@ describe('API keys as callers', () => {
     expect(read.data?.data).toMatchObject({ id: org.id, role: 'admin' });
     expect((await client.GET('/v1/organizations')).response.status).toBe(403);
     expect((await client.POST('/v1/organizations', { body: { name: 'By key' } })).response.status).toBe(403);
+    const renamed = await client.PATCH('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } }, body: { name: 'Renamed by key' } });
+    expect(renamed.response.status).toBe(403);
+    expect((await as(alice).GET('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } })).data?.data.name).toBe('Keyed');
     const other = await createOrg(bob, 'Not keyed');
     expect((await client.GET('/v1/organizations/{orgId}', { params: { path: { orgId: other.id } } })).response.status).toBe(404);
     await database.db`update public.api_keys set revoked_at = now() where secret_hash = ${hashSecret(secret)}`;
