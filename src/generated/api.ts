@@ -548,9 +548,11 @@ export interface paths {
         };
         /**
          * Get an organization's billing state
-         * @description The plan, the subscription's status and period end, and the credits: `balance` (the ledger's sum),
-         *     `reserved` (held by queued and running tasks) and `available` (what new tasks can reserve). Any member
-         *     or API key.
+         * @description The plan, the subscription's status and period end, and the credits: `available` (what new tasks can
+         *     reserve; the sum of the ledger), `reserved` (held by queued and running tasks) and `balance`
+         *     (`available + reserved`). `stripeConfigured` says whether checkout and the portal work on this
+         *     deployment. Any member or API key; an organization the caller does not belong to, or a deleted one,
+         *     answers 404.
          */
         get: operations["getBilling"];
         put?: never;
@@ -572,13 +574,19 @@ export interface paths {
         put?: never;
         /**
          * Start a Stripe Checkout
-         * @description Creates a Stripe Checkout session for a plan subscription or a credit pack, and answers with the URL
-         *     of Stripe's hosted page to send the user to. The session carries the organization id as
-         *     `client_reference_id` and what was bought in `metadata` (`kind`, `plan` or `credits`); the plan or the
-         *     credits are applied when Stripe's webhook reports the completed checkout, not before.
-         *     Owners and admins, signed in. `successUrl` and `cancelUrl` must be on an allowed origin (400). 409 when
-         *     subscribing to the plan already active; 503 when Stripe is not configured (the message names the
-         *     variable to set).
+         * @description Creates a Stripe Checkout session for a plan subscription (`mode: subscription`) or a credit pack
+         *     (`mode: payment`, `quantity` packs at once), and answers with the URL of Stripe's hosted page to send
+         *     the user to. Nothing is bought yet: the session carries the organization id as `client_reference_id`
+         *     and what is being bought in `metadata` (`kind`, then `plan` or `credits`, the total number of credits as
+         *     a string); the credits arrive (a `purchase` ledger entry) or the plan changes only when Stripe's webhook
+         *     reports the completed checkout (`receiveStripeWebhook`).
+         *
+         *     Owners and admins, signed in (API keys cannot buy; members get 403). The `Idempotency-Key` is passed
+         *     on to Stripe, so a retry with the same key returns the same session. `successUrl` and `cancelUrl` must
+         *     be on an allowed origin, else 400 with `details` naming `body.successUrl` (or `body.cancelUrl`). 409
+         *     when subscribing to the plan that is already active (change plans in the portal). 503 when Stripe is
+         *     not configured (the message names the variable to set, `STRIPE_SECRET_KEY` or the pack's or plan's
+         *     price variable) or does not answer.
          */
         post: operations["createCheckoutSession"];
         delete?: never;
@@ -598,9 +606,12 @@ export interface paths {
         put?: never;
         /**
          * Open the Stripe customer portal
-         * @description Creates a Stripe billing portal session where the user manages the subscription, payment methods and
-         *     invoices. Owners and admins, signed in. 409 when the organization has no Stripe customer yet (nothing
-         *     was ever bought); 503 when Stripe is not configured.
+         * @description Creates a Stripe billing portal session where the user changes or cancels the subscription and manages
+         *     payment methods and invoices; the answer is the portal's URL (Stripe's hosted page, so no `Location`
+         *     header). Owners and admins, signed in (API keys cannot; members get 403). `returnUrl` must be on an
+         *     allowed origin (400 naming `body.returnUrl`). 409 when the organization has no Stripe customer yet
+         *     (nothing was ever bought); 503 when Stripe is not configured (the message names `STRIPE_SECRET_KEY`) or
+         *     does not answer.
          */
         post: operations["createPortalSession"];
         delete?: never;
@@ -618,9 +629,12 @@ export interface paths {
         };
         /**
          * List the credit ledger
-         * @description The append-only credit ledger, newest first: grants, purchases, task reservations, usage, releases,
-         *     refunds and adjustments. Every entry has a unique reference, so nothing is counted twice; the sum of
-         *     all amounts is the balance. Owners, admins and API keys.
+         * @description The append-only credit ledger, newest first: grants, purchases, task reservations (negative), releases
+         *     of reservations, usage (negative), refunds and adjustments. A task reserves its upper bound when
+         *     created; when it finishes the whole reservation is released and the exact cost is charged as `usage`
+         *     (nothing for a failed or canceled task). Each (kind, reference) pair occurs once, so nothing is counted
+         *     twice; the sum of all amounts is the `available` credits and `balanceAfter` is that sum after the entry.
+         *     Owners, admins and API keys (members get 403).
          */
         get: operations["listLedgerEntries"];
         put?: never;
@@ -640,8 +654,10 @@ export interface paths {
         };
         /**
          * Get usage totals over a date range
-         * @description Exact integer totals of finished tasks (count, tokens, credits) over `from`..`to` inclusive, by UTC
-         *     day, by employee and by model. At most 366 days (400 naming `query.to`). Any member or API key.
+         * @description Exact integer totals of finished tasks (count, input, output and cached tokens, credits charged) over
+         *     the UTC days `from` to `to` inclusive: overall, by UTC day, by employee and by model. Days, employees and
+         *     models without usage are left out. `to` must not be before `from` and at most 366 days after it, else
+         *     400 with `details` naming `query.to`. Any member or API key.
          */
         get: operations["getUsage"];
         put?: never;
@@ -663,11 +679,19 @@ export interface paths {
         put?: never;
         /**
          * Receive a Stripe event
-         * @description Stripe calls this; clients never do. There is no bearer token: authenticity is the `Stripe-Signature`
-         *     header, checked over the raw body with the webhook secret (400 and nothing written when it is missing
-         *     or wrong). Each event id is recorded in the same transaction as its effects, so a replayed event
-         *     changes nothing (`duplicate: true`). Unhandled event types are acknowledged with 200. A 5xx means
-         *     nothing was applied, so Stripe's retry is safe. 503 when `STRIPE_WEBHOOK_SECRET` is not set.
+         * @description Stripe calls this; clients never do. There is no bearer token or API key (`security: []`): the
+         *     request's authenticity is the `Stripe-Signature` header, an HMAC of the raw body and a timestamp made
+         *     with the endpoint's signing secret (`STRIPE_WEBHOOK_SECRET`) and checked before anything is read. A
+         *     missing or invalid signature, a stale timestamp or a body that is not a Stripe event answers 400 and
+         *     nothing is written.
+         *
+         *     Each event id is recorded in the same transaction as its effects, so a replayed event changes nothing
+         *     (`duplicate: true`). `checkout.session.completed` for a paid credit pack adds `metadata.credits` to the
+         *     organization named by `client_reference_id` (a `purchase` ledger entry, once per session);
+         *     `customer.subscription.*` events set the plan and subscription; `invoice.paid` grants the plan's
+         *     monthly credits; `charge.refunded` takes refunded credits back. Other event types are acknowledged with
+         *     200 and ignored. A 5xx means nothing was applied (the transaction rolled back), so Stripe's retry is
+         *     safe. 503 when `STRIPE_WEBHOOK_SECRET` is not set.
          */
         post: operations["receiveStripeWebhook"];
         delete?: never;
@@ -685,9 +709,12 @@ export interface paths {
         };
         /**
          * List an organization's audit events
-         * @description Who changed what, newest first: every change to the organization, its members, invitations, keys,
-         *     employees and billing, with the actor, the target, the state before and after where it helps, and the
-         *     request id. Owners and admins (403 for members).
+         * @description Who changed what, newest first: changes to the organization, its members, invitations, API keys,
+         *     employees and billing, each with the actor (a user, an API key or the system), the target, the changed
+         *     fields before and after where it helps, and the request id to match with logs. Filters combine (AND):
+         *     `action` matches exactly, `since` is inclusive. Owners and admins, signed in (members get 403; API keys
+         *     cannot read the audit trail). Events are never edited or deleted; those of a deleted organization
+         *     answer 404 like the organization.
          */
         get: operations["listAuditEvents"];
         put?: never;
@@ -3644,7 +3671,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The session; send the user to `url` (Stripe's hosted page, so no Location header). */
+            /**
+             * @description The session; send the user to `url`, Stripe's hosted checkout page. There is no `Location` header: the
+             *     session is a Stripe resource, not one this API serves.
+             */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -3704,7 +3734,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The portal session; send the user to `url`. */
+            /** @description The portal session; send the user to `url`, Stripe's hosted page (no `Location` header). */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -3786,30 +3816,30 @@ export interface operations {
                      *       "success": true,
                      *       "data": [
                      *         {
-                     *           "id": "0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b",
-                     *           "kind": "release",
-                     *           "amount": 21,
+                     *           "id": "2a3b4c5d-6e7f-4a8b-8c9d-1e2f3a4b5c6d",
+                     *           "kind": "usage",
+                     *           "amount": -5,
                      *           "balanceAfter": 9995,
                      *           "reference": "task:7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
                      *           "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
-                     *           "description": "Unused reservation released",
+                     *           "description": "gpt-4o-mini: 1850 input, 240 output, 0 cached tokens",
                      *           "createdAt": "2026-11-25T09:30:03.870Z"
                      *         },
                      *         {
                      *           "id": "1f2a3b4c-5d6e-4f7a-9b8c-0d1e2f3a4b5c",
-                     *           "kind": "usage",
-                     *           "amount": -5,
-                     *           "balanceAfter": 9974,
+                     *           "kind": "release",
+                     *           "amount": 26,
+                     *           "balanceAfter": 10000,
                      *           "reference": "task:7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
                      *           "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
-                     *           "description": "gpt-4o-mini: 1850 input, 240 output tokens",
+                     *           "description": "Reservation released",
                      *           "createdAt": "2026-11-25T09:30:03.870Z"
                      *         },
                      *         {
-                     *           "id": "2a3b4c5d-6e7f-4a8b-8c9d-1e2f3a4b5c6d",
+                     *           "id": "0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b",
                      *           "kind": "reservation",
                      *           "amount": -26,
-                     *           "balanceAfter": 9979,
+                     *           "balanceAfter": 9974,
                      *           "reference": "task:7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
                      *           "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
                      *           "description": "Reserved for a task",
@@ -3946,7 +3976,7 @@ export interface operations {
             query?: never;
             header: {
                 /**
-                 * @description Stripe's signature of the raw body (`t=...,v1=...`).
+                 * @description Stripe's signature of the raw body, `t=<unix time>,v1=<hex HMAC-SHA256>`.
                  * @example t=1764063000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
                  */
                 "Stripe-Signature": string;
@@ -3975,7 +4005,9 @@ export interface operations {
                  *           "customer": "cus_R2d2C3po",
                  *           "amount_total": 3000,
                  *           "currency": "usd",
+                 *           "payment_intent": "pi_3QxYz2AbCdEfGhIj0a1b2c3d",
                  *           "metadata": {
+                 *             "organization_id": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
                  *             "kind": "credit_pack",
                  *             "credits": "300000"
                  *           }
