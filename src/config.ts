@@ -1,6 +1,9 @@
 import { createSupabaseMailer } from './integrations/supabase.js';
 import { createStripeClient, stripeConfigFromEnv } from './integrations/stripe.js';
 import type { AppDeps } from './http/types.js';
+import type { Db } from './db/client.js';
+import { document } from './http/app.js';
+import { authConfigFromEnv, createTokenVerifier } from './services/identity.js';
 // Configuration comes from environment variables only; every one is optional locally.
 export interface Config {
   env: 'development' | 'test' | 'production';
@@ -9,6 +12,8 @@ export interface Config {
   logLevel: string;
   validateResponses: boolean;
   maxBodyBytes: number;
+  /** Tasks one process runs at once. */
+  workerConcurrency: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -20,6 +25,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? (mode === 'test' ? 'silent' : 'info'),
     validateResponses: env.VALIDATE_RESPONSES ? env.VALIDATE_RESPONSES === 'true' : mode !== 'production',
     maxBodyBytes: integer(env.MAX_BODY_BYTES, 1_048_576, 'MAX_BODY_BYTES'),
+    workerConcurrency: integer(env.WORKER_CONCURRENCY, 2, 'WORKER_CONCURRENCY'),
   };
 }
 
@@ -30,13 +36,26 @@ function integer(value: string | undefined, fallback: number, name: string): num
   return parsed;
 }
 
-/** Deployment-specific parts of the app read from the environment (shared by every adapter). */
-export function integrationsFromEnv(env: NodeJS.ProcessEnv): Pick<AppDeps, 'invitationUrl' | 'mailer' | 'stripe'> {
+/**
+ * The app's parts for a deployment, from the environment: shared by `npm start` and the Netlify function.
+ * `localJwtSecret` is the secret generated in .data/ (local mode only).
+ */
+export function appDepsFromEnv(
+  env: NodeJS.ProcessEnv,
+  options: { db?: Db; localJwtSecret?: string; onTaskCreated?: AppDeps['onTaskCreated'] },
+): AppDeps {
+  const { db } = options;
+  const auth = authConfigFromEnv(env, options.localJwtSecret);
   const supabaseUrl = env.SUPABASE_URL?.replace(/\/+$/, '');
   const stripe = stripeConfigFromEnv(env);
   return {
-    stripe: { config: stripe, client: createStripeClient(stripe) },
+    version: document.info.version,
+    db,
+    pingDatabase: db ? async () => void (await db`select 1`) : undefined,
+    verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
     invitationUrl: env.INVITATION_URL,
     mailer: supabaseUrl && env.SUPABASE_SERVICE_ROLE_KEY ? createSupabaseMailer(supabaseUrl, env.SUPABASE_SERVICE_ROLE_KEY) : undefined,
+    stripe: { config: stripe, client: createStripeClient(stripe) },
+    onTaskCreated: options.onTaskCreated,
   };
 }

@@ -1,12 +1,11 @@
 // `npm start`: the local server. Everything it needs has a default; see the README's configuration table.
-import { integrationsFromEnv, loadConfig } from './config.js';
+import { appDepsFromEnv, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { createApp, document } from './http/app.js';
+import { createApp } from './http/app.js';
 import { createExpressApp } from './http/express.js';
 import { readDocs } from './docs.js';
 import { openDatabase } from './db/runtime.js';
 import { loadLocalSecrets, localDataDir } from './db/local.js';
-import { authConfigFromEnv, createTokenVerifier } from './services/identity.js';
 import { createWorker } from './services/worker.js';
 import { providersFromEnv } from './integrations/llm/index.js';
 
@@ -14,24 +13,20 @@ const config = loadConfig();
 const log = createLogger(config.logLevel);
 
 const database = await openDatabase(process.env, log);
-const localSecret = database.mode === 'embedded' ? loadLocalSecrets(localDataDir()).jwtSecret : undefined;
-const auth = authConfigFromEnv(process.env, localSecret);
-if (!auth) log.warn('No SUPABASE_JWT_SECRET or SUPABASE_URL: signed-in operations answer 503.');
 const worker = createWorker({
   db: database.db,
   providers: providersFromEnv(process.env),
   log: log.child({ component: 'worker' }),
-  concurrency: Number(process.env.WORKER_CONCURRENCY ?? 2),
+  concurrency: config.workerConcurrency,
 });
+const deps = appDepsFromEnv(process.env, {
+  db: database.db,
+  localJwtSecret: database.mode === 'embedded' ? loadLocalSecrets(localDataDir()).jwtSecret : undefined,
+  onTaskCreated: () => worker.wake(),
+});
+if (!deps.verifyAccessToken) log.warn('No SUPABASE_JWT_SECRET or SUPABASE_URL: signed-in operations answer 503.');
 const app = await createApp({
-  deps: {
-    version: document.info.version,
-    db: database.db,
-    pingDatabase: async () => void (await database.db`select 1`),
-    verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
-    ...integrationsFromEnv(process.env),
-    onTaskCreated: () => worker.wake(),
-  },
+  deps,
   log,
   validateResponses: config.validateResponses,
   maxBodyBytes: config.maxBodyBytes,

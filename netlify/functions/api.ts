@@ -1,10 +1,9 @@
 // The Netlify function adapter (Functions 2.0: a web Request in, a web Response out) over the same core as
 // `npm start`. Bundled by `npm run build:functions` into dist/functions/api.mjs; netlify.toml routes /v1/* here.
-import { integrationsFromEnv, loadConfig } from '../../src/config.js';
+import { appDepsFromEnv, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { createApp, document, type App } from '../../src/http/app.js';
+import { createApp, type App } from '../../src/http/app.js';
 import { connect } from '../../src/db/client.js';
-import { authConfigFromEnv, createTokenVerifier } from '../../src/services/identity.js';
 import { kickBackgroundWorker } from './worker-core.js';
 
 const functionPrefix = '/.netlify/functions/api';
@@ -14,17 +13,12 @@ function startApp(): Promise<App> {
   const config = loadConfig();
   // A function instance serves one request at a time: a small pool, through Supabase's pooler.
   const db = process.env.DATABASE_URL ? connect(process.env.DATABASE_URL, { max: 2 }) : undefined;
-  const auth = authConfigFromEnv(process.env);
   return createApp({
-    deps: {
-      version: document.info.version,
+    deps: appDepsFromEnv(process.env, {
       db,
-      pingDatabase: db ? async () => void (await db`select 1`) : undefined,
-      verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
-      ...integrationsFromEnv(process.env),
       // Netlify sets URL to the site's address; the background function runs the task.
       onTaskCreated: () => kickBackgroundWorker(process.env.URL),
-    },
+    }),
     log: createLogger(config.logLevel),
     validateResponses: config.validateResponses,
     maxBodyBytes: config.maxBodyBytes,

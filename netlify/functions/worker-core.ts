@@ -1,4 +1,5 @@
 // Shared by the Netlify worker functions (bundled into each; not a function itself).
+import { loadConfig } from '../../src/config.js';
 import { connect } from '../../src/db/client.js';
 import { providersFromEnv } from '../../src/integrations/llm/index.js';
 import { createLogger } from '../../src/logger.js';
@@ -12,7 +13,7 @@ export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<
       db,
       providers: providersFromEnv(env),
       log: createLogger(env.LOG_LEVEL ?? 'info').child({ component: 'worker' }),
-      concurrency: Number(env.WORKER_CONCURRENCY ?? 2),
+      concurrency: loadConfig(env).workerConcurrency,
     });
     return await worker.drain();
   } finally {

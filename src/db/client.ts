@@ -46,3 +46,18 @@ export function withService<T>(db: Db, reason: string, work: (tx: Tx) => Promise
     return work(tx);
   }) as Promise<T>;
 }
+
+/**
+ * Runs `work` as the service role inside a transaction that runs as a user, then returns to the user's
+ * role: for writes the user may not make directly but that must commit or roll back with the user's own
+ * (a grant of credits with a new organization). `reason` says why, as with withService().
+ */
+export async function asServiceRoleWithin<T>(tx: Tx, reason: string, work: () => Promise<T>): Promise<T> {
+  if (!reason.trim()) throw new Error('asServiceRoleWithin needs a reason');
+  await tx`select set_config('role', 'service_role', true)`;
+  try {
+    return await work();
+  } finally {
+    await tx`select set_config('role', 'authenticated', true)`;
+  }
+}

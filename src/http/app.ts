@@ -119,7 +119,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
   });
 
-  backend.registerSecurityHandler('bearerAuth', async (c: Context, ex: Exchange) => {
+  backend.registerSecurityHandler('bearerAuth', async (_c: Context, ex: Exchange) => {
     const header = single(ex.http.headers.authorization);
     if (!header) throw missingCredentials();
     const [scheme, token] = header.split(' ');
@@ -130,7 +130,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     ex.ctx.caller = { kind: 'user', userId: user.userId, email: user.email, name: user.name, claims: userClaims(user, user.claims) };
     return ex.ctx.caller;
   });
-  backend.registerSecurityHandler('apiKey', async (c: Context, ex: Exchange) => {
+  backend.registerSecurityHandler('apiKey', async (_c: Context, ex: Exchange) => {
     const secret = single(ex.http.headers['x-api-key']);
     if (!secret) throw missingCredentials();
     if (!deps.db) throw new ApiError('UNAVAILABLE', 'API keys need a database.');
@@ -261,9 +261,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     }
     if (error instanceof ApiError) {
       if (error.status >= 500) ctx.log.error({ err: error.cause ?? error, code: error.code }, error.message);
-      const headers = { ...error.headers };
-      if (error.code === 'METHOD_NOT_ALLOWED' && !headers.Allow) headers.Allow = '';
-      return { status: error.status, body: errorBody(error, ctx.requestId), headers };
+      return { status: error.status, body: errorBody(error, ctx.requestId), headers: { ...error.headers } };
     }
     ctx.log.error({ err: error }, 'unhandled error');
     return { status: 500, body: errorBody(new ApiError('INTERNAL', 'Something went wrong on our side.'), ctx.requestId) };

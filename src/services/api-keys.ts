@@ -29,24 +29,13 @@ export function generateApiKeySecret(): string {
 export async function resolveApiKey(db: Db, secret: string): Promise<Caller> {
   if (!secretPattern.test(secret)) throw new ApiError('API_KEY_INVALID', 'The API key is malformed.');
   // Service role: there is no caller yet to run as; the lookup is by the secret's hash only.
-  const row = await withService(db, 'resolve an API key before the request has a caller', async (tx) => {
-    const [key] = await tx<{ id: string; organization_id: string; revoked: boolean; expired: boolean; deleted: boolean; stale: boolean }[]>`
-      select k.id, k.organization_id,
-             k.revoked_at is not null as revoked,
-             k.expires_at is not null and k.expires_at <= now() as expired,
-             o.deleted_at is not null as deleted,
-             k.last_used_at is null or k.last_used_at < now() - interval '1 minute' as stale
-      from public.api_keys k join public.organizations o on o.id = k.organization_id
-      where k.secret_hash = ${hashSecret(secret)}`;
-    if (key && key.stale && !key.revoked && !key.expired) {
-      await tx`update public.api_keys set last_used_at = now() where id = ${key.id}`;
-    }
-    return key;
+  const key = await withService(db, 'resolve an API key before the request has a caller', async (tx) => {
+    const found = await queries.findKeyForAuthentication(tx, hashSecret(secret));
+    if (found?.usable && found.stale) await queries.touchApiKey(tx, found.id);
+    return found;
   });
-  if (!row || row.revoked || row.expired || row.deleted) {
-    throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
-  }
-  return { kind: 'api_key', keyId: row.id, organizationId: row.organization_id, claims: apiKeyClaims(row.id, row.organization_id) };
+  if (!key?.usable) throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
+  return { kind: 'api_key', keyId: key.id, organizationId: key.organizationId, claims: apiKeyClaims(key.id, key.organizationId) };
 }
 
 type ApiKey = components['schemas']['ApiKey'];

@@ -30,7 +30,7 @@ function checkRedirect(url: string, field: string, origins: string[]): void {
   if (!origins.includes(origin)) throw validationError(field, `must be on an allowed origin (${origins.join(', ')})`);
 }
 
-async function stripeCall<T>(ctx: RequestContext, what: string, call: () => Promise<T>): Promise<T> {
+async function stripeCall<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
@@ -43,7 +43,7 @@ async function customerFor(ctx: RequestContext, orgId: string, name: string): Pr
   if (existing) return existing;
   const { client } = stripeOf(ctx);
   // Concurrent first checkouts send the same idempotency key, so Stripe returns one customer to all of them.
-  const customer = await stripeCall(ctx, 'create the customer', () =>
+  const customer = await stripeCall('create the customer', () =>
     client.customers.create({ name, metadata: { organization_id: orgId } }, { idempotencyKey: `staffroom-customer-${orgId}` }),
   );
   return withService(database(ctx), 'the Stripe customer id comes from Stripe, not from the caller', async (tx) => {
@@ -78,7 +78,7 @@ export async function createCheckoutSession(
   const quantity = input.kind === 'credit_pack' ? (input.quantity ?? 1) : 1;
   const credits = input.kind === 'credit_pack' ? creditPacks.find((p) => p.id === input.pack)!.credits * quantity : undefined;
   const metadata = { organization_id: orgId, kind: input.kind, ...(input.kind === 'plan' ? { plan: input.plan } : { credits: String(credits) }) };
-  const session = await stripeCall(ctx, 'start the checkout', () =>
+  const session = await stripeCall('start the checkout', () =>
     client.checkout.sessions.create(
       {
         mode: input.kind === 'plan' ? 'subscription' : 'payment',
@@ -105,6 +105,6 @@ export async function createPortalSession(ctx: RequestContext, orgId: string, re
     return billing.findCustomer(tx, orgId);
   });
   if (!customer) throw new ApiError('CONFLICT', 'The organization has no billing account yet: buy a plan or credits first.');
-  const session = await stripeCall(ctx, 'open the portal', () => client.billingPortal.sessions.create({ customer, return_url: returnUrl }));
+  const session = await stripeCall('open the portal', () => client.billingPortal.sessions.create({ customer, return_url: returnUrl }));
   return { url: session.url };
 }

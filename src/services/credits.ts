@@ -1,22 +1,7 @@
 // Credit movements that the system makes on the caller's behalf: grants, task reservations and settlement.
-import type { Tx } from '../db/client.js';
+import { asServiceRoleWithin, type Tx } from '../db/client.js';
 import { moveCredits } from '../db/queries/credits.js';
 import { plans } from './catalog.js';
-
-/**
- * Runs `work` as the service role inside the caller's transaction, then returns to the caller's role: for
- * ledger writes a user may not make directly (grants are the system's), in the same transaction as the
- * change that causes them, so nothing is half-applied.
- */
-export async function asSystem<T>(tx: Tx, reason: string, work: () => Promise<T>): Promise<T> {
-  if (!reason.trim()) throw new Error('asSystem needs a reason');
-  await tx`select set_config('role', 'service_role', true)`;
-  try {
-    return await work();
-  } finally {
-    await tx`select set_config('role', 'authenticated', true)`;
-  }
-}
 
 export function grantReference(planId: string, at = new Date()): string {
   return `grant:${planId}:${at.toISOString().slice(0, 7)}`;
@@ -25,7 +10,7 @@ export function grantReference(planId: string, at = new Date()): string {
 /** The free plan's credits for the current month, once (the reference makes it idempotent). */
 export async function grantFreeCreditsForThisMonth(tx: Tx, orgId: string): Promise<void> {
   const free = plans.find((p) => p.id === 'free')!;
-  await asSystem(tx, 'the monthly free grant is the system giving credits, not the caller', () =>
+  await asServiceRoleWithin(tx, 'the monthly free grant is the system giving credits, not the caller', () =>
     moveCredits(tx, { orgId, kind: 'grant', amount: free.monthlyCredits, reference: grantReference('free'), description: 'Free plan monthly credits' }),
   );
 }

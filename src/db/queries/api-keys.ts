@@ -53,3 +53,26 @@ export async function revokeApiKey(tx: Tx, orgId: string, id: string): Promise<n
   const result = await tx`update public.api_keys set revoked_at = now() where organization_id = ${orgId} and id = ${id} and revoked_at is null`;
   return result.count;
 }
+
+export interface KeyForAuthentication {
+  id: string;
+  organizationId: string;
+  usable: boolean;
+  /** lastUsedAt is more than a minute old: worth a write. */
+  stale: boolean;
+}
+
+/** Looks a key up by the hash of its secret, across organizations: service role only. */
+export async function findKeyForAuthentication(tx: Tx, secretHash: string): Promise<KeyForAuthentication | undefined> {
+  const [key] = await tx<KeyForAuthentication[]>`
+    select k.id, k.organization_id as "organizationId",
+           k.revoked_at is null and (k.expires_at is null or k.expires_at > now()) and o.deleted_at is null as usable,
+           k.last_used_at is null or k.last_used_at < now() - interval '1 minute' as stale
+    from public.api_keys k join public.organizations o on o.id = k.organization_id
+    where k.secret_hash = ${secretHash}`;
+  return key;
+}
+
+export async function touchApiKey(tx: Tx, id: string): Promise<void> {
+  await tx`update public.api_keys set last_used_at = now() where id = ${id}`;
+}

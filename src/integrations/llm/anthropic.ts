@@ -1,13 +1,10 @@
 // Anthropic Messages API.
-import { postJson, ProviderError, type Completion, type CompletionRequest, type LlmProvider } from './provider.js';
+import { postJson, ProviderError, tokenCount, type Completion, type CompletionRequest, type LlmProvider } from './provider.js';
 
 interface Message {
   content?: { type?: unknown; text?: unknown }[];
   usage?: { input_tokens?: unknown; output_tokens?: unknown; cache_read_input_tokens?: unknown; cache_creation_input_tokens?: unknown };
 }
-
-const count = (value: unknown, absent = NaN): number =>
-  value === undefined || value === null ? absent : Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : NaN;
 
 export function createAnthropicProvider(options: { apiKey: string; baseUrl?: string; timeoutMs?: number }): LlmProvider {
   const baseUrl = (options.baseUrl ?? 'https://api.anthropic.com').replace(/\/+$/, '');
@@ -27,10 +24,10 @@ export function createAnthropicProvider(options: { apiKey: string; baseUrl?: str
         { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal },
       )) as Message;
       const texts = Array.isArray(body.content) ? body.content.filter((b) => b.type === 'text').map((b) => b.text) : undefined;
-      const input = count(body.usage?.input_tokens);
-      const output = count(body.usage?.output_tokens);
-      const cacheRead = count(body.usage?.cache_read_input_tokens, 0);
-      const cacheWrite = count(body.usage?.cache_creation_input_tokens, 0);
+      const input = tokenCount(body.usage?.input_tokens);
+      const output = tokenCount(body.usage?.output_tokens);
+      const cacheRead = tokenCount(body.usage?.cache_read_input_tokens, 0);
+      const cacheWrite = tokenCount(body.usage?.cache_creation_input_tokens, 0);
       if (!texts || texts.some((t) => typeof t !== 'string') || [input, output, cacheRead, cacheWrite].some(Number.isNaN)) {
         throw new ProviderError('anthropic', 'anthropic sent a response without text content or token usage', true);
       }

@@ -1,12 +1,10 @@
 // OpenAI-compatible chat completions: OpenAI, OpenRouter, Groq, Ollama, vLLM and others speak it.
-import { postJson, ProviderError, type Completion, type CompletionRequest, type LlmProvider } from './provider.js';
+import { postJson, ProviderError, tokenCount, type Completion, type CompletionRequest, type LlmProvider } from './provider.js';
 
 interface ChatCompletion {
   choices?: { message?: { content?: unknown } }[];
   usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null };
 }
-
-const count = (value: unknown): number => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : NaN);
 
 export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string; timeoutMs?: number }): LlmProvider {
   const baseUrl = (options.baseUrl ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
@@ -28,9 +26,9 @@ export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string
         { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal },
       )) as ChatCompletion;
       const output = body.choices?.[0]?.message?.content;
-      const prompt = count(body.usage?.prompt_tokens);
-      const completion = count(body.usage?.completion_tokens);
-      const cached = body.usage?.prompt_tokens_details?.cached_tokens === undefined ? 0 : count(body.usage.prompt_tokens_details?.cached_tokens);
+      const prompt = tokenCount(body.usage?.prompt_tokens);
+      const completion = tokenCount(body.usage?.completion_tokens);
+      const cached = tokenCount(body.usage?.prompt_tokens_details?.cached_tokens, 0);
       if (typeof output !== 'string' || [prompt, completion, cached].some(Number.isNaN) || cached > prompt) {
         throw new ProviderError('openai', 'openai sent a response without a message or token usage', true);
       }

@@ -90,3 +90,9 @@ export async function postJson(
   if (parsed === undefined) throw new ProviderError(provider, `${provider} sent a response that is not JSON`, true, response.status);
   return parsed;
 }
+
+/** A token count from a provider's JSON: a non-negative integer, `absent` when missing, else NaN. */
+export function tokenCount(value: unknown, absent = NaN): number {
+  if (value === undefined || value === null) return absent;
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : NaN;
+}
