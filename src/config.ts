@@ -1,7 +1,7 @@
 import { createSupabaseMailer } from './integrations/supabase.js';
 import { createStripeClient, stripeConfigFromEnv } from './integrations/stripe.js';
 import type { AppDeps } from './http/types.js';
-import type { Db } from './db/client.js';
+import { ping, type Db } from './db/client.js';
 import { document } from './http/app.js';
 import { authConfigFromEnv, createTokenVerifier } from './services/identity.js';
 // Configuration comes from environment variables only; every one is optional locally.
@@ -51,7 +51,7 @@ export function appDepsFromEnv(
   return {
     version: document.info.version,
     db,
-    pingDatabase: db ? async () => void (await db`select 1`) : undefined,
+    pingDatabase: db ? () => ping(db) : undefined,
     verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,
     invitationUrl: env.INVITATION_URL,
     mailer: supabaseUrl && env.SUPABASE_SERVICE_ROLE_KEY ? createSupabaseMailer(supabaseUrl, env.SUPABASE_SERVICE_ROLE_KEY) : undefined,

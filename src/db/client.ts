@@ -17,6 +17,11 @@ export function connect(url: string, options: { max?: number } = {}): Db {
   });
 }
 
+/** A round trip to the database (health checks). */
+export async function ping(db: Db): Promise<void> {
+  await db`select 1`;
+}
+
 /** The claims a request runs under: a user's token claims, or the server-made claims of an API key. */
 export interface Claims {
   sub?: string;

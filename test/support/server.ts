@@ -5,7 +5,7 @@ import { createApp, document } from '../../src/http/app.js';
 import { createExpressApp } from '../../src/http/express.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
-import type { Db } from '../../src/db/client.js';
+import { ping, type Db } from '../../src/db/client.js';
 import type { AppDeps } from '../../src/http/types.js';
 import type { InvitationMailer } from '../../src/integrations/supabase.js';
 import { createTokenVerifier, localIssuer, mintAccessToken } from '../../src/services/identity.js';
@@ -27,7 +27,7 @@ export async function startTestServer(
     deps: {
       version: document.info.version,
       db,
-      pingDatabase: options.pingDatabase ?? (db ? async () => void (await db`select 1`) : undefined),
+      pingDatabase: options.pingDatabase ?? (db ? () => ping(db) : undefined),
       verifyAccessToken: createTokenVerifier({ jwtSecret: testJwtSecret, issuer: localIssuer, audience: 'authenticated' }),
       mailer: options.mailer,
       stripe: options.stripe,
