@@ -46,6 +46,20 @@ describe('credits', () => {
     expect(ledger[0]?.reference).toMatch(/^grant:free:\d{4}-\d{2}$/);
   });
 
+  it("grants the free credits again in a new month, once, when the organization next works", async () => {
+    const { orgId, employeeId } = await organization('Monthly');
+    // As if the organization had been created last month.
+    await app.database.db`update public.credit_ledger set reference = 'grant:free:2000-01' where organization_id = ${orgId} and kind = 'grant'`;
+    for (let i = 0; i < 2; i++) {
+      await as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: `Month ${i}` } });
+    }
+    const grants = await app.database.db`select reference from public.credit_ledger where organization_id = ${orgId} and kind = 'grant' order by reference`;
+    expect(grants.map((g) => g.reference)).toEqual(['grant:free:2000-01', `grant:free:${new Date().toISOString().slice(0, 7)}`]);
+    const state = await ledgerState(orgId);
+    expect(state.sum).toBe(state.available);
+    expect((await billing(orgId)).credits.balance).toBe(20_000);
+  });
+
   it('reserves at creation, settles the exact cost when the task finishes, and releases the rest', async () => {
     const { orgId, employeeId } = await organization('Settled');
     const task = (await as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: 'Count me.' } })).data!.data;

@@ -1,6 +1,8 @@
 // Whatever a client sends, the answer is an envelope with a stable code, never a 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handlers } from '../../src/handlers/index.js';
+import { pino } from 'pino';
+import { createApp } from '../../src/http/app.js';
 import { mintAccessToken } from '../../src/services/identity.js';
 import { contractOperations, contractProblems, exampleRequest } from '../support/contract.js';
 import { startTestServer, testJwtSecret, type TestServer } from '../support/server.js';
@@ -143,5 +145,21 @@ describe('every secured operation the service implements', () => {
       expect([response.status, body.error.code], `${op.operationId} with ${code}`).toEqual([401, code]);
       expect(contractProblems(op.path, op.method, 401, response.headers, body)).toEqual([]);
     }
+  });
+});
+
+describe('response validation', () => {
+  it('turns a response the contract does not allow into a 500 that names the operation, and logs why', async () => {
+    const lines: string[] = [];
+    const app = await createApp({
+      deps: { version: 42 as never }, // the contract says version is a string
+      log: pino({ level: 'error' }, { write: (line: string) => void lines.push(line) }),
+      validateResponses: true,
+      maxBodyBytes: 1024,
+    });
+    const response = await app.handle({ method: 'GET', path: '/v1/health', query: '', headers: {}, body: undefined });
+    expect(response.status).toBe(500);
+    expect(JSON.parse(response.body)).toMatchObject({ success: false, error: { code: 'INTERNAL', message: expect.stringContaining('getHealth') } });
+    expect(lines.join('')).toContain('response violates the contract');
   });
 });
