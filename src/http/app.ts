@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import contract from '../generated/openapi.json' with { type: 'json' };
 import { handlers as implementedHandlers } from '../handlers/index.js';
-import { ApiError } from './errors.js';
+import { ApiError, fromDatabaseError } from './errors.js';
 import { apiKeyPrefix, resolveApiKey } from '../services/api-keys.js';
 import { userClaims } from '../services/caller.js';
 import { toErrorDetails } from './validation-errors.js';
@@ -259,6 +259,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       ctx.log.warn({ err: error }, 'concurrent transaction conflict');
       error = new ApiError('CONFLICT', 'The request collided with a concurrent change; retry it.');
     }
+    error = fromDatabaseError(error) ?? error;
     if (error instanceof ApiError) {
       if (error.status >= 500) ctx.log.error({ err: error.cause ?? error, code: error.code }, error.message);
       return { status: error.status, body: errorBody(error, ctx.requestId), headers: { ...error.headers } };

@@ -47,3 +47,25 @@ export class ApiError extends Error {
 
 export const validationError = (field: string, message: string): ApiError =>
   new ApiError('VALIDATION_ERROR', `Invalid ${field}: ${message}.`, [{ field, message }]);
+
+const databaseHint = /^staffroom:([A-Z_]+)$/;
+
+/**
+ * The database functions raise expected failures as SQLSTATE P0001 with hint `staffroom:<ErrorCode>`, a
+ * message written for the client and, in `detail`, the error's details as JSON. Anything else: undefined.
+ */
+export function fromDatabaseError(error: unknown): ApiError | undefined {
+  const { code, hint, message, detail } = (error ?? {}) as { code?: unknown; hint?: unknown; message?: unknown; detail?: unknown };
+  if (code !== 'P0001' || typeof hint !== 'string' || typeof message !== 'string') return undefined;
+  const errorCode = databaseHint.exec(hint)?.[1];
+  if (!errorCode || !(errorCode in errorStatus)) return undefined;
+  let details: ErrorDetail[] | undefined;
+  if (typeof detail === 'string' && detail) {
+    try {
+      details = JSON.parse(detail) as ErrorDetail[];
+    } catch {
+      details = undefined;
+    }
+  }
+  return new ApiError(errorCode as ErrorCode, message, details, { cause: error });
+}

@@ -4,9 +4,8 @@ import type { components } from '../generated/api.js';
 import { ApiError, validationError } from '../http/errors.js';
 import type { RequestContext } from '../http/types.js';
 import * as queries from '../db/queries/api-keys.js';
-import { insertAuditEvent } from '../db/queries/audit.js';
 import { apiKeyClaims, type Caller } from './caller.js';
-import { actorOf, asCaller, ensureProfile, userOf } from './context.js';
+import { asCaller, ensureProfile, userOf } from './context.js';
 import { requireOrganization, requireRole } from './organizations.js';
 import { paginate } from './pagination.js';
 
@@ -51,24 +50,15 @@ export async function createApiKey(ctx: RequestContext, orgId: string, input: Ap
   return asCaller(ctx, async (tx) => {
     requireKeyManager(await requireOrganization(tx, orgId));
     await ensureProfile(tx, user);
-    const key = await queries.insertApiKey(tx, {
+    const id = await queries.createApiKey(tx, {
       orgId,
       name: input.name,
       prefix: secret.slice(0, apiKeyPrefix.length + 5),
       secretHash: hashSecret(secret),
-      createdBy: user.userId,
       expiresAt: input.expiresAt ?? null,
-    });
-    await insertAuditEvent(tx, {
-      organizationId: orgId,
-      actor: actorOf(ctx),
-      action: 'api_key.created',
-      targetType: 'api_key',
-      targetId: key.id,
-      after: { name: key.name, prefix: key.prefix, expiresAt: key.expiresAt },
       requestId: ctx.requestId,
     });
-    return { ...key, secret };
+    return { ...(await queries.findApiKey(tx, orgId, id))!, secret };
   });
 }
 
@@ -91,19 +81,7 @@ export async function revokeApiKey(ctx: RequestContext, orgId: string, keyId: st
   userOf(ctx);
   return asCaller(ctx, async (tx) => {
     requireKeyManager(await requireOrganization(tx, orgId));
-    const key = await queries.findApiKey(tx, orgId, keyId);
-    if (!key) throw new ApiError('NOT_FOUND', 'API key not found.');
-    if ((await queries.revokeApiKey(tx, orgId, keyId)) > 0) {
-      await insertAuditEvent(tx, {
-        organizationId: orgId,
-        actor: actorOf(ctx),
-        action: 'api_key.revoked',
-        targetType: 'api_key',
-        targetId: keyId,
-        before: { name: key.name, prefix: key.prefix },
-        requestId: ctx.requestId,
-      });
-    }
+    await queries.revokeApiKey(tx, orgId, keyId, ctx.requestId);
     return (await queries.findApiKey(tx, orgId, keyId))!;
   });
 }

@@ -5,8 +5,15 @@ export type Caller =
   | { kind: 'user'; userId: string; email: string; name: string | null; claims: Claims }
   | { kind: 'api_key'; keyId: string; organizationId: string; claims: Claims };
 
+// The verified token's standard claims that Postgres sees as auth.jwt(), as Supabase's own API passes them.
+// Anything else a token carries stays out, so that no token can bring `api_key_id` or `organization_id`:
+// those come only from a key the server resolved (apiKeyClaims).
+const passedClaims = ['iss', 'aud', 'exp', 'iat', 'session_id', 'aal', 'amr', 'is_anonymous', 'phone', 'app_metadata'] as const;
+
 export function userClaims(user: { userId: string; email: string }, tokenClaims: Record<string, unknown>): Claims {
-  return { ...tokenClaims, sub: user.userId, email: user.email, role: 'authenticated' };
+  const claims: Claims = { sub: user.userId, email: user.email, role: 'authenticated' };
+  for (const name of passedClaims) if (tokenClaims[name] !== undefined) claims[name] = tokenClaims[name];
+  return claims;
 }
 
 export function apiKeyClaims(keyId: string, organizationId: string): Claims {

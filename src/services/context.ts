@@ -3,8 +3,7 @@ import { withUser, type Db, type Tx } from '../db/client.js';
 import { ApiError } from '../http/errors.js';
 import type { RequestContext } from '../http/types.js';
 import type { Caller } from './caller.js';
-import type { AuditEntry } from '../db/queries/audit.js';
-import { upsertProfile } from '../db/queries/organizations.js';
+import { syncProfile } from '../db/queries/organizations.js';
 
 export function database(ctx: RequestContext): Db {
   if (!ctx.deps.db) throw new ApiError('UNAVAILABLE', 'The database is not configured.');
@@ -28,13 +27,6 @@ export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>): 
   return withUser(database(ctx), callerOf(ctx).claims, work);
 }
 
-export function actorOf(ctx: RequestContext): AuditEntry['actor'] {
-  const caller = callerOf(ctx);
-  return caller.kind === 'user'
-    ? { type: 'user', id: caller.userId, email: caller.email }
-    : { type: 'api_key', id: caller.keyId, email: null };
-}
-
 /** Postgres unique violations become 409s naming the field; anything else is rethrown. */
 export function conflictOn(error: unknown, constraint: string, field: string, message: string): never {
   if ((error as { code?: string; constraint_name?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === constraint) {
@@ -44,8 +36,8 @@ export function conflictOn(error: unknown, constraint: string, field: string, me
 }
 
 /** Profiles come from the token's claims; a token whose user does not exist (deleted since) is refused. */
-export async function ensureProfile(tx: Tx, user: { userId: string; email: string; name: string | null }): Promise<void> {
-  await upsertProfile(tx, user).catch((error: unknown) => {
+export async function ensureProfile(tx: Tx, user: { name: string | null }): Promise<void> {
+  await syncProfile(tx, user.name).catch((error: unknown) => {
     if ((error as { code?: string }).code === '23503') throw new ApiError('TOKEN_INVALID', 'The access token belongs to no known user.');
     throw error;
   });

@@ -4,11 +4,9 @@ import { ApiError, validationError } from '../http/errors.js';
 import type { RequestContext } from '../http/types.js';
 import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/employees.js';
-import { insertAuditEvent } from '../db/queries/audit.js';
-import { cancelQueuedTasks } from '../db/queries/tasks.js';
 import { parseAgentDefinition, type AgentDefinition } from './agent-definition.js';
-import { findModel, plans } from './catalog.js';
-import { actorOf, asCaller, conflictOn } from './context.js';
+import { findModel } from './catalog.js';
+import { asCaller, conflictOn } from './context.js';
 import { requireOrganization, requireRole, slugify, type OrganizationRow } from './organizations.js';
 import { paginate } from './pagination.js';
 
@@ -35,40 +33,18 @@ async function requireEmployee(tx: Tx, orgId: string, employeeId: string, includ
   return employee;
 }
 
-async function checkPlanLimit(tx: Tx, org: OrganizationRow): Promise<void> {
-  const limit = plans.find((p) => p.id === org.planId)?.limits.employees ?? 0;
-  if ((await queries.lockEmployeeCount(tx, org.id)) >= limit) {
-    throw new ApiError('CONFLICT', `The ${org.planId} plan allows ${limit} employees; delete one or upgrade the plan.`);
-  }
-}
-
-async function audit(tx: Tx, ctx: RequestContext, orgId: string, action: string, employeeId: string, change: { before?: object; after?: object } = {}) {
-  await insertAuditEvent(tx, {
-    organizationId: orgId,
-    actor: actorOf(ctx),
-    action,
-    targetType: 'employee',
-    targetId: employeeId,
-    before: (change.before as Record<string, unknown>) ?? null,
-    after: (change.after as Record<string, unknown>) ?? null,
-    requestId: ctx.requestId,
-  });
-}
-
-async function insert(tx: Tx, ctx: RequestContext, org: OrganizationRow, fields: queries.EmployeeFields): Promise<Employee> {
-  await checkPlanLimit(tx, org);
-  const employee = await queries
-    .insertEmployee(tx, org.id, fields)
+async function insert(tx: Tx, ctx: RequestContext, orgId: string, fields: queries.EmployeeFields): Promise<Employee> {
+  const id = await queries
+    .createEmployee(tx, orgId, fields, ctx.requestId)
     .catch((error: unknown) => conflictOn(error, slugConstraint, 'body.slug', `An employee with the slug "${fields.slug}" exists.`));
-  await audit(tx, ctx, org.id, 'employee.created', employee.id, { after: { name: employee.name, slug: employee.slug, model: employee.model } });
-  return employee;
+  return requireEmployee(tx, orgId, id);
 }
 
 export async function createEmployee(ctx: RequestContext, orgId: string, input: EmployeeCreate): Promise<Employee> {
   checkModel(input.model, 'body.model');
   return asCaller(ctx, async (tx) => {
-    const org = await requireWriter(tx, orgId);
-    return insert(tx, ctx, org, {
+    await requireWriter(tx, orgId);
+    return insert(tx, ctx, orgId, {
       name: input.name,
       slug: input.slug ?? slugify(input.name),
       description: input.description ?? '',
@@ -83,7 +59,7 @@ export async function createEmployee(ctx: RequestContext, orgId: string, input: 
 export async function importEmployee(ctx: RequestContext, orgId: string, markdown: string, overwrite: boolean): Promise<Employee> {
   const agent: AgentDefinition = parseAgentDefinition(markdown);
   return asCaller(ctx, async (tx) => {
-    const org = await requireWriter(tx, orgId);
+    await requireWriter(tx, orgId);
     const existing = await queries.findEmployee(tx, orgId, { slug: agent.slug });
     if (existing && !overwrite) {
       throw new ApiError('CONFLICT', `An employee with the slug "${agent.slug}" exists; import with overwrite=true to update it.`, [
@@ -91,9 +67,8 @@ export async function importEmployee(ctx: RequestContext, orgId: string, markdow
       ]);
     }
     const fields = { name: agent.name, description: agent.description, instructions: agent.instructions, model: agent.model, tools: agent.tools };
-    if (!existing) return insert(tx, ctx, org, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
-    await queries.updateEmployee(tx, orgId, existing.id, fields);
-    await audit(tx, ctx, orgId, 'employee.updated', existing.id, { after: { imported: true } });
+    if (!existing) return insert(tx, ctx, orgId, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
+    await queries.updateEmployee(tx, orgId, existing.id, fields, ctx.requestId);
     return requireEmployee(tx, orgId, existing.id);
   });
 }
@@ -122,17 +97,11 @@ export async function updateEmployee(ctx: RequestContext, orgId: string, employe
   checkModel(patch.model, 'body.model');
   return asCaller(ctx, async (tx) => {
     await requireWriter(tx, orgId);
-    const before = await requireEmployee(tx, orgId, employeeId);
+    await requireEmployee(tx, orgId, employeeId);
     await queries
-      .updateEmployee(tx, orgId, employeeId, { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined })
+      .updateEmployee(tx, orgId, employeeId, { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined }, ctx.requestId)
       .catch((error: unknown) => conflictOn(error, slugConstraint, 'body.slug', `An employee with the slug "${patch.slug}" exists.`));
-    const after = await requireEmployee(tx, orgId, employeeId);
-    const changed = (Object.keys(patch) as (keyof EmployeeUpdate)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
-    if (changed.length) {
-      const pick = (e: Employee) => Object.fromEntries(changed.map((k) => [k, k === 'instructions' ? `${e[k].length} characters` : e[k]]));
-      await audit(tx, ctx, orgId, 'employee.updated', employeeId, { before: pick(before), after: pick(after) });
-    }
-    return after;
+    return requireEmployee(tx, orgId, employeeId);
   });
 }
 
@@ -140,25 +109,20 @@ export async function deleteEmployee(ctx: RequestContext, orgId: string, employe
   return asCaller(ctx, async (tx) => {
     await requireWriter(tx, orgId);
     await requireEmployee(tx, orgId, employeeId);
-    await queries.updateEmployee(tx, orgId, employeeId, { deletedAt: 'now' });
-    const canceled = await cancelQueuedTasks(tx, orgId, employeeId); // a running task finishes
-    await audit(tx, ctx, orgId, 'employee.deleted', employeeId, { after: { canceledTasks: canceled } });
+    await queries.deleteEmployee(tx, orgId, employeeId, ctx.requestId); // its queued tasks are canceled; a running one finishes
     return requireEmployee(tx, orgId, employeeId, true);
   });
 }
 
 export async function restoreEmployee(ctx: RequestContext, orgId: string, employeeId: string): Promise<Employee> {
   return asCaller(ctx, async (tx) => {
-    const org = await requireWriter(tx, orgId);
+    await requireWriter(tx, orgId);
     const employee = await requireEmployee(tx, orgId, employeeId, true);
-    if (!employee.deletedAt) throw new ApiError('CONFLICT', 'The employee is not deleted.');
-    await checkPlanLimit(tx, org);
     await queries
-      .updateEmployee(tx, orgId, employeeId, { deletedAt: null })
+      .restoreEmployee(tx, orgId, employeeId, ctx.requestId)
       .catch((error: unknown) =>
         conflictOn(error, slugConstraint, 'slug', `The slug "${employee.slug}" was reused meanwhile; rename that employee first.`),
       );
-    await audit(tx, ctx, orgId, 'employee.restored', employeeId);
     return requireEmployee(tx, orgId, employeeId);
   });
 }

@@ -31,13 +31,20 @@ export function createTokenVerifier(config: AuthConfig): (token: string) => Prom
   return async function verifySupabaseJwt(token: string): Promise<VerifiedUser> {
     let payload: VerifiedUser['claims'];
     try {
-      const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: string };
-      const options = { audience: config.audience, ...(config.issuer ? { issuer: config.issuer } : {}), clockTolerance: 5 };
+      const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: unknown } | null;
+      if (typeof header !== 'object' || header === null) throw new ApiError('TOKEN_INVALID', 'The access token is malformed.');
+      // A token without `exp` would be valid forever: refused, as is one whose issuer differs when it is known.
+      const options = {
+        audience: config.audience,
+        requiredClaims: ['exp', 'sub'],
+        ...(config.issuer ? { issuer: config.issuer } : {}),
+        clockTolerance: 5,
+      };
       if (header.alg === 'HS256') {
         if (!secret) throw new ApiError('TOKEN_INVALID', 'This service does not accept HS256 tokens.');
         ({ payload } = await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] }));
       } else {
-        if (!jwks) throw new ApiError('TOKEN_INVALID', `This service does not accept ${header.alg ?? 'unsigned'} tokens.`);
+        if (!jwks) throw new ApiError('TOKEN_INVALID', `This service does not accept ${typeof header.alg === 'string' ? header.alg : 'unsigned'} tokens.`);
         ({ payload } = await jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256'] }));
       }
     } catch (error) {
@@ -45,6 +52,9 @@ export function createTokenVerifier(config: AuthConfig): (token: string) => Prom
     }
     if (typeof payload.sub !== 'string' || !uuid.test(payload.sub)) {
       throw new ApiError('TOKEN_INVALID', 'The access token has no user id (sub).');
+    }
+    if (payload.role !== undefined && payload.role !== 'authenticated') {
+      throw new ApiError('TOKEN_INVALID', `Tokens of role ${String(payload.role)} cannot call this API; sign in as a user.`);
     }
     if (typeof payload.email !== 'string' || !payload.email) {
       throw new ApiError('TOKEN_INVALID', 'The access token has no email claim.');

@@ -5,8 +5,8 @@ import type { components } from '../generated/api.js';
 import { ApiError } from '../http/errors.js';
 import type { RequestContext } from '../http/types.js';
 import * as queries from '../db/queries/invitations.js';
-import { insertAuditEvent } from '../db/queries/audit.js';
-import { actorOf, asCaller, ensureProfile, userOf } from './context.js';
+import { findMember } from '../db/queries/members.js';
+import { asCaller, ensureProfile, userOf } from './context.js';
 import { requireOrganization, requireRole } from './organizations.js';
 import { paginate } from './pagination.js';
 
@@ -15,7 +15,6 @@ type IssuedInvitation = components['schemas']['IssuedInvitation'];
 type InvitationCreate = components['schemas']['InvitationCreate'];
 type Membership = components['schemas']['Membership'];
 
-export const invitationValidDays = 7;
 const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 const requireManager = (org: { role: string }): void => requireRole(org, ['owner', 'admin'], 'manage invitations');
@@ -29,28 +28,15 @@ export async function createInvitation(ctx: RequestContext, orgId: string, input
     const org = await requireOrganization(tx, orgId);
     requireManager(org);
     await ensureProfile(tx, user);
-    if (await queries.isMemberByEmail(tx, orgId, email)) {
-      throw new ApiError('CONFLICT', `${email} is already a member.`, [{ field: 'body.email', message: 'already a member' }]);
-    }
-    await queries.expireStaleInvitation(tx, orgId, email);
-    const row = await queries
-      .insertInvitation(tx, { orgId, email, role: input.role ?? 'member', tokenHash: hashToken(token), invitedBy: user.userId, validDays: invitationValidDays })
+    const id = await queries
+      .createInvitation(tx, { orgId, email, role: input.role ?? 'member', tokenHash: hashToken(token), requestId: ctx.requestId })
       .catch((error: { code?: string; constraint_name?: string }) => {
         if (error.code === '23505' && error.constraint_name === 'invitations_pending_email_key') {
           throw new ApiError('CONFLICT', `${email} already has a pending invitation.`, [{ field: 'body.email', message: 'already invited' }]);
         }
         throw error;
       });
-    await insertAuditEvent(tx, {
-      organizationId: orgId,
-      actor: actorOf(ctx),
-      action: 'invitation.created',
-      targetType: 'invitation',
-      targetId: row.id,
-      after: { email, role: row.role },
-      requestId: ctx.requestId,
-    });
-    return { invitation: row, organizationName: org.name };
+    return { invitation: (await queries.findInvitation(tx, orgId, id))!, organizationName: org.name };
   });
   // The email goes out after the invitation is committed; if it fails, the inviter gets the token instead.
   let emailSent = false;
@@ -83,42 +69,17 @@ export async function revokeInvitation(ctx: RequestContext, orgId: string, invit
   userOf(ctx);
   return asCaller(ctx, async (tx) => {
     requireManager(await requireOrganization(tx, orgId));
-    const invitation = await queries.findInvitation(tx, orgId, invitationId);
-    if (!invitation) throw new ApiError('NOT_FOUND', 'Invitation not found.');
-    if (invitation.status !== 'pending') throw new ApiError('CONFLICT', `The invitation is ${invitation.status}, not pending.`);
-    if ((await queries.revokeInvitation(tx, orgId, invitationId)) === 0) {
-      throw new ApiError('CONFLICT', 'The invitation is no longer pending.');
-    }
-    await insertAuditEvent(tx, {
-      organizationId: orgId,
-      actor: actorOf(ctx),
-      action: 'invitation.revoked',
-      targetType: 'invitation',
-      targetId: invitationId,
-      before: { email: invitation.email, role: invitation.role },
-      requestId: ctx.requestId,
-    });
+    await queries.revokeInvitation(tx, orgId, invitationId, ctx.requestId);
     return (await queries.findInvitation(tx, orgId, invitationId))!;
   });
 }
-
-// The hints raised by public.accept_invitation, as the errors a client gets.
-const acceptErrors: Record<string, () => ApiError> = {
-  invitation_not_found: () => new ApiError('NOT_FOUND', 'Invitation not found: unknown, revoked or expired.'),
-  invitation_email_mismatch: () => new ApiError('FORBIDDEN', 'This invitation was sent to another email address.'),
-  invitation_used: () => new ApiError('CONFLICT', 'This invitation has already been accepted.'),
-  already_member: () => new ApiError('CONFLICT', 'You are already a member of this organization.'),
-};
 
 export async function acceptInvitation(ctx: RequestContext, token: string): Promise<Membership> {
   const user = userOf(ctx);
   return asCaller(ctx, async (tx) => {
     await ensureProfile(tx, user);
-    const membership = await queries.acceptInvitation(tx, hashToken(token), ctx.requestId).catch((error: { hint?: string }) => {
-      const known = error.hint ? acceptErrors[error.hint] : undefined;
-      throw known ? known() : error;
-    });
-    const org = (await requireOrganization(tx, membership.organizationId));
-    return { organization: { id: org.id, name: org.name, slug: org.slug }, role: membership.role, joinedAt: membership.joinedAt };
+    const orgId = await queries.acceptInvitation(tx, hashToken(token), ctx.requestId);
+    const [org, membership] = [await requireOrganization(tx, orgId), await findMember(tx, orgId, user.userId)];
+    return { organization: { id: org.id, name: org.name, slug: org.slug }, role: membership!.role, joinedAt: membership!.joinedAt };
   });
 }

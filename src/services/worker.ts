@@ -9,7 +9,7 @@ import { ProviderError } from '../integrations/llm/provider.js';
 import { providerKeyVariable, type Providers } from '../integrations/llm/index.js';
 import { findModel } from './catalog.js';
 import { costInCredits } from './cost.js';
-import { settleTask } from './credits.js';
+import { settleTask } from '../db/queries/credits.js';
 
 export interface WorkerOptions {
   db: Db;
@@ -94,7 +94,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const description = outcome.status === 'succeeded'
         ? `${task.model}: ${outcome.usage.inputTokens} input, ${outcome.usage.outputTokens} output, ${outcome.usage.cachedInputTokens} cached tokens`
         : `Task ${outcome.status}`;
-      await settleTask(tx, task, cost, description);
+      await settleTask(tx, task.id, cost, description);
       return true;
     });
   }

@@ -34,8 +34,8 @@ beforeAll(async () => {
   const orgId = org.data!.data.id;
   // A second member for the member operations (a factory row, as an accepted invitation would leave).
   const member = await signUp(database.db, 'dredd-member@example.com');
-  await database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email})`;
-  await database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
+  await database.db`insert into staffroom.profiles (id, email) values (${member.id}, ${member.email})`;
+  await database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
   const client = server.client({ accessToken: user.token });
   const invitation = await client.POST('/v1/organizations/{orgId}/invitations', { params: { path: { orgId } }, body: { email: 'dredd-later@example.com' } });
   const key = await client.POST('/v1/organizations/{orgId}/api-keys', { params: { path: { orgId } }, body: { name: 'dredd' } });

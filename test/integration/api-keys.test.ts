@@ -16,8 +16,8 @@ beforeAll(async () => {
   member = await signUp(database.db, 'keys-member@example.com');
   const { data } = await server.client({ accessToken: owner.token }).POST('/v1/organizations', { body: { name: 'Keys' } });
   orgId = data!.data.id;
-  await database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email})`;
-  await database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
+  await database.db`insert into staffroom.profiles (id, email) values (${member.id}, ${member.email})`;
+  await database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
 });
 afterAll(async () => {
   await server.close();
@@ -34,7 +34,7 @@ describe('API keys', () => {
     const key = created.data!.data;
     expect(key.secret).toMatch(/^sk_live_[A-Za-z0-9]{40}$/);
     expect(key.secret.startsWith(key.prefix)).toBe(true);
-    const [row] = await database.db`select secret_hash from public.api_keys where id = ${key.id}`;
+    const [row] = await database.db`select secret_hash from staffroom.api_keys where id = ${key.id}`;
     expect(row?.secret_hash).not.toContain(key.secret);
 
     const listed = await as(owner).GET('/v1/organizations/{orgId}/api-keys', keysPath());
@@ -43,7 +43,7 @@ describe('API keys', () => {
 
     const viaKey = server.client({ apiKey: key.secret });
     expect((await viaKey.GET('/v1/organizations/{orgId}', keysPath())).response.status).toBe(200);
-    const [used] = await database.db`select last_used_at from public.api_keys where id = ${key.id}`;
+    const [used] = await database.db`select last_used_at from staffroom.api_keys where id = ${key.id}`;
     expect(used?.last_used_at).not.toBeNull();
     // Keys cannot manage keys or members.
     expect((await viaKey.GET('/v1/organizations/{orgId}/api-keys', keysPath())).response.status).toBe(401);
@@ -73,7 +73,7 @@ describe('API keys', () => {
     const past = await as(owner).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Old', expiresAt: '2020-01-01T00:00:00Z' } });
     expect(past.error?.error.details?.[0]?.field).toBe('body.expiresAt');
     const key = (await as(owner).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Soon', expiresAt: new Date(Date.now() + 60_000).toISOString() } })).data!.data;
-    await database.db`update public.api_keys set expires_at = now() - interval '1 second' where id = ${key.id}`;
+    await database.db`update staffroom.api_keys set expires_at = now() - interval '1 second' where id = ${key.id}`;
     expect((await server.client({ apiKey: key.secret }).GET('/v1/organizations/{orgId}', keysPath())).error?.error.code).toBe('API_KEY_INVALID');
     expect((await as(member).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Nope' } })).response.status).toBe(403);
     expect((await server.client({ apiKey: 'sk_live_short' }).GET('/v1/organizations/{orgId}', keysPath())).error?.error.code).toBe('API_KEY_INVALID');

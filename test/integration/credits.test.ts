@@ -31,8 +31,8 @@ const billing = async (orgId: string) => (await as(owner).GET('/v1/organizations
 
 async function ledgerState(orgId: string) {
   const [row] = await app.database.db`
-    select (select coalesce(sum(amount), 0)::float8 from public.credit_ledger where organization_id = ${orgId}) as sum,
-           (select available::float8 from public.credit_accounts where organization_id = ${orgId}) as available`;
+    select (select coalesce(sum(amount), 0)::float8 from staffroom.credit_ledger where organization_id = ${orgId}) as sum,
+           (select available::float8 from staffroom.credit_accounts where organization_id = ${orgId}) as available`;
   return row as { sum: number; available: number };
 }
 
@@ -49,11 +49,11 @@ describe('credits', () => {
   it("grants the free credits again in a new month, once, when the organization next works", async () => {
     const { orgId, employeeId } = await organization('Monthly');
     // As if the organization had been created last month.
-    await app.database.db`update public.credit_ledger set reference = 'grant:free:2000-01' where organization_id = ${orgId} and kind = 'grant'`;
+    await app.database.db`update staffroom.credit_ledger set reference = 'grant:free:2000-01' where organization_id = ${orgId} and kind = 'grant'`;
     for (let i = 0; i < 2; i++) {
       await as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: `Month ${i}` } });
     }
-    const grants = await app.database.db`select reference from public.credit_ledger where organization_id = ${orgId} and kind = 'grant' order by reference`;
+    const grants = await app.database.db`select reference from staffroom.credit_ledger where organization_id = ${orgId} and kind = 'grant' order by reference`;
     expect(grants.map((g) => g.reference)).toEqual(['grant:free:2000-01', `grant:free:${new Date().toISOString().slice(0, 7)}`]);
     const state = await ledgerState(orgId);
     expect(state.sum).toBe(state.available);
@@ -119,7 +119,7 @@ describe('credits', () => {
     const other = await organization('Closing');
     await as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId: other.orgId } }, body: { employeeId: other.employeeId, input: 'Later.' } });
     await as(owner).DELETE('/v1/organizations/{orgId}', { params: { path: { orgId: other.orgId } } });
-    const [row] = await app.database.db`select count(*)::int as queued from public.tasks where organization_id = ${other.orgId} and status = 'queued'`;
+    const [row] = await app.database.db`select count(*)::int as queued from staffroom.tasks where organization_id = ${other.orgId} and status = 'queued'`;
     expect(row?.queued).toBe(0);
     expect(await ledgerState(other.orgId)).toEqual({ sum: 10_000, available: 10_000 });
   });
@@ -130,8 +130,8 @@ describe('credits', () => {
     expect(inverted.error?.error.details?.[0]?.field).toBe('query.to');
     const long = await as(owner).GET('/v1/organizations/{orgId}/usage', { params: { path: { orgId }, query: { from: '2024-01-01', to: '2026-01-01' } } });
     expect(long.error?.error.details?.[0]?.field).toBe('query.to');
-    await app.database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email}) on conflict do nothing`;
-    await app.database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
+    await app.database.db`insert into staffroom.profiles (id, email) values (${member.id}, ${member.email}) on conflict do nothing`;
+    await app.database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
     expect((await as(member).GET('/v1/organizations/{orgId}/billing/ledger', { params: { path: { orgId } } })).response.status).toBe(403);
     expect((await as(member).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).response.status).toBe(200);
   });

@@ -19,9 +19,9 @@ beforeAll(async () => {
   stranger = await signUp(app.database.db, 'emp-stranger@example.com');
   const { data } = await as(owner).POST('/v1/organizations', { body: { name: 'Employers' } });
   orgId = data!.data.id;
-  await app.database.db`update public.organizations set plan_id = 'pro' where id = ${orgId}`; // room for many employees
-  await app.database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email})`;
-  await app.database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
+  await app.database.db`update staffroom.organizations set plan_id = 'pro' where id = ${orgId}`; // room for many employees
+  await app.database.db`insert into staffroom.profiles (id, email) values (${member.id}, ${member.email})`;
+  await app.database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
 });
 
 const as = (user: TestUser) => app.server.client({ accessToken: user.token });
@@ -76,7 +76,7 @@ describe('createEmployee', () => {
 
   it('lets an API key of the organization hire', async () => {
     const secret = generateApiKeySecret();
-    await app.database.db`insert into public.api_keys (organization_id, name, prefix, secret_hash, created_by)
+    await app.database.db`insert into staffroom.api_keys (organization_id, name, prefix, secret_hash, created_by)
       values (${orgId}, 'bot', ${secret.slice(0, 13)}, ${hashSecret(secret)}, ${owner.id})`;
     const viaKey = app.server.client({ apiKey: secret });
     const { response } = await viaKey.POST('/v1/organizations/{orgId}/employees', { ...orgPath(), body: { name: 'Hired by a key', instructions: 'Hi.' } });
@@ -105,7 +105,7 @@ describe('importEmployee', () => {
   });
 
   it('says what is wrong and where, without writing anything', async () => {
-    const before = await app.database.db`select count(*)::int as count from public.employees where organization_id = ${orgId}`;
+    const before = await app.database.db`select count(*)::int as count from staffroom.employees where organization_id = ${orgId}`;
     const broken = await importFile(owner, '---\nname: ok-name\nmodel: gpt-9\ntools: Read, Fly\n---\nHi');
     expect(broken.response.status).toBe(400);
     expect(broken.error?.error.details?.map((d) => d.field)).toEqual(['frontMatter.tools', 'frontMatter.model']);
@@ -113,7 +113,7 @@ describe('importEmployee', () => {
     expect(yaml.error?.error.details?.[0]?.message).toMatch(/line \d/);
     const json = await as(owner).POST('/v1/organizations/{orgId}/employees/import', { ...orgPath(), body: '{}' as never });
     expect(json.response.status).toBe(415);
-    const after = await app.database.db`select count(*)::int as count from public.employees where organization_id = ${orgId}`;
+    const after = await app.database.db`select count(*)::int as count from staffroom.employees where organization_id = ${orgId}`;
     expect(after[0]?.count).toBe(before[0]?.count);
   });
 });

@@ -30,7 +30,7 @@ describe('the invitation flow', () => {
     expect(issued.response.status).toBe(201);
     expect(issued.data?.data).toMatchObject({ email: b.email, role: 'member', status: 'pending', emailSent: false });
     expect(issued.data?.data.acceptUrl).toBe(`https://app.example.com/invitations/accept?token=${issued.data?.data.token}`);
-    const [stored] = await app.database.db`select token_hash from public.invitations where id = ${issued.data!.data.id}`;
+    const [stored] = await app.database.db`select token_hash from staffroom.invitations where id = ${issued.data!.data.id}`;
     expect(stored?.token_hash).not.toContain(issued.data!.data.token!); // only a hash is kept
 
     const accepted = await as(b).POST('/v1/invitations/accept', { body: { token: issued.data!.data.token! } });
@@ -74,7 +74,7 @@ describe('the invitation flow', () => {
     expect(again.response.status).toBe(409);
 
     const expiring = (await invite(a, orgId, c.email)).data!.data;
-    await app.database.db`update public.invitations set expires_at = now() - interval '1 second', created_at = now() - interval '8 days' where id = ${expiring.id}`;
+    await app.database.db`update staffroom.invitations set expires_at = now() - interval '1 second', created_at = now() - interval '8 days' where id = ${expiring.id}`;
     expect((await as(c).POST('/v1/invitations/accept', { body: { token: expiring.token! } })).response.status).toBe(404);
     const listed = await as(a).GET('/v1/organizations/{orgId}/invitations', { params: { path: { orgId }, query: { status: 'expired' } } });
     expect(listed.data?.data.map((i) => i.id)).toEqual([expiring.id]);

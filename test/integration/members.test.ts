@@ -14,8 +14,8 @@ async function team(owner: TestUser, others: [TestUser, 'owner' | 'admin' | 'mem
   const { data } = await as(owner).POST('/v1/organizations', { body: { name: `Team ${++n}` } });
   const orgId = data!.data.id;
   for (const [member, role] of others) {
-    await app.database.db`insert into public.profiles (id, email) values (${member.id}, ${member.email}) on conflict do nothing`;
-    await app.database.db`insert into public.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, ${role})`;
+    await app.database.db`insert into staffroom.profiles (id, email) values (${member.id}, ${member.email}) on conflict do nothing`;
+    await app.database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, ${role})`;
   }
   return orgId;
 }
@@ -55,7 +55,7 @@ describe('updateMember', () => {
     const orgId = await team(owner, [[admin, 'admin'], [member, 'member']]);
     const { data } = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, member.id), body: { role: 'admin' } });
     expect(data?.data.role).toBe('admin');
-    const [event] = await app.database.db`select before, after from public.audit_events where organization_id = ${orgId} and action = 'member.role_changed'`;
+    const [event] = await app.database.db`select before, after from staffroom.audit_events where organization_id = ${orgId} and action = 'member.role_changed'`;
     expect(event).toEqual({ before: { role: 'member' }, after: { role: 'admin' } });
   });
 
@@ -93,7 +93,7 @@ describe('updateMember', () => {
       const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
       expect(statuses[0]).toBe(200);
       expect([403, 409]).toContain(statuses[1]);
-      const [row] = await app.database.db`select count(*)::int as owners from public.memberships where organization_id = ${orgId} and role = 'owner'`;
+      const [row] = await app.database.db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
       expect(row?.owners).toBe(1);
     }
   });
@@ -125,7 +125,7 @@ describe('removeMember', () => {
     const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
     expect(statuses[0]).toBe(204);
     expect([403, 409]).toContain(statuses[1]);
-    const [row] = await app.database.db`select count(*)::int as owners from public.memberships where organization_id = ${orgId} and role = 'owner'`;
+    const [row] = await app.database.db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
     expect(row?.owners).toBe(1);
   });
 });

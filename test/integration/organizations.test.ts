@@ -108,8 +108,8 @@ describe('tenancy', () => {
 
   it('lets a member read but not change or delete (403)', async () => {
     const org = await createOrg(alice, 'Shared');
-    await database.db`insert into public.profiles (id, email) values (${bob.id}, ${bob.email}) on conflict do nothing`;
-    await database.db`insert into public.memberships (organization_id, user_id, role) values (${org.id}, ${bob.id}, 'member')`;
+    await database.db`insert into staffroom.profiles (id, email) values (${bob.id}, ${bob.email}) on conflict do nothing`;
+    await database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${org.id}, ${bob.id}, 'member')`;
     const read = await as(bob).GET('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } });
     expect(read.data?.data.role).toBe('member');
     const patched = await as(bob).PATCH('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } }, body: { name: 'Mine' } });
@@ -127,7 +127,7 @@ describe('updateOrganization', () => {
       body: { name: 'After', defaultModel: 'gpt-4o-mini' },
     });
     expect(data?.data).toMatchObject({ name: 'After', defaultModel: 'gpt-4o-mini' });
-    const [event] = await database.db`select action, before, after, request_id from public.audit_events
+    const [event] = await database.db`select action, before, after, request_id from staffroom.audit_events
       where organization_id = ${org.id} and action = 'organization.updated'`;
     expect(event).toMatchObject({ before: { name: 'Before', defaultModel: 'offline-small' }, after: { name: 'After', defaultModel: 'gpt-4o-mini' } });
     expect(event?.request_id).toMatch(/^req_/);
@@ -185,7 +185,7 @@ describe('API keys as callers', () => {
   it('can read their organization but not create or list organizations', async () => {
     const org = await createOrg(alice, 'Keyed');
     const secret = generateApiKeySecret();
-    await database.db`insert into public.api_keys (organization_id, name, prefix, secret_hash, created_by)
+    await database.db`insert into staffroom.api_keys (organization_id, name, prefix, secret_hash, created_by)
       values (${org.id}, 'ci', ${secret.slice(0, 13)}, ${hashSecret(secret)}, ${alice.id})`;
     const client = server.client({ apiKey: secret });
     const read = await client.GET('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } });
@@ -197,7 +197,7 @@ describe('API keys as callers', () => {
     expect((await as(alice).GET('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } })).data?.data.name).toBe('Keyed');
     const other = await createOrg(bob, 'Not keyed');
     expect((await client.GET('/v1/organizations/{orgId}', { params: { path: { orgId: other.id } } })).response.status).toBe(404);
-    await database.db`update public.api_keys set revoked_at = now() where secret_hash = ${hashSecret(secret)}`;
+    await database.db`update staffroom.api_keys set revoked_at = now() where secret_hash = ${hashSecret(secret)}`;
     const revoked = await client.GET('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } });
     expect(revoked.response.status).toBe(401);
     expect(revoked.error?.error.code).toBe('API_KEY_INVALID');

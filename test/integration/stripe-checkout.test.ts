@@ -48,7 +48,7 @@ describe('createCheckoutSession', () => {
     expect(results.map((r) => r.response.status)).toEqual([201, 201, 201, 201, 201]);
     expect(results[0]?.data?.data.url).toMatch(/^https:\/\/checkout\.stripe\.com\//);
     expect(fake.customersCreated() - before).toBe(1);
-    const [row] = await database.db`select count(*)::int as n from public.billing_customers where organization_id = ${orgId}`;
+    const [row] = await database.db`select count(*)::int as n from staffroom.billing_customers where organization_id = ${orgId}`;
     expect(row?.n).toBe(1);
     const session = fake.requests.filter((r) => r.path === '/v1/checkout/sessions').at(-1)!.form;
     expect(session.get('client_reference_id')).toBe(orgId);

@@ -55,7 +55,7 @@ describe('receiveStripeWebhook', () => {
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(results.filter((r) => r.body.data?.duplicate === false)).toHaveLength(1);
     expect((await billing(orgId)).credits.available).toBe(10_000 + 300_000);
-    const purchases = await app.database.db`select count(*)::int as n from public.credit_ledger where organization_id = ${orgId} and kind = 'purchase'`;
+    const purchases = await app.database.db`select count(*)::int as n from staffroom.credit_ledger where organization_id = ${orgId} and kind = 'purchase'`;
     expect(purchases[0]?.n).toBe(1);
   });
 
@@ -68,7 +68,7 @@ describe('receiveStripeWebhook', () => {
     expect(response.body.error?.code).toBe('VALIDATION_ERROR');
     const missing = await fetch(`${app.server.baseUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(event) });
     expect(missing.status).toBe(400);
-    const events = await app.database.db`select count(*)::int as n from public.stripe_events where id = ${event.id}`;
+    const events = await app.database.db`select count(*)::int as n from staffroom.stripe_events where id = ${event.id}`;
     expect(events[0]?.n).toBe(0);
     expect((await billing(orgId)).credits.available).toBe(10_000);
   });
@@ -99,7 +99,7 @@ describe('receiveStripeWebhook', () => {
 
   it("grants the plan's credits once per paid invoice", async () => {
     const orgId = await newOrg('Invoiced');
-    await app.database.db`insert into public.billing_customers (organization_id, stripe_customer_id) values (${orgId}, 'cus_invoiced')`;
+    await app.database.db`insert into staffroom.billing_customers (organization_id, stripe_customer_id) values (${orgId}, 'cus_invoiced')`;
     const invoice = {
       ...stripeObject('invoice'),
       id: 'in_test_monthly',
@@ -119,8 +119,8 @@ describe('receiveStripeWebhook', () => {
     expect((await billing(orgId)).credits.available).toBe(10_000 + 50_000);
     await deliver(stripeEvent('charge.refunded', charge(3000)));
     expect((await billing(orgId)).credits.available).toBe(10_000);
-    const [state] = await app.database.db`select (select sum(amount)::float8 from public.credit_ledger where organization_id = ${orgId}) as sum,
-      (select available::float8 from public.credit_accounts where organization_id = ${orgId}) as available`;
+    const [state] = await app.database.db`select (select sum(amount)::float8 from staffroom.credit_ledger where organization_id = ${orgId}) as sum,
+      (select available::float8 from staffroom.credit_accounts where organization_id = ${orgId}) as available`;
     expect(state?.sum).toBe(state?.available);
   });
 
@@ -130,7 +130,7 @@ describe('receiveStripeWebhook', () => {
     const response = await deliver(event);
     expect(response.status).toBe(500);
     expect(response.body.error?.code).toBe('INTERNAL');
-    const [row] = await app.database.db`select count(*)::int as n from public.stripe_events where id = ${event.id}`;
+    const [row] = await app.database.db`select count(*)::int as n from staffroom.stripe_events where id = ${event.id}`;
     expect(row?.n).toBe(0);
     expect((await billing(orgId)).credits.available).toBe(10_000);
   });

@@ -17,17 +17,15 @@ const keyColumns = (tx: Tx) => tx`
   to_json(k.last_used_at)#>>'{}' as "lastUsedAt", to_json(k.expires_at)#>>'{}' as "expiresAt",
   to_json(k.revoked_at)#>>'{}' as "revokedAt"`;
 
-export async function insertApiKey(
+/** Issues a key for the organization; only the SHA-256 of its secret is stored. */
+export async function createApiKey(
   tx: Tx,
-  key: { orgId: string; name: string; prefix: string; secretHash: string; createdBy: string; expiresAt: string | null },
-): Promise<ApiKeyRow> {
-  const [row] = await tx<ApiKeyRow[]>`
-    with inserted as (
-      insert into public.api_keys (organization_id, name, prefix, secret_hash, created_by, expires_at)
-      values (${key.orgId}, ${key.name}, ${key.prefix}, ${key.secretHash}, ${key.createdBy}, ${key.expiresAt}::text::timestamptz)
-      returning *)
-    select ${keyColumns(tx)} from inserted k`;
-  return row!;
+  key: { orgId: string; name: string; prefix: string; secretHash: string; expiresAt: string | null; requestId: string },
+): Promise<string> {
+  const [row] = await tx<{ id: string }[]>`
+    select staffroom.create_api_key(${key.orgId}, ${key.name}, ${key.prefix}, ${key.secretHash},
+                                    ${key.expiresAt}::text::timestamptz, ${key.requestId}) as id`;
+  return row!.id;
 }
 
 export async function listApiKeys(
@@ -36,7 +34,7 @@ export async function listApiKeys(
   options: { limit: number; after?: Cursor; includeRevoked: boolean },
 ): Promise<ApiKeyRow[]> {
   return tx<ApiKeyRow[]>`
-    select ${keyColumns(tx)} from public.api_keys k
+    select ${keyColumns(tx)} from staffroom.api_keys k
     where k.organization_id = ${orgId}
       ${options.includeRevoked ? tx`` : tx`and k.revoked_at is null`}
       ${options.after ? tx`and (k.created_at, k.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
@@ -45,13 +43,13 @@ export async function listApiKeys(
 }
 
 export async function findApiKey(tx: Tx, orgId: string, id: string): Promise<ApiKeyRow | undefined> {
-  const [row] = await tx<ApiKeyRow[]>`select ${keyColumns(tx)} from public.api_keys k where k.organization_id = ${orgId} and k.id = ${id}`;
+  const [row] = await tx<ApiKeyRow[]>`select ${keyColumns(tx)} from staffroom.api_keys k where k.organization_id = ${orgId} and k.id = ${id}`;
   return row;
 }
 
-export async function revokeApiKey(tx: Tx, orgId: string, id: string): Promise<number> {
-  const result = await tx`update public.api_keys set revoked_at = now() where organization_id = ${orgId} and id = ${id} and revoked_at is null`;
-  return result.count;
+/** Idempotent: a revoked key stays as it is. */
+export async function revokeApiKey(tx: Tx, orgId: string, id: string, requestId: string): Promise<void> {
+  await tx`select staffroom.revoke_api_key(${orgId}, ${id}, ${requestId})`;
 }
 
 export interface KeyForAuthentication {
@@ -68,11 +66,11 @@ export async function findKeyForAuthentication(tx: Tx, secretHash: string): Prom
     select k.id, k.organization_id as "organizationId",
            k.revoked_at is null and (k.expires_at is null or k.expires_at > now()) and o.deleted_at is null as usable,
            k.last_used_at is null or k.last_used_at < now() - interval '1 minute' as stale
-    from public.api_keys k join public.organizations o on o.id = k.organization_id
+    from staffroom.api_keys k join staffroom.organizations o on o.id = k.organization_id
     where k.secret_hash = ${secretHash}`;
   return key;
 }
 
 export async function touchApiKey(tx: Tx, id: string): Promise<void> {
-  await tx`update public.api_keys set last_used_at = now() where id = ${id}`;
+  await tx`update staffroom.api_keys set last_used_at = now() where id = ${id}`;
 }

@@ -14,23 +14,23 @@ export async function moveCredits(
   entry: { orgId: string; kind: LedgerKind; amount: number; reference: string; taskId?: string | null; description: string },
 ): Promise<number | null> {
   const [row] = await tx<{ after: string | null }[]>`
-    select public.move_credits(${entry.orgId}, ${entry.kind}, ${entry.amount}, ${entry.reference}, ${entry.taskId ?? null}, ${entry.description}) as after`;
+    select staffroom.move_credits(${entry.orgId}, ${entry.kind}, ${entry.amount}, ${entry.reference}, ${entry.taskId ?? null}, ${entry.description}) as after`;
   return row?.after === null || row?.after === undefined ? null : Number(row.after);
 }
 
-/** Reserves a just-created task's upper bound, as the calling member. */
-export async function reserveTaskCredits(tx: Tx, taskId: string): Promise<void> {
-  await tx`select public.reserve_task_credits(${taskId})`;
+/** Settles a finished task (service role): its reservation back, its cost charged, never more than was reserved. */
+export async function settleTask(tx: Tx, taskId: string, costCredits: number, description: string): Promise<void> {
+  await tx`select staffroom.settle_task(${taskId}, ${costCredits}, ${description})`;
 }
 
 export async function findAvailable(tx: Tx, orgId: string): Promise<number> {
-  const [row] = await tx<{ available: string }[]>`select available from public.credit_accounts where organization_id = ${orgId}`;
+  const [row] = await tx<{ available: string }[]>`select available from staffroom.credit_accounts where organization_id = ${orgId}`;
   return row ? Number(row.available) : 0;
 }
 
 export async function sumReserved(tx: Tx, orgId: string): Promise<number> {
   const [row] = await tx<{ reserved: string }[]>`
-    select coalesce(sum(reserved_credits), 0) as reserved from public.tasks
+    select coalesce(sum(reserved_credits), 0) as reserved from staffroom.tasks
     where organization_id = ${orgId} and status in ('queued', 'running')`;
   return Number(row?.reserved ?? 0);
 }
@@ -43,7 +43,7 @@ export async function listLedger(
   return tx<LedgerEntryRow[]>`
     select l.id, l.kind, l.amount::float8 as amount, l.balance_after::float8 as "balanceAfter", l.reference, l.task_id as "taskId",
            l.description, to_json(l.created_at)#>>'{}' as "createdAt"
-    from public.credit_ledger l
+    from staffroom.credit_ledger l
     where l.organization_id = ${orgId}
       ${options.kind ? tx`and l.kind = ${options.kind}` : tx``}
       ${options.taskId ? tx`and l.task_id = ${options.taskId}` : tx``}
@@ -70,7 +70,7 @@ export async function usageBy(tx: Tx, orgId: string, from: string, to: string, b
            -- float8 is exact for integers below 2^53 and arrives as a JS number (int8 would arrive as a string).
            coalesce(sum(t.input_tokens), 0)::float8 as "inputTokens", coalesce(sum(t.output_tokens), 0)::float8 as "outputTokens",
            coalesce(sum(t.cached_input_tokens), 0)::float8 as "cachedInputTokens", coalesce(sum(t.cost_credits), 0)::float8 as "costCredits"
-    from public.tasks t join public.employees e on e.id = t.employee_id
+    from staffroom.tasks t join staffroom.employees e on e.id = t.employee_id
     where t.organization_id = ${orgId} and t.status in ('succeeded', 'failed')
       and t.finished_at >= ${from}::text::date and t.finished_at < ${to}::text::date + 1
     group by 1

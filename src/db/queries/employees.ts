@@ -20,23 +20,12 @@ const employeeColumns = (tx: Tx) => tx`
   e.max_output_tokens as "maxOutputTokens", to_json(e.created_at)#>>'{}' as "createdAt",
   to_json(e.updated_at)#>>'{}' as "updatedAt", to_json(e.deleted_at)#>>'{}' as "deletedAt"`;
 
-/** Serialises employee creation per organization, so the plan's limit holds under concurrent requests. */
-export async function lockEmployeeCount(tx: Tx, orgId: string): Promise<number> {
-  await tx`select pg_advisory_xact_lock(hashtext('employees:' || ${orgId}))`;
-  const [row] = await tx<{ count: number }[]>`
-    select count(*)::int as count from public.employees where organization_id = ${orgId} and deleted_at is null`;
-  return row?.count ?? 0;
-}
-
-export async function insertEmployee(tx: Tx, orgId: string, fields: EmployeeFields): Promise<EmployeeRow> {
-  const [row] = await tx<EmployeeRow[]>`
-    with inserted as (
-      insert into public.employees (organization_id, name, slug, description, instructions, model, tools, max_output_tokens)
-      values (${orgId}, ${fields.name}, ${fields.slug}, ${fields.description}, ${fields.instructions}, ${fields.model},
-              ${fields.tools}::text[], ${fields.maxOutputTokens})
-      returning *)
-    select ${employeeColumns(tx)} from inserted e`;
-  return row!;
+/** Hires an employee: the function checks the caller and the plan's limit (under a per-organization lock). */
+export async function createEmployee(tx: Tx, orgId: string, fields: EmployeeFields, requestId: string): Promise<string> {
+  const [row] = await tx<{ id: string }[]>`
+    select staffroom.create_employee(${orgId}, ${fields.name}, ${fields.slug}, ${fields.description}, ${fields.instructions},
+                                     ${fields.model}, ${fields.tools}::text[], ${fields.maxOutputTokens}, ${requestId}) as id`;
+  return row!.id;
 }
 
 export async function findEmployee(
@@ -46,7 +35,7 @@ export async function findEmployee(
   options: { includeDeleted?: boolean } = {},
 ): Promise<EmployeeRow | undefined> {
   const [row] = await tx<EmployeeRow[]>`
-    select ${employeeColumns(tx)} from public.employees e
+    select ${employeeColumns(tx)} from staffroom.employees e
     where e.organization_id = ${orgId}
       and ${'id' in where ? tx`e.id = ${where.id}` : tx`e.slug = ${where.slug} and e.deleted_at is null`}
       ${options.includeDeleted ? tx`` : tx`and e.deleted_at is null`}`;
@@ -60,7 +49,7 @@ export async function listEmployees(
 ): Promise<EmployeeRow[]> {
   const prefix = options.namePrefix?.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
   return tx<EmployeeRow[]>`
-    select ${employeeColumns(tx)} from public.employees e
+    select ${employeeColumns(tx)} from staffroom.employees e
     where e.organization_id = ${orgId}
       ${options.includeDeleted ? tx`` : tx`and e.deleted_at is null`}
       ${prefix ? tx`and lower(e.name) like ${`${prefix}%`}` : tx``}
@@ -69,21 +58,17 @@ export async function listEmployees(
     limit ${options.limit + 1}`;
 }
 
-export async function updateEmployee(
-  tx: Tx,
-  orgId: string,
-  id: string,
-  patch: Partial<EmployeeFields> & { deletedAt?: 'now' | null },
-): Promise<number> {
-  const set = (column: string, value: unknown) => (value === undefined ? tx`` : tx`${tx(column)} = ${value as never},`);
-  const result = await tx`
-    update public.employees set
-      ${set('name', patch.name)} ${set('slug', patch.slug)} ${set('description', patch.description)}
-      ${set('instructions', patch.instructions)} ${set('max_output_tokens', patch.maxOutputTokens)}
-      ${patch.model === undefined ? tx`` : tx`model = ${patch.model},`}
-      ${patch.tools === undefined ? tx`` : tx`tools = ${patch.tools}::text[],`}
-      ${patch.deletedAt === undefined ? tx`` : patch.deletedAt === 'now' ? tx`deleted_at = now(),` : tx`deleted_at = null,`}
-      updated_at = now()
-    where organization_id = ${orgId} and id = ${id}`;
-  return result.count;
+/** Changes the fields present in `patch` (a null model means the organization's default). */
+export async function updateEmployee(tx: Tx, orgId: string, id: string, patch: Partial<EmployeeFields>, requestId: string): Promise<void> {
+  const defined = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
+  await tx`select staffroom.update_employee(${orgId}, ${id}, ${tx.json(defined as never)}, ${requestId})`;
+}
+
+/** Soft-deletes the employee, canceling its queued tasks. */
+export async function deleteEmployee(tx: Tx, orgId: string, id: string, requestId: string): Promise<void> {
+  await tx`select staffroom.delete_employee(${orgId}, ${id}, ${requestId})`;
+}
+
+export async function restoreEmployee(tx: Tx, orgId: string, id: string, requestId: string): Promise<void> {
+  await tx`select staffroom.restore_employee(${orgId}, ${id}, ${requestId})`;
 }

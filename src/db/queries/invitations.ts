@@ -25,32 +25,15 @@ const invitationColumns = (tx: Tx) => tx`
   to_json(i.expires_at)#>>'{}' as "expiresAt", to_json(i.created_at)#>>'{}' as "createdAt",
   to_json(i.accepted_at)#>>'{}' as "acceptedAt"`;
 
-export async function isMemberByEmail(tx: Tx, orgId: string, email: string): Promise<boolean> {
-  const [row] = await tx<{ exists: boolean }[]>`
-    select exists (select 1 from public.memberships m join public.profiles p on p.id = m.user_id
-                   where m.organization_id = ${orgId} and lower(p.email) = ${email}) as exists`;
-  return row?.exists ?? false;
-}
-
-/** Pending invitations past their expiry no longer block a new one for the same address. */
-export async function expireStaleInvitation(tx: Tx, orgId: string, email: string): Promise<void> {
-  await tx`update public.invitations set revoked_at = expires_at
-           where organization_id = ${orgId} and email = ${email} and accepted_at is null and revoked_at is null
-             and expires_at <= now()`;
-}
-
-export async function insertInvitation(
+/** Invites an email for 7 days; the function checks the caller and that the address is not a member yet. */
+export async function createInvitation(
   tx: Tx,
-  invitation: { orgId: string; email: string; role: string; tokenHash: string; invitedBy: string; validDays: number },
-): Promise<InvitationRow> {
-  const [row] = await tx<InvitationRow[]>`
-    with inserted as (
-      insert into public.invitations (organization_id, email, role, token_hash, invited_by, expires_at)
-      values (${invitation.orgId}, ${invitation.email}, ${invitation.role}, ${invitation.tokenHash}, ${invitation.invitedBy},
-              now() + make_interval(days => ${invitation.validDays}))
-      returning *)
-    select ${invitationColumns(tx)} from inserted i`;
-  return row!;
+  invitation: { orgId: string; email: string; role: string; tokenHash: string; requestId: string },
+): Promise<string> {
+  const [row] = await tx<{ id: string }[]>`
+    select staffroom.create_invitation(${invitation.orgId}, ${invitation.email}, ${invitation.role}, ${invitation.tokenHash},
+                                       ${invitation.requestId}) as id`;
+  return row!.id;
 }
 
 export async function listInvitations(
@@ -59,7 +42,7 @@ export async function listInvitations(
   options: { limit: number; after?: Cursor; status?: InvitationStatus },
 ): Promise<InvitationRow[]> {
   return tx<InvitationRow[]>`
-    select ${invitationColumns(tx)} from public.invitations i
+    select ${invitationColumns(tx)} from staffroom.invitations i
     where i.organization_id = ${orgId}
       ${options.status ? tx`and ${statusExpression(tx)} = ${options.status}` : tx``}
       ${options.after ? tx`and (i.created_at, i.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
@@ -69,20 +52,16 @@ export async function listInvitations(
 
 export async function findInvitation(tx: Tx, orgId: string, id: string): Promise<InvitationRow | undefined> {
   const [row] = await tx<InvitationRow[]>`
-    select ${invitationColumns(tx)} from public.invitations i where i.organization_id = ${orgId} and i.id = ${id}`;
+    select ${invitationColumns(tx)} from staffroom.invitations i where i.organization_id = ${orgId} and i.id = ${id}`;
   return row;
 }
 
-export async function revokeInvitation(tx: Tx, orgId: string, id: string): Promise<number> {
-  const result = await tx`
-    update public.invitations set revoked_at = now()
-    where organization_id = ${orgId} and id = ${id} and accepted_at is null and revoked_at is null and expires_at > now()`;
-  return result.count;
+export async function revokeInvitation(tx: Tx, orgId: string, id: string, requestId: string): Promise<void> {
+  await tx`select staffroom.revoke_invitation(${orgId}, ${id}, ${requestId})`;
 }
 
-export async function acceptInvitation(tx: Tx, tokenHash: string, requestId: string) {
-  const [row] = await tx<{ organizationId: string; role: 'owner' | 'admin' | 'member'; joinedAt: string }[]>`
-    select organization_id as "organizationId", role, to_json(joined_at)#>>'{}' as "joinedAt"
-    from public.accept_invitation(${tokenHash}, ${requestId})`;
-  return row!;
+/** Accepts for the calling user; returns the organization joined. */
+export async function acceptInvitation(tx: Tx, tokenHash: string, requestId: string): Promise<string> {
+  const [row] = await tx<{ id: string }[]>`select staffroom.accept_invitation(${tokenHash}, ${requestId}) as id`;
+  return row!.id;
 }

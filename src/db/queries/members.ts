@@ -20,7 +20,7 @@ export async function listMembers(
 ): Promise<MemberRow[]> {
   return tx<MemberRow[]>`
     select ${memberColumns(tx)}
-    from public.memberships m join public.profiles p on p.id = m.user_id
+    from staffroom.memberships m join staffroom.profiles p on p.id = m.user_id
     where m.organization_id = ${orgId}
       ${options.role ? tx`and m.role = ${options.role}` : tx``}
       ${options.after ? tx`and (m.created_at, m.user_id) > (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
@@ -31,18 +31,17 @@ export async function listMembers(
 export async function findMember(tx: Tx, orgId: string, userId: string): Promise<MemberRow | undefined> {
   const [row] = await tx<MemberRow[]>`
     select ${memberColumns(tx)}
-    from public.memberships m join public.profiles p on p.id = m.user_id
+    from staffroom.memberships m join staffroom.profiles p on p.id = m.user_id
     where m.organization_id = ${orgId} and m.user_id = ${userId}`;
   return row;
 }
 
-/** Returns how many rows changed: 0 when RLS no longer lets the caller change it. */
-export async function setMemberRole(tx: Tx, orgId: string, userId: string, role: string): Promise<number> {
-  const result = await tx`update public.memberships set role = ${role} where organization_id = ${orgId} and user_id = ${userId}`;
-  return result.count;
+/** Changes a member's role; the function enforces the role hierarchy and that an owner remains. */
+export async function setMemberRole(tx: Tx, orgId: string, userId: string, role: string, requestId: string): Promise<void> {
+  await tx`select staffroom.set_member_role(${orgId}, ${userId}, ${role}, ${requestId})`;
 }
 
-export async function deleteMember(tx: Tx, orgId: string, userId: string): Promise<number> {
-  const result = await tx`delete from public.memberships where organization_id = ${orgId} and user_id = ${userId}`;
-  return result.count;
+/** Removes a member, or lets the caller leave. */
+export async function removeMember(tx: Tx, orgId: string, userId: string, requestId: string): Promise<void> {
+  await tx`select staffroom.remove_member(${orgId}, ${userId}, ${requestId})`;
 }

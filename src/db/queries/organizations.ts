@@ -15,31 +15,28 @@ export interface OrganizationRow {
 }
 
 const organizationColumns = (tx: Tx) => tx`
-  o.id, o.name, o.slug, public.org_role(o.id, true) as role, o.plan_id as "planId", o.default_model as "defaultModel",
+  o.id, o.name, o.slug, staffroom.org_role(o.id, true) as role, o.plan_id as "planId", o.default_model as "defaultModel",
   to_json(o.created_at)#>>'{}' as "createdAt", to_json(o.updated_at)#>>'{}' as "updatedAt",
   to_json(o.deleted_at)#>>'{}' as "deletedAt"`;
 
-export async function upsertProfile(tx: Tx, user: { userId: string; email: string; name: string | null }): Promise<void> {
-  await tx`
-    insert into public.profiles (id, email, name) values (${user.userId}, ${user.email}, ${user.name})
-    on conflict (id) do update set email = excluded.email, name = coalesce(excluded.name, public.profiles.name), updated_at = now()
-    where public.profiles.email is distinct from excluded.email
-       or (excluded.name is not null and public.profiles.name is distinct from excluded.name)`;
+/** The caller's profile from their token's claims (id and email); the name is theirs to set. */
+export async function syncProfile(tx: Tx, name: string | null): Promise<void> {
+  await tx`select staffroom.sync_profile(${name})`;
 }
 
-export async function insertOrganization(
+/** Creates the organization on the free plan with the caller as owner, its free credits and its audit event. */
+export async function createOrganization(
   tx: Tx,
-  org: { id: string; name: string; slug: string; defaultModel: string; createdBy: string },
-): Promise<void> {
-  await tx`
-    insert into public.organizations (id, name, slug, default_model, created_by)
-    values (${org.id}, ${org.name}, ${org.slug}, ${org.defaultModel}, ${org.createdBy})`;
-  await tx`insert into public.memberships (organization_id, user_id, role) values (${org.id}, ${org.createdBy}, 'owner')`;
+  org: { name: string; slug: string; defaultModel: string; requestId: string },
+): Promise<string> {
+  const [row] = await tx<{ id: string }[]>`
+    select staffroom.create_organization(${org.name}, ${org.slug}, ${org.defaultModel}, ${org.requestId}) as id`;
+  return row!.id;
 }
 
 export async function findOrganization(tx: Tx, id: string, options: { includeDeleted?: boolean } = {}): Promise<OrganizationRow | undefined> {
   const [row] = await tx<OrganizationRow[]>`
-    select ${organizationColumns(tx)} from public.organizations o
+    select ${organizationColumns(tx)} from staffroom.organizations o
     where o.id = ${id} ${options.includeDeleted ? tx`` : tx`and o.deleted_at is null`}`;
   return row;
 }
@@ -49,7 +46,7 @@ export async function listOrganizations(
   options: { limit: number; after?: Cursor; includeDeleted: boolean; restoreWindowDays: number },
 ): Promise<OrganizationRow[]> {
   return tx<OrganizationRow[]>`
-    select ${organizationColumns(tx)} from public.organizations o
+    select ${organizationColumns(tx)} from staffroom.organizations o
     where (o.deleted_at is null
            or (${options.includeDeleted} and o.deleted_at > now() - make_interval(days => ${options.restoreWindowDays})))
       ${options.after ? tx`and (o.created_at, o.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
@@ -60,16 +57,19 @@ export async function listOrganizations(
 export async function updateOrganization(
   tx: Tx,
   id: string,
-  patch: { name?: string; slug?: string; defaultModel?: string; deletedAt?: 'now' | null },
+  patch: { name?: string; slug?: string; defaultModel?: string },
+  requestId: string,
 ): Promise<void> {
-  await tx`
-    update public.organizations set
-      name = coalesce(${patch.name ?? null}, name),
-      slug = coalesce(${patch.slug ?? null}, slug),
-      default_model = coalesce(${patch.defaultModel ?? null}, default_model),
-      deleted_at = ${patch.deletedAt === undefined ? tx`deleted_at` : patch.deletedAt === 'now' ? tx`now()` : null},
-      updated_at = now()
-    where id = ${id}`;
+  await tx`select staffroom.update_organization(${id}, ${patch.name ?? null}, ${patch.slug ?? null}, ${patch.defaultModel ?? null}, ${requestId})`;
+}
+
+/** Soft-deletes the organization (owners only), canceling its queued tasks. */
+export async function deleteOrganization(tx: Tx, id: string, requestId: string): Promise<void> {
+  await tx`select staffroom.delete_organization(${id}, ${requestId})`;
+}
+
+export async function restoreOrganization(tx: Tx, id: string, requestId: string): Promise<void> {
+  await tx`select staffroom.restore_organization(${id}, ${requestId})`;
 }
 
 export interface MembershipRow {
@@ -82,13 +82,13 @@ export async function listMembershipsOf(tx: Tx, userId: string): Promise<Members
   return tx<MembershipRow[]>`
     select json_build_object('id', o.id, 'name', o.name, 'slug', o.slug) as organization, m.role,
            to_json(m.created_at)#>>'{}' as "joinedAt"
-    from public.memberships m join public.organizations o on o.id = m.organization_id
+    from staffroom.memberships m join staffroom.organizations o on o.id = m.organization_id
     where m.user_id = ${userId} and o.deleted_at is null
     order by m.created_at, o.id`;
 }
 
 export async function findProfile(tx: Tx, userId: string) {
   const [row] = await tx<{ id: string; email: string; name: string | null; createdAt: string }[]>`
-    select id, email, name, to_json(created_at)#>>'{}' as "createdAt" from public.profiles where id = ${userId}`;
+    select id, email, name, to_json(created_at)#>>'{}' as "createdAt" from staffroom.profiles where id = ${userId}`;
   return row;
 }

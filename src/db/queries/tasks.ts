@@ -17,44 +17,18 @@ const taskColumns = (tx: Tx) => tx`
   to_json(t.started_at)#>>'{}' as "startedAt", to_json(t.finished_at)#>>'{}' as "finishedAt",
   to_json(t.cancel_requested_at)#>>'{}' as "cancelRequestedAt"`;
 
-export interface NewTask {
-  orgId: string;
-  employeeId: string;
-  createdBy: string | null;
-  createdByKey: string | null;
-  input: string;
-  instructions: string;
-  model: string;
-  maxOutputTokens: number;
-  reservedCredits: number;
-  maxAttempts: number;
-  idempotencyKey: string | null;
-  requestHash: string | null;
-}
-
-/** Inserts the task, or returns undefined when the idempotency key was used already. */
-export async function insertTask(tx: Tx, task: NewTask): Promise<TaskRow | undefined> {
-  const [row] = await tx<TaskRow[]>`
-    with inserted as (
-      insert into public.tasks (organization_id, employee_id, created_by, created_by_key, input, instructions, model,
-                                max_output_tokens, reserved_credits, max_attempts, idempotency_key, request_hash)
-      values (${task.orgId}, ${task.employeeId}, ${task.createdBy}, ${task.createdByKey}, ${task.input}, ${task.instructions},
-              ${task.model}, ${task.maxOutputTokens}, ${task.reservedCredits}, ${task.maxAttempts}, ${task.idempotencyKey}, ${task.requestHash})
-      on conflict (organization_id, idempotency_key) where idempotency_key is not null do nothing
-      returning *)
-    select ${taskColumns(tx)} from inserted t`;
-  return row;
-}
-
-export async function findTaskByIdempotencyKey(tx: Tx, orgId: string, key: string): Promise<(TaskRow & { requestHash: string | null }) | undefined> {
-  const [row] = await tx<(TaskRow & { requestHash: string | null })[]>`
-    select ${taskColumns(tx)}, t.request_hash as "requestHash" from public.tasks t
-    where t.organization_id = ${orgId} and t.idempotency_key = ${key}`;
-  return row;
+/**
+ * Creates a queued task and reserves the most it can cost; the database computes that from the employee,
+ * the model's price and the input. With an idempotency key, the same key and input return the first task.
+ */
+export async function createTask(tx: Tx, task: { orgId: string; employeeId: string; input: string; idempotencyKey: string | null }): Promise<string> {
+  const [row] = await tx<{ id: string }[]>`
+    select staffroom.create_task(${task.orgId}, ${task.employeeId}, ${task.input}, ${task.idempotencyKey}) as id`;
+  return row!.id;
 }
 
 export async function findTask(tx: Tx, orgId: string, id: string): Promise<TaskRow | undefined> {
-  const [row] = await tx<TaskRow[]>`select ${taskColumns(tx)} from public.tasks t where t.organization_id = ${orgId} and t.id = ${id}`;
+  const [row] = await tx<TaskRow[]>`select ${taskColumns(tx)} from staffroom.tasks t where t.organization_id = ${orgId} and t.id = ${id}`;
   return row;
 }
 
@@ -64,7 +38,7 @@ export async function listTasks(
   options: { limit: number; after?: Cursor; status?: TaskStatus; employeeId?: string },
 ): Promise<TaskRow[]> {
   return tx<TaskRow[]>`
-    select ${taskColumns(tx)} from public.tasks t
+    select ${taskColumns(tx)} from staffroom.tasks t
     where t.organization_id = ${orgId}
       ${options.status ? tx`and t.status = ${options.status}` : tx``}
       ${options.employeeId ? tx`and t.employee_id = ${options.employeeId}` : tx``}
@@ -73,18 +47,10 @@ export async function listTasks(
     limit ${options.limit + 1}`;
 }
 
-/** 'canceled' | 'requested' | 'unchanged'; raises with hint task_not_found or task_finished. */
-export async function cancelTask(tx: Tx, id: string): Promise<'canceled' | 'requested' | 'unchanged'> {
-  const [row] = await tx<{ outcome: 'canceled' | 'requested' | 'unchanged' }[]>`select public.cancel_task(${id}) as outcome`;
+/** 'canceled' | 'requested' | 'unchanged'; a finished task is a 409. */
+export async function cancelTask(tx: Tx, orgId: string, id: string): Promise<'canceled' | 'requested' | 'unchanged'> {
+  const [row] = await tx<{ outcome: 'canceled' | 'requested' | 'unchanged' }[]>`select staffroom.cancel_task(${orgId}, ${id}) as outcome`;
   return row!.outcome;
-}
-
-/** Cancels the queued tasks of an employee, or of a whole organization, releasing their credits. */
-export async function cancelQueuedTasks(tx: Tx, orgId: string, employeeId?: string): Promise<number> {
-  const rows = await tx`
-    select public.cancel_task(t.id) from public.tasks t
-    where t.organization_id = ${orgId} and t.status = 'queued' ${employeeId ? tx`and t.employee_id = ${employeeId}` : tx``}`;
-  return rows.length;
 }
 
 // The worker's side: these run as the service role, and every write is guarded by state and lease owner.
@@ -104,12 +70,12 @@ export interface ClaimedTask {
 /** Claims the next runnable task: queued and due, or running with an expired lease (its worker died). */
 export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Promise<ClaimedTask | undefined> {
   const [row] = await tx<ClaimedTask[]>`
-    update public.tasks t set
+    update staffroom.tasks t set
       status = 'running', attempts = t.attempts + 1, lease_owner = ${workerId},
       lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
       started_at = coalesce(t.started_at, now()), updated_at = now()
     where t.id = (
-      select c.id from public.tasks c
+      select c.id from staffroom.tasks c
       where (c.status = 'queued' and c.run_after <= now()) or (c.status = 'running' and c.lease_expires_at < now())
       order by c.run_after
       limit 1
@@ -123,7 +89,7 @@ export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Prom
 /** Extends the lease; tells whether cancellation was requested. Undefined: the lease was lost. */
 export async function renewLease(tx: Tx, id: string, workerId: string, leaseMs: number): Promise<{ cancelRequested: boolean } | undefined> {
   const [row] = await tx<{ cancelRequested: boolean }[]>`
-    update public.tasks set lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
+    update staffroom.tasks set lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
     where id = ${id} and status = 'running' and lease_owner = ${workerId}
     returning cancel_requested_at is not null as "cancelRequested"`;
   return row;
@@ -139,7 +105,7 @@ export async function finishTask(tx: Tx, id: string, workerId: string, outcome: 
   const succeeded = outcome.status === 'succeeded' ? outcome : undefined;
   const failed = outcome.status === 'failed' ? outcome : undefined;
   const result = await tx`
-    update public.tasks set
+    update staffroom.tasks set
       status = ${outcome.status}, lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
       output = ${succeeded?.output ?? null}, provider = ${succeeded?.provider ?? failed?.provider ?? null},
       input_tokens = ${succeeded?.usage.inputTokens ?? null}, output_tokens = ${succeeded?.usage.outputTokens ?? null},
@@ -153,7 +119,7 @@ export async function finishTask(tx: Tx, id: string, workerId: string, outcome: 
 /** Puts a task back in the queue after a transient failure, to run again after `delayMs`. */
 export async function retryTask(tx: Tx, id: string, workerId: string, delayMs: number, lastError: string): Promise<boolean> {
   const result = await tx`
-    update public.tasks set status = 'queued', lease_owner = null, lease_expires_at = null, updated_at = now(),
+    update staffroom.tasks set status = 'queued', lease_owner = null, lease_expires_at = null, updated_at = now(),
       run_after = now() + make_interval(secs => ${delayMs / 1000}), error_message = ${lastError}
     where id = ${id} and status = 'running' and lease_owner = ${workerId}`;
   return result.count === 1;
@@ -162,7 +128,7 @@ export async function retryTask(tx: Tx, id: string, workerId: string, delayMs: n
 /** Gives a task back untouched (a worker shutting down): it does not count as an attempt. */
 export async function releaseTask(tx: Tx, id: string, workerId: string): Promise<boolean> {
   const result = await tx`
-    update public.tasks set status = 'queued', lease_owner = null, lease_expires_at = null, updated_at = now(),
+    update staffroom.tasks set status = 'queued', lease_owner = null, lease_expires_at = null, updated_at = now(),
       attempts = greatest(attempts - 1, 0), run_after = now()
     where id = ${id} and status = 'running' and lease_owner = ${workerId}`;
   return result.count === 1;
