@@ -7,13 +7,15 @@ import { createWorker } from '../../src/services/worker.js';
 
 export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set.');
-  const db = connect(env.DATABASE_URL, { max: 3 });
+  const concurrency = loadConfig(env).workerConcurrency;
+  // A connection per lane, and one for the lease renewals that overlap them.
+  const db = connect(env.DATABASE_URL, { max: concurrency + 1 });
   try {
     const worker = createWorker({
       db,
       providers: providersFromEnv(env),
       log: createLogger(env.LOG_LEVEL ?? 'info').child({ component: 'worker' }),
-      concurrency: loadConfig(env).workerConcurrency,
+      concurrency,
     });
     return await worker.drain();
   } finally {

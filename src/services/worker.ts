@@ -27,9 +27,9 @@ export interface Worker {
   readonly id: string;
   /** Claims and runs tasks until there is none due; resolves with how many it finished. */
   drain(): Promise<number>;
-  /** Starts the polling loop (npm start). */
+  /** Starts `concurrency` lanes that each claim and run tasks, sleeping when none is due (npm start). */
   start(): void;
-  /** Wakes the loop at once (a task was just created). */
+  /** Wakes the idle lanes at once (a task was just created). */
   wake(): void;
   /** Stops claiming, aborts what runs and gives those tasks back to the queue. */
   stop(): Promise<void>;
@@ -47,7 +47,6 @@ export function createWorker(options: WorkerOptions): Worker {
   const running = new Map<string, AbortController>();
   let stopping = false;
   let loop: Promise<void> | undefined;
-  let wakeUp: (() => void) | undefined;
 
   async function runOne(): Promise<boolean> {
     const task = await withService(db, reason, (tx) => queries.claimTask(tx, id, leaseMs));
@@ -148,33 +147,46 @@ export function createWorker(options: WorkerOptions): Worker {
     return finished;
   }
 
+  // Idle lanes wait here until a task is created (wake) or the poll interval passes.
+  const sleepers = new Set<() => void>();
+  function sleep(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, pollMs);
+      sleepers.add(done);
+    });
+  }
+
+  /** One of `concurrency` lanes of npm start: claims while there is work, sleeps when there is none. */
+  async function lane(): Promise<void> {
+    while (!stopping) {
+      let ran = false;
+      try {
+        ran = await runOne();
+      } catch (error) {
+        log.error({ err: error }, 'worker lane failed; retrying');
+      }
+      if (!ran && !stopping) await sleep();
+    }
+  }
+
   return {
     id,
     drain,
     start() {
-      loop ??= (async () => {
-        while (!stopping) {
-          try {
-            await drain();
-          } catch (error) {
-            log.error({ err: error }, 'worker loop failed; retrying');
-          }
-          if (stopping) break;
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, pollMs);
-            wakeUp = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-        }
-      })();
+      loop ??= Promise.all(Array.from({ length: concurrency }, lane)).then(() => undefined);
     },
-    wake: () => wakeUp?.(),
+    wake() {
+      for (const wakeUp of [...sleepers]) wakeUp();
+    },
     async stop() {
       stopping = true;
       for (const controller of running.values()) controller.abort('shutdown');
-      wakeUp?.();
+      for (const wakeUp of [...sleepers]) wakeUp();
       await loop;
     },
   };

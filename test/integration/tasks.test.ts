@@ -202,6 +202,29 @@ describe('durability and races', () => {
     expect((await get(id)).data!.data).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
 
+  it('runs as many tasks at once as it has lanes, also when they arrive one by one', async () => {
+    const slow = (n: number) => Array.from({ length: n }, () => ({ kind: 'slow' as const, ms: 400 }));
+    fake.script(...slow(4));
+    const w = worker({ concurrency: 2, leaseMs: 10_000, pollMs: 60_000 });
+    w.start();
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      ids.push((await create(openaiEmployee, `Lane ${i}`)).data!.data.id);
+      w.wake();
+    }
+    const finished = async () => (await Promise.all(ids.map(async (id) => (await get(id)).data!.data.status))).every((s) => s === 'succeeded');
+    for (let i = 0; i < 300 && !(await finished()); i++) await new Promise((r) => setTimeout(r, 20));
+    await w.stop();
+    expect(await finished()).toBe(true);
+    expect(fake.peakInFlight()).toBe(2);
+
+    fake.script(...slow(3));
+    const queued = [];
+    for (let i = 0; i < 3; i++) queued.push((await create(openaiEmployee, `Batch ${i}`)).data!.data.id);
+    expect(await worker({ concurrency: 3, leaseMs: 10_000 }).drain()).toBe(3);
+    expect(fake.peakInFlight()).toBe(3);
+  });
+
   it('ends cancel-versus-claim races in one consistent state', async () => {
     for (let round = 0; round < 5; round++) {
       const id = (await create(offlineEmployee, `Race ${round}`)).data!.data.id;

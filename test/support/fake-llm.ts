@@ -14,13 +14,20 @@ export interface FakeLlm {
   received: { path: string; headers: IncomingMessage['headers']; body: Record<string, unknown> }[];
   /** Replies for the next calls, in order; when empty, every call answers ok. */
   script(...replies: FakeReply[]): void;
+  /** The most calls it was answering at once since the last script(). */
+  peakInFlight(): number;
   close(): Promise<void>;
 }
 
 export async function startFakeLlm(): Promise<FakeLlm> {
   const received: FakeLlm['received'] = [];
   let queue: FakeReply[] = [];
+  let inFlight = 0;
+  let peak = 0;
   const server: Server = createServer((req, res) => {
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    res.once('close', () => inFlight--);
     let raw = '';
     req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     req.on('end', () => {
@@ -47,7 +54,9 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     received,
     script: (...replies) => {
       queue = replies;
+      peak = inFlight;
     },
+    peakInFlight: () => peak,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
