@@ -1216,7 +1216,11 @@ export interface components {
         };
     };
     responses: {
-        /** @description The request is malformed or a field is invalid; `details` names each field. */
+        /**
+         * @description The request is malformed or a field is invalid; `details` names each field. Query parameters the
+         *     operation does not declare are refused too, each named (`query.<name>`), so that a typo never passes
+         *     silently.
+         */
         BadRequest: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestId"];
@@ -1564,6 +1568,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };
@@ -1633,6 +1638,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };
@@ -1683,6 +1689,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };
@@ -1796,6 +1803,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
@@ -3455,11 +3463,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The task, queued. */
+            /** @description The task, queued. Poll `Location` (getTask) after `Retry-After` seconds until it has finished. */
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     Location: components["headers"]["Location"];
+                    /**
+                     * @description Seconds to wait before the first poll of `Location`.
+                     * @example 1
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3881,12 +3894,12 @@ export interface operations {
         parameters: {
             query: {
                 /**
-                 * @description The first day, UTC.
+                 * @description The first day, UTC; 2000-01-01 or later.
                  * @example 2026-11-01
                  */
                 from: string;
                 /**
-                 * @description The last day, UTC, inclusive; at most 366 days after `from`.
+                 * @description The last day, UTC, inclusive; at most 366 days after `from`, and 9999-12-30 or earlier.
                  * @example 2026-11-30
                  */
                 to: string;

@@ -8,7 +8,9 @@ export const listTasks: Handler<'listTasks'> = async (req, ctx) => {
 
 export const createTask: Handler<'createTask'> = async (req, ctx) => {
   const task = await tasks.createTask(ctx, req.params.orgId, req.body, req.headers['Idempotency-Key']);
-  return { status: 202, body: task, headers: { Location: `/v1/organizations/${req.params.orgId}/tasks/${task.id}` } };
+  // A polling hint: most tasks finish within seconds.
+  const headers = { Location: `/v1/organizations/${req.params.orgId}/tasks/${task.id}`, 'Retry-After': '1' };
+  return { status: 202, body: task, headers };
 };
 
 export const getTask: Handler<'getTask'> = async (req, ctx) => ({

@@ -145,7 +145,8 @@ export async function createApp(options: AppOptions): Promise<App> {
         params: coerced?.params ?? c.request.params,
         query: coerced?.query ?? c.request.query,
         headers: declaredHeaders(c),
-        body: c.request.requestBody,
+        // Parsed once, by its media type: openapi-backend re-parses a string body that happens to be JSON.
+        body: typeof ex.parsed.body === 'string' ? ex.parsed.body : c.request.requestBody,
         rawBody: ex.http.body,
       } as HandlerRequest<never>;
       const result = (await (handler as (r: unknown, ctx: RequestContext) => Promise<Outcome & { page?: unknown }>)(
@@ -229,6 +230,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     if (http.body && http.body.length > options.maxBodyBytes) {
       throw new ApiError('PAYLOAD_TOO_LARGE', `The request body is larger than ${options.maxBodyBytes} bytes.`);
     }
+    if (!decodesAsUtf8(http.path)) {
+      throw new ApiError('VALIDATION_ERROR', 'The path is not valid percent-encoded UTF-8.', [{ field: 'path', message: 'is not valid percent-encoding' }]);
+    }
+    // Postgres text cannot hold NUL: refuse it where it enters, naming where it is.
+    for (const [field, raw] of [['path', http.path], ['query', http.query]] as const) {
+      if (/%00/i.test(raw)) throw nulError(field);
+    }
     const exchange: Exchange = {
       http,
       parsed: { method: http.method, path: http.path, query: http.query, headers: definedHeaders(http.headers) },
@@ -261,7 +269,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     }
     error = fromDatabaseError(error) ?? error;
     if (error instanceof ApiError) {
-      if (error.status >= 500) ctx.log.error({ err: error.cause ?? error, code: error.code }, error.message);
+      // An expected 503 (a dependency down or not configured) is a warning without a stack; 500s carry their cause.
+      if (error.status === 503) ctx.log.warn({ code: error.code, cause: describeCause(error.cause) }, error.message);
+      else if (error.status >= 500) ctx.log.error({ err: error.cause ?? error, code: error.code }, error.message);
       return { status: error.status, body: errorBody(error, ctx.requestId), headers: { ...error.headers } };
     }
     ctx.log.error({ err: error }, 'unhandled error');
@@ -307,13 +317,38 @@ function parseBody(c: Context, http: HttpRequest): unknown {
     );
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(http.body);
-  if (mediaType !== 'application/json') return text;
+  if (mediaType !== 'application/json') {
+    if (text.includes('\u0000')) throw nulError('body');
+    return text;
+  }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     // The parser's message quotes the body; the client gets a plain statement instead.
     throw new ApiError('VALIDATION_ERROR', 'The request body is not valid JSON.', [{ field: 'body', message: 'is not valid JSON' }]);
   }
+  const nul = text.includes('\\u0000') ? findNul(value, 'body') : undefined;
+  if (nul) throw nulError(nul);
+  return value;
+}
+
+/** The first field whose text (or key) holds a NUL character, as `body.a.0.b`. */
+function findNul(value: unknown, field: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? field : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    if (key.includes('\u0000')) return field;
+    const found = findNul(item, `${field}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function nulError(field: string): ApiError {
+  return new ApiError('VALIDATION_ERROR', `Invalid ${field}: text must not contain NUL characters.`, [
+    { field, message: 'must not contain NUL characters' },
+  ]);
 }
 
 /** The operation's header parameters under the names the contract gives them (requests arrive lowercased). */
@@ -323,6 +358,21 @@ function declaredHeaders(c: Context): Record<string, string | undefined> {
     if (parameter.in === 'header' && parameter.name) headers[parameter.name] = single(c.request.headers[parameter.name.toLowerCase()]);
   }
   return headers;
+}
+
+function describeCause(cause: unknown): string | undefined {
+  if (cause === undefined) return undefined;
+  const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
+  return [code, message].filter((part) => typeof part === 'string' && part).join(': ') || String(cause);
+}
+
+function decodesAsUtf8(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function single(value: string | string[] | undefined): string | undefined {

@@ -22,7 +22,7 @@ export function toErrorDetails(errors: readonly ErrorObject[]): ErrorDetail[] {
       message = 'is required';
     } else if (error.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
       rest.push(params.additionalProperty);
-      message = 'is not a known property';
+      message = location === 'query' ? 'is not a parameter of this operation' : 'is not a known property';
     } else if (error.keyword === 'enum' && Array.isArray(params.allowedValues)) {
       message = `must be one of: ${params.allowedValues.join(', ')}`;
     } else if (error.keyword === 'const') {

@@ -9,6 +9,8 @@ type Tool = components['schemas']['Tool'];
 
 export const knownTools: readonly Tool[] = ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash', 'WebFetch', 'WebSearch', 'TodoWrite', 'NotebookEdit', 'Task'];
 export const maxInstructionsLength = 50_000;
+const maxFrontMatterLength = 16_384;
+const maxYamlAliases = 50;
 // Model aliases used in agent files, mapped to catalog ids.
 const modelAliases: Record<string, string> = { sonnet: 'claude-sonnet-4-5', haiku: 'claude-haiku-4-5' };
 
@@ -37,6 +39,9 @@ export function parseAgentDefinition(source: string): AgentDefinition {
     throw invalid([{ field: 'frontMatter', message: 'is missing: the file must start with a --- line, then YAML, then a --- line' }]);
   }
   const [, yamlText = '', body = ''] = match;
+  if (yamlText.length > maxFrontMatterLength) {
+    throw invalid([{ field: 'frontMatter', message: `is longer than ${maxFrontMatterLength} characters` }]);
+  }
   const firstYamlLine = text.slice(0, text.indexOf('---')).split('\n').length + 1;
   const document = parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
@@ -45,7 +50,13 @@ export function parseAgentDefinition(source: string): AgentDefinition {
     throw invalid([{ field: 'frontMatter', message: `is not valid YAML${line ? ` (line ${line})` : ''}: ${error.code.toLowerCase().replace(/_/g, ' ')}` }]);
   }
   if (!isMap(document.contents)) throw invalid([{ field: 'frontMatter', message: 'must be a mapping of keys to values' }]);
-  const data = document.toJS() as Record<string, unknown>;
+  let data: Record<string, unknown>;
+  try {
+    // Aliases expand on conversion: a few nested ones can stand for millions of nodes.
+    data = document.toJS({ maxAliasCount: maxYamlAliases }) as Record<string, unknown>;
+  } catch {
+    throw invalid([{ field: 'frontMatter', message: `uses more than ${maxYamlAliases} YAML aliases` }]);
+  }
   const details: ErrorDetail[] = [];
 
   const name = data.name;

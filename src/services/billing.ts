@@ -42,8 +42,13 @@ export async function listLedgerEntries(
 }
 
 const maxRangeDays = 366;
+const earliestUsageDate = '2000-01-01';
+const latestUsageDate = '9999-12-30';
 
 export async function getUsage(ctx: RequestContext, orgId: string, from: string, to: string): Promise<Usage> {
+  // Dates are YYYY-MM-DD (the contract's format): as text they compare like dates.
+  if (from < earliestUsageDate) throw validationError('query.from', `must be ${earliestUsageDate} or later`);
+  if (to > latestUsageDate) throw validationError('query.to', `must be ${latestUsageDate} or earlier`);
   const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000;
   if (days < 0) throw validationError('query.to', 'must not be before from');
   if (days > maxRangeDays) throw validationError('query.to', `must be at most ${maxRangeDays} days after from`);

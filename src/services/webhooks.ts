@@ -6,10 +6,19 @@ import { withService, type Db, type Tx } from '../db/client.js';
 import * as billing from '../db/queries/billing.js';
 import { findAvailable, moveCredits } from '../db/queries/credits.js';
 import type { StripeConfig } from '../integrations/stripe.js';
+import { ApiError } from '../http/errors.js';
 import { plans } from './catalog.js';
 
 type Json = Record<string, unknown>;
 const reason = 'Stripe is the caller: webhooks act for the organization the event names';
+const handledTypes = new Set([
+  'checkout.session.completed',
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'invoice.paid',
+  'charge.refunded',
+]);
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
@@ -17,9 +26,20 @@ const idOf = (value: unknown): string | undefined => str(value) ?? str((value as
 const int = (value: unknown): number | undefined => (Number.isSafeInteger(value) ? (value as number) : undefined);
 
 export async function processStripeEvent(db: Db, config: StripeConfig, event: Stripe.Event, log: Logger): Promise<{ duplicate: boolean }> {
+  const envelope = event as unknown as { id?: unknown; type?: unknown; created?: unknown; data?: { object?: unknown } | null };
+  if (!str(envelope.id) || !str(envelope.type) || int(envelope.created) === undefined || typeof envelope.data?.object !== 'object' || envelope.data.object === null) {
+    throw new ApiError('VALIDATION_ERROR', 'This is not a Stripe event: id, type, created and data.object are required.', [
+      { field: 'body', message: 'is not a Stripe event' },
+    ]);
+  }
   return withService(db, reason, async (tx) => {
     if (!(await billing.recordStripeEvent(tx, { id: event.id, type: event.type, created: event.created }))) return { duplicate: true };
     const object = event.data.object as unknown as Json;
+    if (handledTypes.has(event.type) && !str(object.id)) {
+      // Acknowledged (a 4xx or 5xx would only make Stripe send it again for days), recorded, and logged.
+      log.warn({ eventId: event.id, type: event.type }, 'stripe event without the object id it needs; ignored');
+      return { duplicate: false };
+    }
     switch (event.type) {
       case 'checkout.session.completed':
         await checkoutCompleted(tx, event, object, log);
@@ -54,7 +74,11 @@ async function checkoutCompleted(tx: Tx, event: Stripe.Event, session: Json, log
   if (metadata.kind !== 'credit_pack') return; // subscriptions take effect through their own events
   const sessionId = str(session.id)!;
   const credits = Number(metadata.credits);
-  if (!Number.isSafeInteger(credits) || credits <= 0) throw new Error(`checkout ${sessionId} has no valid credits metadata`);
+  if (!Number.isSafeInteger(credits) || credits <= 0) {
+    // Our own metadata, damaged: retrying cannot fix it, so it is acknowledged and left to a person.
+    log.error({ eventId: event.id, sessionId }, 'credit pack checkout without valid credits metadata; not applied');
+    return;
+  }
   if (session.payment_status !== 'paid') return;
   const recorded = await billing.recordPurchase(tx, {
     sessionId,

@@ -75,6 +75,44 @@ describe('error envelope', () => {
     expect(response.headers.get('access-control-allow-headers')).toContain('Authorization');
   });
 
+  it('names the field for NUL in text, a path that is not UTF-8 and a query parameter the operation lacks', async () => {
+    const token = await mintAccessToken({ secret: testJwtSecret, userId: crypto.randomUUID(), email: 'nul@example.com' });
+    const json = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+    const cases: [string, string, RequestInit | undefined, { field: string; message: string }][] = [
+      ['POST', orgs, { body: JSON.stringify({ name: 'a\u0000b' }), headers: json }, { field: 'body.name', message: 'must not contain NUL characters' }],
+      ['POST', `${orgs}/${crypto.randomUUID()}/tasks`, { body: JSON.stringify({ employeeId: crypto.randomUUID(), input: 'x\u0000' }), headers: json }, { field: 'body.input', message: 'must not contain NUL characters' }],
+      ['POST', `${orgs}/${crypto.randomUUID()}/employees/import`, { body: '---\nname: a\u0000\n---\nx', headers: { ...json, 'Content-Type': 'text/markdown' } }, { field: 'body', message: 'must not contain NUL characters' }],
+      ['GET', '/v1/models?provider=%00', undefined, { field: 'query', message: 'must not contain NUL characters' }],
+      ['GET', '/v1/organizations/%ff%fe/usage', undefined, { field: 'path', message: 'is not valid percent-encoding' }],
+      ['GET', '/v1/health?verbose=1', undefined, { field: 'query.verbose', message: 'is not a parameter of this operation' }],
+    ];
+    for (const [method, path, init, detail] of cases) {
+      const { response, body } = await call(method, path, init as never);
+      expect(response.status, `${method} ${path}`).toBe(400);
+      expect(body?.error.code).toBe('VALIDATION_ERROR');
+      expect(body?.error.details, `${method} ${path}`).toContainEqual(detail);
+    }
+  });
+
+  it('reads a markdown body as markdown even when it is JSON, bounds YAML aliases, and range-checks dates', async () => {
+    const token = await mintAccessToken({ secret: testJwtSecret, userId: crypto.randomUUID(), email: 'shapes@example.com' });
+    const auth = { Authorization: `Bearer ${token}` };
+    const importPath = `${orgs}/${crypto.randomUUID()}/employees/import`;
+    for (const body of ['{"a":1}', '123', 'null']) {
+      const { response, body: answer } = await call('POST', importPath, { body, headers: { ...auth, 'Content-Type': 'text/markdown' } });
+      expect(response.status, body).toBe(400);
+      expect(answer?.error.details?.[0]?.field).toBe('frontMatter');
+    }
+    const level = (name: string, of: string) => `${name}: &${name} [${Array(9).fill(`*${of}`).join(', ')}]`;
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', level('b', 'a'), level('c', 'b'), level('d', 'c'), level('e', 'd'), level('f', 'e'), 'name: bomb'].join('\n');
+    const exploded = await call('POST', importPath, { body: `---\n${bomb}\n---\nHi.`, headers: { ...auth, 'Content-Type': 'text/markdown' } });
+    expect(exploded.response.status).toBe(400);
+    expect(exploded.body?.error.details?.[0]).toEqual({ field: 'frontMatter', message: 'uses more than 50 YAML aliases' });
+    const usage = (query: string) => call('GET', `${orgs}/${crypto.randomUUID()}/usage?${query}`, { headers: auth });
+    expect((await usage('from=0000-01-01&to=0000-01-02')).body?.error.details?.[0]?.field).toBe('query.from');
+    expect((await usage('from=9999-12-31&to=9999-12-31')).body?.error.details?.[0]?.field).toBe('query.to');
+  });
+
   it('survives hostile inputs without a 500', async () => {
     const attempts: [string, string, RequestInit?][] = [
       ['GET', '/v1/models?provider=%00'],

@@ -53,6 +53,7 @@ describe('createTask and the offline provider', () => {
     expect(created.data?.data).toMatchObject({ status: 'queued', attempts: 0, model: 'offline-small', output: null });
     expect(created.data!.data.reservedCredits).toBeGreaterThan(0);
     expect(created.response.headers.get('location')).toBe(`/v1/organizations/${orgId}/tasks/${created.data?.data.id}`);
+    expect(created.response.headers.get('retry-after')).toBe('1');
     expect(await worker().drain()).toBeGreaterThanOrEqual(1);
     const done = (await get(created.data!.data.id)).data!.data;
     expect(done).toMatchObject({ status: 'succeeded', provider: 'offline', attempts: 1, reservedCredits: 0, error: null });
