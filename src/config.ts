@@ -14,6 +14,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Tasks one process runs at once. */
   workerConcurrency: number;
+  /** A request's deadline: past it, 503 and nothing kept. */
+  requestTimeoutMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -26,6 +28,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     validateResponses: env.VALIDATE_RESPONSES ? env.VALIDATE_RESPONSES === 'true' : mode !== 'production',
     maxBodyBytes: integer(env.MAX_BODY_BYTES, 1_048_576, 'MAX_BODY_BYTES'),
     workerConcurrency: integer(env.WORKER_CONCURRENCY, 2, 'WORKER_CONCURRENCY'),
+    requestTimeoutMs: integer(env.REQUEST_TIMEOUT_MS, 10_000, 'REQUEST_TIMEOUT_MS'),
   };
 }
 

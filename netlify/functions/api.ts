@@ -22,6 +22,7 @@ function startApp(): Promise<App> {
     log: createLogger(config.logLevel),
     validateResponses: config.validateResponses,
     maxBodyBytes: config.maxBodyBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
   });
 }
 

@@ -9,7 +9,7 @@ export function connect(url: string, options: { max?: number } = {}): Db {
   return postgres(url, {
     max: options.max ?? 10,
     idle_timeout: 30,
-    connect_timeout: 10,
+    connect_timeout: 2,
     onnotice: () => undefined,
     connection: { TimeZone: 'UTC' },
     // Supabase's pooler (transaction mode) cannot keep prepared statements across transactions.
@@ -17,9 +17,17 @@ export function connect(url: string, options: { max?: number } = {}): Db {
   });
 }
 
-/** A round trip to the database (health checks). */
+/** A round trip to the database (health checks), given up on after acquireTimeoutMs. */
 export async function ping(db: Db): Promise<void> {
-  await db`select 1`;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseUnavailableError(`no answer within ${acquireTimeoutMs} ms`)), acquireTimeoutMs);
+  });
+  try {
+    await Promise.race([db`select 1`, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The claims a request runs under: a user's token claims, or the server-made claims of an API key. */
@@ -32,37 +40,78 @@ export interface Claims {
   [claim: string]: unknown;
 }
 
-/** Runs `work` in one transaction as `authenticated` with the caller's claims: RLS applies to every query. */
-export function withUser<T>(db: Db, claims: Claims, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
-    return work(tx);
+/** Limits of one transaction: a request's deadline, past which it rolls back rather than commit late. */
+export interface TxLimits {
+  /** Epoch milliseconds. */
+  deadline?: number;
+}
+
+/** The database could not serve the transaction in time: unreachable, saturated, or past the deadline. */
+export class DatabaseUnavailableError extends Error {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** How long a transaction may wait for a connection before the caller is told the database is unavailable. */
+export const acquireTimeoutMs = 1_500;
+/** The longest one statement may run (a runaway query must not hold a connection for ever). */
+export const statementTimeoutMs = 5_000;
+
+/**
+ * One transaction with bounded waits. It gives up (DatabaseUnavailableError) when no connection is had within
+ * acquireTimeoutMs, or when the deadline passes before it commits; a transaction given up on rolls back
+ * whenever it gets to run, so a request answered 503 never commits afterwards. Once COMMIT is on its way,
+ * its outcome is awaited instead.
+ */
+function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: Tx) => Promise<T>, limits: TxLimits): Promise<T> {
+  // An object, not a local: the timers below change it while the transaction's callback awaits.
+  const progress: { state: 'waiting' | 'running' | 'committing' | 'abandoned' } = { state: 'waiting' };
+  const abandoned = () => new DatabaseUnavailableError('the transaction was abandoned: its deadline passed');
+  const givenUp = () => progress.state === 'abandoned';
+  const running = db.begin(async (tx) => {
+    if (progress.state === 'abandoned') throw abandoned();
+    progress.state = 'running';
+    await setup(tx);
+    const result = await work(tx);
+    if (givenUp() || (limits.deadline !== undefined && Date.now() > limits.deadline)) throw abandoned();
+    progress.state = 'committing';
+    return result;
   }) as Promise<T>;
+  return new Promise<T>((resolve, reject) => {
+    const giveUp = (reason: string, when: readonly string[]) => () => {
+      if (!when.includes(progress.state)) return;
+      progress.state = 'abandoned';
+      reject(new DatabaseUnavailableError(reason));
+    };
+    const acquire = setTimeout(giveUp(`no database connection within ${acquireTimeoutMs} ms`, ['waiting']), acquireTimeoutMs);
+    const deadline =
+      limits.deadline === undefined
+        ? undefined
+        : setTimeout(giveUp('the request deadline passed', ['waiting', 'running']), Math.max(0, limits.deadline - Date.now()));
+    running.then(resolve, reject).finally(() => {
+      clearTimeout(acquire);
+      clearTimeout(deadline);
+    });
+  });
+}
+
+/** Runs `work` in one transaction as `authenticated` with the caller's claims: RLS applies to every query. */
+export function withUser<T>(db: Db, claims: Claims, work: (tx: Tx) => Promise<T>, limits: TxLimits = {}): Promise<T> {
+  const setup = (tx: Tx) => tx`
+    select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+           set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
+  return transaction(db, setup, work, limits);
 }
 
 /**
  * Runs `work` in one transaction as `service_role`, which bypasses RLS. `reason` is required so that every
  * use says why in code (webhooks, the task worker, resolving an API key before there is a caller).
  */
-export function withService<T>(db: Db, reason: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+export function withService<T>(db: Db, reason: string, work: (tx: Tx) => Promise<T>, limits: TxLimits = {}): Promise<T> {
   if (!reason.trim()) throw new Error('withService needs a reason');
-  return db.begin(async (tx) => {
-    await tx`select set_config('role', 'service_role', true)`;
-    return work(tx);
-  }) as Promise<T>;
-}
-
-/**
- * Runs `work` as the service role inside a transaction that runs as a user, then returns to the user's
- * role: for writes the user may not make directly but that must commit or roll back with the user's own
- * (a grant of credits with a new organization). `reason` says why, as with withService().
- */
-export async function asServiceRoleWithin<T>(tx: Tx, reason: string, work: () => Promise<T>): Promise<T> {
-  if (!reason.trim()) throw new Error('asServiceRoleWithin needs a reason');
-  await tx`select set_config('role', 'service_role', true)`;
-  try {
-    return await work();
-  } finally {
-    await tx`select set_config('role', 'authenticated', true)`;
-  }
+  const setup = (tx: Tx) => tx`
+    select set_config('role', 'service_role', true), set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
+  return transaction(db, setup, work, limits);
 }

@@ -15,6 +15,6 @@ export const receiveStripeWebhook: Handler<'receiveStripeWebhook'> = async (req,
       { field: 'header.Stripe-Signature', message: 'does not match the body' },
     ]);
   }
-  const { duplicate } = await processStripeEvent(database(ctx), ctx.deps.stripe!.config, event, ctx.log);
+  const { duplicate } = await processStripeEvent(database(ctx), ctx.deps.stripe!.config, event, ctx.log, { deadline: ctx.deadline });
   return { status: 200, body: { received: true, duplicate } };
 };

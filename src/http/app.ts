@@ -21,6 +21,8 @@ export interface AppOptions {
   validateResponses: boolean;
   /** The largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** How long a request may take before it answers 503; its transaction then rolls back instead of committing. */
+  requestTimeoutMs?: number;
 }
 
 export interface App {
@@ -134,7 +136,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     const secret = single(ex.http.headers['x-api-key']);
     if (!secret) throw missingCredentials();
     if (!deps.db) throw new ApiError('UNAVAILABLE', 'API keys need a database.');
-    ex.ctx.caller = await resolveApiKey(deps.db, secret);
+    ex.ctx.caller = await resolveApiKey(deps.db, secret, { deadline: ex.ctx.deadline });
     return ex.ctx.caller;
   });
 
@@ -192,10 +194,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     const started = performance.now();
     const incoming = single(http.headers['x-request-id']);
     const requestId = incoming && requestIdPattern.test(incoming) ? incoming : `req_${randomUUID().replace(/-/g, '')}`;
-    const ctx: RequestContext = { requestId, log: log.child({ requestId }), deps };
+    const ctx: RequestContext = { requestId, log: log.child({ requestId }), deps, deadline: Date.now() + (options.requestTimeoutMs ?? 10_000) };
     let outcome: Outcome;
     try {
-      outcome = http.method === 'OPTIONS' ? preflight() : await route(http, ctx);
+      outcome = http.method === 'OPTIONS' ? preflight() : await withinDeadline(route(http, ctx), ctx.deadline);
     } catch (error) {
       outcome = failure(error, ctx);
       outcome.operationId = (error as { operationId?: string }).operationId;
@@ -358,6 +360,22 @@ function declaredHeaders(c: Context): Record<string, string | undefined> {
     if (parameter.in === 'header' && parameter.name) headers[parameter.name] = single(c.request.headers[parameter.name.toLowerCase()]);
   }
   return headers;
+}
+
+/** The outcome, or a 503 once the deadline passes (the work goes on only to roll back; see db/client.ts). */
+async function withinDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ApiError('UNAVAILABLE', 'The request took too long; nothing was changed. Retry it.', undefined, { headers: { 'Retry-After': '2' } })),
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function describeCause(cause: unknown): string | undefined {

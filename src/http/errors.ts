@@ -1,3 +1,4 @@
+import { DatabaseUnavailableError } from '../db/client.js';
 import type { components } from '../generated/api.js';
 
 export type ErrorCode = components['schemas']['ErrorCode'];
@@ -49,6 +50,9 @@ export const validationError = (field: string, message: string): ApiError =>
   new ApiError('VALIDATION_ERROR', `Invalid ${field}: ${message}.`, [{ field, message }]);
 
 const databaseHint = /^staffroom:([A-Z_]+)$/;
+// Connection failures (the client's codes, and SQLSTATE class 08), a server shutting down or refusing
+// connections (57P01-57P03), too many connections (53300) and a statement timeout (57014).
+const unreachable = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|08...|57P0[123]|53300|57014)$/;
 
 /**
  * The database functions raise expected failures as SQLSTATE P0001 with hint `staffroom:<ErrorCode>`, a
@@ -56,6 +60,12 @@ const databaseHint = /^staffroom:([A-Z_]+)$/;
  */
 export function fromDatabaseError(error: unknown): ApiError | undefined {
   const { code, hint, message, detail } = (error ?? {}) as { code?: unknown; hint?: unknown; message?: unknown; detail?: unknown };
+  if (error instanceof DatabaseUnavailableError || (typeof code === 'string' && unreachable.test(code))) {
+    return new ApiError('UNAVAILABLE', 'The database is not reachable right now; nothing was changed. Retry shortly.', undefined, {
+      cause: error,
+      headers: { 'Retry-After': '2' },
+    });
+  }
   if (code !== 'P0001' || typeof hint !== 'string' || typeof message !== 'string') return undefined;
   const errorCode = databaseHint.exec(hint)?.[1];
   if (!errorCode || !(errorCode in errorStatus)) return undefined;

@@ -15,6 +15,8 @@ export interface RequestContext {
   requestId: string;
   log: Logger;
   deps: AppDeps;
+  /** Epoch milliseconds past which the request answers 503 and its transaction rolls back. */
+  deadline: number;
   /** Set by the security handlers before any handler of a secured operation runs. */
   caller?: Caller;
 }

@@ -46,10 +46,15 @@ async function customerFor(ctx: RequestContext, orgId: string, name: string): Pr
   const customer = await stripeCall('create the customer', () =>
     client.customers.create({ name, metadata: { organization_id: orgId } }, { idempotencyKey: `staffroom-customer-${orgId}` }),
   );
-  return withService(database(ctx), 'the Stripe customer id comes from Stripe, not from the caller', async (tx) => {
-    await billing.saveCustomer(tx, orgId, customer.id);
-    return (await billing.findCustomer(tx, orgId))!;
-  });
+  return withService(
+    database(ctx),
+    'the Stripe customer id comes from Stripe, not from the caller',
+    async (tx) => {
+      await billing.saveCustomer(tx, orgId, customer.id);
+      return (await billing.findCustomer(tx, orgId))!;
+    },
+    { deadline: ctx.deadline },
+  );
 }
 
 export async function createCheckoutSession(

@@ -24,7 +24,7 @@ export function userOf(ctx: RequestContext): Extract<Caller, { kind: 'user' }> {
 
 /** One transaction as the caller: every query in `work` runs under Row Level Security. */
 export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return withUser(database(ctx), callerOf(ctx).claims, work);
+  return withUser(database(ctx), callerOf(ctx).claims, work, { deadline: ctx.deadline });
 }
 
 /** Postgres unique violations become 409s naming the field; anything else is rethrown. */

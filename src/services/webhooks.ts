@@ -2,7 +2,7 @@
 // so a replay changes nothing and a failure leaves nothing half-applied (Stripe retries a 5xx).
 import type Stripe from 'stripe';
 import type { Logger } from 'pino';
-import { withService, type Db, type Tx } from '../db/client.js';
+import { withService, type Db, type Tx, type TxLimits } from '../db/client.js';
 import * as billing from '../db/queries/billing.js';
 import { findAvailable, moveCredits } from '../db/queries/credits.js';
 import type { StripeConfig } from '../integrations/stripe.js';
@@ -25,7 +25,13 @@ const str = (value: unknown): string | undefined => (typeof value === 'string' &
 const idOf = (value: unknown): string | undefined => str(value) ?? str((value as Json | null)?.id);
 const int = (value: unknown): number | undefined => (Number.isSafeInteger(value) ? (value as number) : undefined);
 
-export async function processStripeEvent(db: Db, config: StripeConfig, event: Stripe.Event, log: Logger): Promise<{ duplicate: boolean }> {
+export async function processStripeEvent(
+  db: Db,
+  config: StripeConfig,
+  event: Stripe.Event,
+  log: Logger,
+  limits: TxLimits = {},
+): Promise<{ duplicate: boolean }> {
   const envelope = event as unknown as { id?: unknown; type?: unknown; created?: unknown; data?: { object?: unknown } | null };
   if (!str(envelope.id) || !str(envelope.type) || int(envelope.created) === undefined || typeof envelope.data?.object !== 'object' || envelope.data.object === null) {
     throw new ApiError('VALIDATION_ERROR', 'This is not a Stripe event: id, type, created and data.object are required.', [
@@ -59,7 +65,7 @@ export async function processStripeEvent(db: Db, config: StripeConfig, event: St
         log.info({ eventId: event.id, type: event.type }, 'stripe event acknowledged, not handled');
     }
     return { duplicate: false };
-  });
+  }, limits);
 }
 
 async function checkoutCompleted(tx: Tx, event: Stripe.Event, session: Json, log: Logger): Promise<void> {

@@ -14,8 +14,9 @@
 create schema staffroom;
 revoke all on schema staffroom from public;
 grant usage on schema staffroom to authenticated, service_role;
--- New functions are executable by PUBLIC unless said otherwise: here nothing is until it is granted.
-alter default privileges in schema staffroom revoke execute on functions from public;
+-- Postgres makes every new function executable by PUBLIC; a per-schema default cannot take that away, so
+-- the migration role's global default does: a function is executable by whom it is granted to, no one else.
+alter default privileges revoke execute on functions from public;
 
 -- 1. The old helpers go with the policies and the trigger that use them; then the tables move.
 drop function public.org_role(uuid, boolean) cascade;
@@ -546,6 +547,29 @@ begin
 end
 $$;
 
+-- The plan's member limit: members, and with p_counting_pending the pending invitations too (each may become
+-- one). Counted under the organization row's lock, so concurrent invitations or acceptances cannot pass it.
+create function staffroom.check_member_limit(p_org uuid, p_counting_pending boolean) returns void
+  language plpgsql security definer set search_path = ''
+as $$
+declare
+  v_plan staffroom.plans%rowtype;
+  v_taken bigint;
+begin
+  perform 1 from staffroom.organizations where id = p_org for no key update;
+  select p.* into v_plan from staffroom.plans p join staffroom.organizations o on o.plan_id = p.id where o.id = p_org;
+  v_taken := (select count(*) from staffroom.memberships m where m.organization_id = p_org);
+  if p_counting_pending then
+    v_taken := v_taken + (select count(*) from staffroom.invitations i where i.organization_id = p_org
+                          and i.accepted_at is null and i.revoked_at is null and i.expires_at > now());
+  end if;
+  if v_taken >= v_plan.max_members then
+    perform staffroom.fail('CONFLICT', format('The %s plan allows %s members%s; remove someone or upgrade the plan.', v_plan.id,
+      v_plan.max_members, case when p_counting_pending then ', pending invitations included' else '' end));
+  end if;
+end
+$$;
+
 -- Invitations last 7 days; the token is made by the server and only its SHA-256 is kept.
 create function staffroom.create_invitation(p_org uuid, p_email text, p_role text, p_token_hash text, p_request_id text) returns uuid
   language plpgsql security definer set search_path = ''
@@ -569,6 +593,10 @@ begin
   -- A pending invitation past its expiry no longer blocks a new one for the same address.
   update staffroom.invitations i set revoked_at = i.expires_at
     where i.organization_id = p_org and i.email = v_email and i.accepted_at is null and i.revoked_at is null and i.expires_at <= now();
+  if not exists (select 1 from staffroom.invitations i where i.organization_id = p_org and i.email = v_email
+                 and i.accepted_at is null and i.revoked_at is null) then
+    perform staffroom.check_member_limit(p_org, true);
+  end if;
   insert into staffroom.invitations (organization_id, email, role, token_hash, invited_by, expires_at)
     values (p_org, v_email, p_role, p_token_hash, v_user, now() + interval '7 days')
     returning id into v_invitation;
@@ -625,6 +653,7 @@ begin
   if exists (select 1 from staffroom.memberships m where m.organization_id = inv.organization_id and m.user_id = v_user) then
     perform staffroom.fail('CONFLICT', 'You are already a member of this organization.');
   end if;
+  perform staffroom.check_member_limit(inv.organization_id, false);
   insert into staffroom.memberships (organization_id, user_id, role) values (inv.organization_id, v_user, inv.role);
   update staffroom.invitations set accepted_at = now(), accepted_by = v_user where id = inv.id;
   perform staffroom.record_audit(inv.organization_id, 'invitation.accepted', 'invitation', inv.id::text, null,
@@ -994,8 +1023,12 @@ grant execute on function
 -- resolving an API key before there is a caller. It reads everything; credits and audit are append-only
 -- even for it, and credits move only through move_credits and settle_task.
 grant select on all tables in schema staffroom to service_role;
-grant update on staffroom.tasks to service_role;
-grant insert, update on staffroom.subscriptions, staffroom.credit_purchases to service_role;
+-- The worker moves tasks through their states; what a task is and what it reserved are not its to change.
+grant update (status, attempts, run_after, lease_owner, lease_expires_at, started_at, finished_at, updated_at, output,
+  error_code, error_message, provider, input_tokens, output_tokens, cached_input_tokens, cost_credits)
+  on staffroom.tasks to service_role;
+grant insert, update on staffroom.subscriptions to service_role;
+grant insert, update (refunded_credits) on staffroom.credit_purchases to service_role;
 grant insert on staffroom.billing_customers, staffroom.stripe_events to service_role;
 grant update (plan_id, updated_at) on staffroom.organizations to service_role;
 grant update (last_used_at) on staffroom.api_keys to service_role;

@@ -1,0 +1,677 @@
+// Attacks at SQL level: on Supabase any signed-in user can send SQL as `authenticated` with their own real
+// token claims, so each attack here runs exactly so (or as `anon`) and must be refused with an exact code
+// while nothing observable changes. Setup goes through the definer functions the API calls; the superuser
+// connection only creates auth users, fills a few setup gaps and observes the state.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withService, withUser, type Claims, type Db, type Tx } from '../../src/db/client.js';
+import { findModel } from '../../src/services/catalog.js';
+import { maximumCostInCredits } from '../../src/services/cost.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+interface Person {
+  id: string;
+  email: string;
+}
+type Role = 'owner' | 'admin' | 'member' | 'outsider' | 'key';
+/** Who runs a statement: real claims as `authenticated`, or no token at all. */
+type Caller = Claims | 'anon';
+interface Outcome {
+  code: string;
+  hint?: string;
+  message?: string;
+}
+
+const denied: Outcome = { code: '42501' };
+const refused = (error: string): Outcome => ({ code: 'P0001', hint: `staffroom:${error}` });
+const hex64 = () => randomBytes(32).toString('hex');
+const person = (name: string): Person => ({ id: randomUUID(), email: `${name}@example.com` });
+
+let database: TestDatabase;
+let db: Db;
+const owner = person('owner');
+const admin = person('admin');
+const member = person('member');
+const outsider = person('outsider');
+
+const ids = {
+  org: '',
+  otherOrg: '',
+  key: '',
+  revokedKey: '',
+  expiredKey: '',
+  helper: '', // offline-small by the organization's default, output limit above the model's
+  analyst: '', // gpt-4o, 100 output tokens
+  otherEmployee: '',
+  task: '',
+  pendingInvitation: '',
+  acceptedInvitation: '',
+  revokedInvitation: '',
+};
+let tables: { name: string; firstColumn: string; readable: boolean; orgColumn: string | null }[] = [];
+let functions: { name: string; call: string; granted: boolean }[] = [];
+let snapshotSql = '';
+
+const userClaims = (p: Person): Claims => ({ sub: p.id, email: p.email, role: 'authenticated' });
+const keyClaims = (key: string, organization = ids.org): Claims => ({ role: 'authenticated', api_key_id: key, organization_id: organization });
+
+function caller(role: Role): Claims {
+  switch (role) {
+    case 'owner':
+      return userClaims(owner);
+    case 'admin':
+      return userClaims(admin);
+    case 'member':
+      return userClaims(member);
+    case 'outsider':
+      return userClaims(outsider);
+    case 'key':
+      return keyClaims(ids.key);
+  }
+}
+
+function run<T>(who: Caller, work: (tx: Tx) => Promise<T>): Promise<T> {
+  if (who !== 'anon') return withUser(db, who, work);
+  return db.begin(async (tx) => {
+    await tx`select set_config('role', 'anon', true), set_config('request.jwt.claims', '{"role":"anon"}', true)`;
+    return work(tx);
+  }) as Promise<T>;
+}
+
+function outcomeOf(error: unknown): Outcome {
+  const { code, hint, message } = error as { code?: string; hint?: string; message?: string };
+  if (code === '42501') return { code };
+  if (code === 'P0001') return { code, hint: hint ?? '' };
+  // Anything else is unexpected: keep the message so that a failing assertion says what happened.
+  return { code: code ?? 'none', message: message ?? String(error) };
+}
+
+async function outcome(work: () => Promise<unknown>): Promise<Outcome> {
+  try {
+    await work();
+    return { code: 'succeeded' };
+  } catch (error) {
+    return outcomeOf(error);
+  }
+}
+
+const attempt = (who: Caller, statement: string) => outcome(() => run(who, (tx) => tx.unsafe(statement)));
+
+const rowsAs = (who: Caller, statement: string) => run(who, (tx) => tx.unsafe(statement));
+
+async function valueAs<T>(who: Caller, statement: string): Promise<T> {
+  const [row] = await rowsAs(who, statement);
+  return Object.values(row ?? {})[0] as T;
+}
+
+/** Every row of every table of ours, plus each organization's balance next to its ledger's sum. */
+async function snapshot(): Promise<unknown> {
+  const [row] = await db.unsafe<{ state: unknown }[]>(snapshotSql);
+  return row?.state;
+}
+
+async function expectRefused(who: Caller, statement: string, expected: Outcome): Promise<void> {
+  const before = await snapshot();
+  expect(await attempt(who, statement), statement).toEqual(expected);
+  expect(await snapshot(), `state after: ${statement}`).toEqual(before);
+}
+
+async function signUp(p: Person): Promise<void> {
+  await db`insert into auth.users (id, email) values (${p.id}, ${p.email})`;
+  await withUser(db, userClaims(p), (tx) => tx`select staffroom.sync_profile(null)`);
+}
+
+// Setup's invitations go past the free plan's member limit: the plan is raised around them and set back.
+async function invite(email: string, role: 'admin' | 'member', tokenHash = hex64()): Promise<string> {
+  const [{ plan_id: plan } = { plan_id: 'free' }] = await db`select plan_id from staffroom.organizations where id = ${ids.org}`;
+  await db`update staffroom.organizations set plan_id = 'pro' where id = ${ids.org}`;
+  try {
+    return await valueAs<string>(userClaims(owner), `select staffroom.create_invitation('${ids.org}', '${email}', '${role}', '${tokenHash}', 'req_setup')`);
+  } finally {
+    await db`update staffroom.organizations set plan_id = ${plan as string} where id = ${ids.org}`;
+  }
+}
+
+async function join(p: Person, role: 'admin' | 'member'): Promise<string> {
+  const tokenHash = hex64();
+  const invitation = await invite(p.email, 'member', tokenHash);
+  await withUser(db, userClaims(p), (tx) => tx`select staffroom.accept_invitation(${tokenHash}, 'req_setup')`);
+  if (role !== 'member') {
+    await withUser(db, userClaims(owner), (tx) => tx`select staffroom.set_member_role(${ids.org}, ${p.id}, ${role}, 'req_setup')`);
+  }
+  return invitation;
+}
+
+const createKey = (org = ids.org, expiresAt = 'null') =>
+  valueAs<string>(userClaims(owner), `select staffroom.create_api_key('${org}', 'ci', 'sk_live_abcde', '${hex64()}', ${expiresAt}, 'req_setup')`);
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  db = database.db;
+  for (const p of [owner, admin, member, outsider]) await signUp(p);
+
+  ids.org = await valueAs(userClaims(owner), `select staffroom.create_organization('Target', 'target', 'offline-small', 'req_setup')`);
+  ids.otherOrg = await valueAs(userClaims(outsider), `select staffroom.create_organization('Elsewhere', 'elsewhere', 'offline-small', 'req_setup')`);
+  ids.acceptedInvitation = await join(admin, 'admin');
+  await join(member, 'member');
+  ids.pendingInvitation = await invite('pending@example.com', 'member');
+  ids.revokedInvitation = await invite('gone@example.com', 'admin');
+  await rowsAs(userClaims(owner), `select staffroom.revoke_invitation('${ids.org}', '${ids.revokedInvitation}', 'req_setup')`);
+
+  ids.key = await createKey();
+  ids.revokedKey = await createKey();
+  await rowsAs(userClaims(owner), `select staffroom.revoke_api_key('${ids.org}', '${ids.revokedKey}', 'req_setup')`);
+  ids.expiredKey = await createKey(ids.org, `now() + interval '1 day'`);
+  // Time passing is the one thing setup cannot do through the functions.
+  await db`update staffroom.api_keys set expires_at = now() - interval '1 minute' where id = ${ids.expiredKey}`;
+
+  ids.helper = await valueAs(userClaims(owner),
+    `select staffroom.create_employee('${ids.org}', 'Helper', 'helper', '', 'Help with anything — précisément.', null, '{}', 32000, 'req_setup')`);
+  ids.analyst = await valueAs(userClaims(owner),
+    `select staffroom.create_employee('${ids.org}', 'Analyst', 'analyst', '', 'Analyse the numbers.', 'gpt-4o', '{}', 100, 'req_setup')`);
+  ids.otherEmployee = await valueAs(userClaims(outsider),
+    `select staffroom.create_employee('${ids.otherOrg}', 'Spy', 'spy', '', 'Watch.', null, '{}', 100, 'req_setup')`);
+  ids.task = await valueAs(userClaims(member), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Summarise the week.', null)`);
+
+  tables = await db<typeof tables>`
+    select t.tablename as name,
+           (select c.column_name from information_schema.columns c
+             where c.table_schema = 'staffroom' and c.table_name = t.tablename order by c.ordinal_position limit 1) as "firstColumn",
+           has_any_column_privilege('authenticated', format('staffroom.%I', t.tablename), 'select') as readable,
+           case when t.tablename = 'organizations' then 'id'
+                when exists (select 1 from information_schema.columns c where c.table_schema = 'staffroom'
+                               and c.table_name = t.tablename and c.column_name = 'organization_id') then 'organization_id' end as "orgColumn"
+    from pg_tables t where t.schemaname = 'staffroom' order by t.tablename`;
+  const procs = await db<{ name: string; args: string[]; granted: boolean }[]>`
+    select p.proname as name, array(select format_type(a, null) from unnest(p.proargtypes::oid[]) a) as args,
+           has_function_privilege('authenticated', p.oid, 'execute') as granted
+    from pg_proc p where p.pronamespace = 'staffroom'::regnamespace and p.prorettype <> 'trigger'::regtype order by p.proname`;
+  functions = procs.map((p) => ({ name: p.name, granted: p.granted, call: `select staffroom.${p.name}(${p.args.map((a) => `null::${a}`).join(', ')})` }));
+
+  snapshotSql = `select jsonb_build_object(${tables
+    .map((t) => `'${t.name}', (select coalesce(jsonb_agg(to_jsonb(r) order by to_jsonb(r)::text), '[]') from staffroom.${t.name} r)`)
+    .join(', ')}, 'credits', (
+      select jsonb_agg(jsonb_build_object('org', o.id, 'available', a.available,
+               'ledger', (select coalesce(sum(l.amount), 0) from staffroom.credit_ledger l where l.organization_id = o.id)) order by o.id)
+      from staffroom.organizations o left join staffroom.credit_accounts a on a.organization_id = o.id)) as state`;
+});
+afterAll(() => database.drop());
+
+describe('setup', () => {
+  it('has the roles, keys and invitations the attacks start from', async () => {
+    const roles = await db`select user_id, role from staffroom.memberships where organization_id = ${ids.org} order by role`;
+    expect(roles.map((r) => [r.user_id, r.role])).toEqual([[admin.id, 'admin'], [member.id, 'member'], [owner.id, 'owner']]);
+    expect(await valueAs(caller('key'), 'select count(*)::int from staffroom.employees')).toBe(2);
+    expect(tables.map((t) => t.name)).toContain('credit_ledger');
+    const credits = (await snapshot()) as { credits: { available: number; ledger: number }[] };
+    for (const c of credits.credits) expect(c.available).toBe(c.ledger);
+  });
+});
+
+describe('a member minting credits', () => {
+  const forgedTask = randomUUID();
+  const direct: [string, () => string, Outcome][] = [
+    ['inserting a task that holds a million credits', () => `
+      insert into staffroom.tasks (id, organization_id, employee_id, created_by, input, instructions, model, max_output_tokens, reserved_credits)
+      values ('${forgedTask}', '${ids.org}', '${ids.helper}', '${member.id}', 'x', 'x', 'offline-small', 4096, 1000000)`, denied],
+    ['then cancelling that task to release the million', () => `select staffroom.cancel_task('${ids.org}', '${forgedTask}')`, refused('NOT_FOUND')],
+    ['raising the balance', () => `update staffroom.credit_accounts set available = available + 1000000 where organization_id = '${ids.org}'`, denied],
+    ['writing a ledger entry', () => `insert into staffroom.credit_ledger (organization_id, kind, amount, balance_after, reference)
+      values ('${ids.org}', 'grant', 1000000, 1010000, 'grant:forged')`, denied],
+    ['calling move_credits', () => `select staffroom.move_credits('${ids.org}', 'grant', 1000000, 'grant:forged', null, 'free money')`, denied],
+    ['settling a task at a negative cost', () => `select staffroom.settle_task('${ids.task}', -1000000, 'refund')`, denied],
+    ['releasing a reservation directly', () => `select staffroom.release_reservation('${ids.task}', 'again')`, denied],
+    ['cancelling a queued task behind the checks', () => `select staffroom.cancel_queued_task('${ids.task}', 'again')`, denied],
+    ['granting the free credits again', () => `select staffroom.grant_free_credits_for_this_month('${ids.org}')`, denied],
+    ['writing an audit event through record_audit', () => `select staffroom.record_audit('${ids.org}', 'credits.granted', 'organization', null, null, null, 'r')`, denied],
+  ];
+  it.each(direct)('%s is refused', async (_name, statement, expected) => {
+    await expectRefused(caller('member'), statement(), expected);
+  });
+
+  it.each(direct.filter(([, , expected]) => expected === denied))('%s is refused for the owner, the admin and the API key too', async (_name, statement) => {
+    for (const role of ['owner', 'admin', 'key'] as const) await expectRefused(caller(role), statement(), denied);
+  });
+
+  it('cancelling a task twice releases its reservation once', async () => {
+    const available = () => db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`.then((r) => r[0]?.n as number);
+    const start = await available();
+    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Once only.', null)`);
+    expect(await available()).toBeLessThan(start);
+    expect(await valueAs(caller('member'), `select staffroom.cancel_task('${ids.org}', '${task}')`)).toBe('canceled');
+    expect(await valueAs(caller('member'), `select staffroom.cancel_task('${ids.org}', '${task}')`)).toBe('unchanged');
+    expect(await available()).toBe(start);
+    const releases = await db`select amount::int from staffroom.credit_ledger where task_id = ${task} and kind = 'release'`;
+    expect(releases).toHaveLength(1);
+  });
+});
+
+describe('a member running models for free', () => {
+  it('a task inserted directly with nothing reserved is refused', async () => {
+    await expectRefused(caller('member'), `
+      insert into staffroom.tasks (organization_id, employee_id, created_by, input, instructions, model, max_output_tokens, reserved_credits)
+      values ('${ids.org}', '${ids.analyst}', '${member.id}', 'x', 'x', 'gpt-4o', 16384, 0)`, denied);
+  });
+
+  it("a task for another organization's employee is refused", async () => {
+    await expectRefused(caller('member'), `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(caller('member'), `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
+  });
+
+  it.each([
+    ['helper', 'Bonjour — résumé, s’il vous plaît ✓'],
+    ['analyst', 'Quarterly figures: 12 345 € ✓'],
+  ] as const)('a task for the %s reserves exactly its maximum cost', async (employee, input) => {
+    const employeeId = ids[employee];
+    const before = await db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`;
+    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${employeeId}', '${input}', null)`);
+    const [row] = await db`
+      select t.reserved_credits::int as reserved, t.model, t.max_output_tokens, t.created_by, t.created_by_key,
+             e.instructions, e.max_output_tokens as employee_max, m.max_output_tokens as model_max,
+             m.input_per_million::int as input_price, m.output_per_million::int as output_price,
+             m.cached_input_per_million::int as cached_price,
+             ceil(((octet_length(e.instructions) + octet_length(t.input) + 64)::numeric * m.input_per_million
+                   + least(e.max_output_tokens, m.max_output_tokens)::numeric * m.output_per_million) / 100000000)::int as computed,
+             (select -amount::int from staffroom.credit_ledger l where l.task_id = t.id and l.kind = 'reservation') as held
+      from staffroom.tasks t join staffroom.employees e on e.id = t.employee_id join staffroom.models m on m.id = t.model
+      where t.id = ${task}`;
+    const model = findModel(row!.model as string)!;
+    expect(model.pricing).toEqual({ inputPerMillion: row!.input_price, outputPerMillion: row!.output_price, cachedInputPerMillion: row!.cached_price });
+    expect(model.maxOutputTokens).toBe(row!.model_max);
+    const bytes = Buffer.byteLength(row!.instructions as string, 'utf8') + Buffer.byteLength(input, 'utf8') + 64;
+    const maxOutput = Math.min(row!.employee_max as number, model.maxOutputTokens);
+    const expected = maximumCostInCredits(model.pricing, bytes, maxOutput);
+    expect(row).toMatchObject({ reserved: expected, computed: expected, held: expected, max_output_tokens: maxOutput, created_by: member.id, created_by_key: null });
+    expect(row!.model).toBe(employee === 'analyst' ? 'gpt-4o' : 'offline-small');
+    const after = await db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`;
+    expect(after[0]!.n).toBe(before[0]!.n - expected);
+  });
+});
+
+describe('an admin taking over', () => {
+  it.each([
+    ['making themselves owner in the table', () => `update staffroom.memberships set role = 'owner' where organization_id = '${ids.org}' and user_id = '${admin.id}'`, denied],
+    ['making themselves owner through set_member_role', () => `select staffroom.set_member_role('${ids.org}', '${admin.id}', 'owner', 'r')`, refused('FORBIDDEN')],
+    ['demoting the owner', () => `select staffroom.set_member_role('${ids.org}', '${owner.id}', 'member', 'r')`, refused('FORBIDDEN')],
+    ['removing the owner', () => `select staffroom.remove_member('${ids.org}', '${owner.id}', 'r')`, refused('FORBIDDEN')],
+    ["deleting the owner's membership row", () => `delete from staffroom.memberships where organization_id = '${ids.org}' and user_id = '${owner.id}'`, denied],
+    ['inviting someone as owner', () => `select staffroom.create_invitation('${ids.org}', 'boss@example.com', 'owner', '${hex64()}', 'r')`, refused('VALIDATION_ERROR')],
+    ['re-inviting themselves', () => `select staffroom.create_invitation('${ids.org}', '${admin.email}', 'admin', '${hex64()}', 'r')`, refused('CONFLICT')],
+    ['upgrading the plan', () => `update staffroom.organizations set plan_id = 'pro' where id = '${ids.org}'`, denied],
+    ['deleting the organization', () => `select staffroom.delete_organization('${ids.org}', 'r')`, refused('FORBIDDEN')],
+    ['restoring the organization', () => `select staffroom.restore_organization('${ids.org}', 'r')`, refused('FORBIDDEN')],
+  ] as const)('%s is refused', async (_name, statement, expected) => {
+    await expectRefused(caller('admin'), statement(), expected);
+  });
+});
+
+describe('a member reaching above their role', () => {
+  it.each([
+    ['making themselves admin', () => `select staffroom.set_member_role('${ids.org}', '${member.id}', 'admin', 'r')`],
+    ['removing the admin', () => `select staffroom.remove_member('${ids.org}', '${admin.id}', 'r')`],
+    ['inviting', () => `select staffroom.create_invitation('${ids.org}', 'friend@example.com', 'admin', '${hex64()}', 'r')`],
+    ['revoking an invitation', () => `select staffroom.revoke_invitation('${ids.org}', '${ids.pendingInvitation}', 'r')`],
+    ['creating an API key', () => `select staffroom.create_api_key('${ids.org}', 'mine', 'sk_live_abcde', '${hex64()}', null, 'r')`],
+    ['revoking the API key', () => `select staffroom.revoke_api_key('${ids.org}', '${ids.key}', 'r')`],
+    ['renaming the organization', () => `select staffroom.update_organization('${ids.org}', 'Mine', null, null, 'r')`],
+    ['hiring an employee', () => `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`],
+    ['raising an employee to a dearer model', () => `select staffroom.update_employee('${ids.org}', '${ids.helper}', '{"model": "claude-sonnet-4-5"}', 'r')`],
+    ['deleting an employee', () => `select staffroom.delete_employee('${ids.org}', '${ids.helper}', 'r')`],
+  ] as const)('%s is refused', async (_name, statement) => {
+    await expectRefused(caller('member'), statement(), refused('FORBIDDEN'));
+  });
+
+  it.each(['invitations', 'api_keys', 'audit_events', 'credit_ledger'])('reads no rows of %s', async (table) => {
+    expect(await valueAs(caller('member'), `select count(*)::int from staffroom.${table}`)).toBe(0);
+  });
+});
+
+describe('bypassing the plan', () => {
+  it.each(['member', 'admin', 'owner', 'outsider', 'key'] as const)('%s cannot insert an organization on the pro plan', async (role) => {
+    await expectRefused(caller(role), `
+      insert into staffroom.organizations (name, slug, plan_id, default_model, created_by)
+      values ('Pro', 'free-pro', 'pro', 'offline-small', '${outsider.id}')`, denied);
+  });
+
+  it('the owner cannot change the plan in the table', async () => {
+    await expectRefused(caller('owner'), `update staffroom.organizations set plan_id = 'pro' where id = '${ids.org}'`, denied);
+  });
+
+  it('create_organization always starts on the free plan with the free credits', async () => {
+    const org = await valueAs<string>(caller('outsider'), `select staffroom.create_organization('Upgraded', 'upgraded', 'gpt-4o', 'r')`);
+    const [row] = await db`
+      select o.plan_id, a.available::int, (select sum(amount)::int from staffroom.credit_ledger where organization_id = o.id) as ledger
+      from staffroom.organizations o join staffroom.credit_accounts a on a.organization_id = o.id where o.id = ${org}`;
+    expect(row).toEqual({ plan_id: 'free', available: 10_000, ledger: 10_000 });
+  });
+
+  it("an organization at its plan's member limit cannot take one more member", async () => {
+    const members = () => db`select count(*)::int as n from staffroom.memberships where organization_id = ${ids.org}`.then((r) => r[0]!.n as number);
+    const [plan] = await db`select p.max_members::int as max from staffroom.plans p join staffroom.organizations o on o.plan_id = p.id where o.id = ${ids.org}`;
+    expect(await members()).toBe(plan!.max);
+    const extra = person('one-too-many');
+    await signUp(extra);
+    const tokenHash = hex64();
+    const invited = await attempt(caller('owner'), `select staffroom.create_invitation('${ids.org}', '${extra.email}', 'member', '${tokenHash}', 'r')`);
+    const joined = invited.code === 'succeeded' ? await attempt(userClaims(extra), `select staffroom.accept_invitation('${tokenHash}', 'r')`) : invited;
+    expect(joined).toEqual(refused('CONFLICT'));
+    expect(await members()).toBe(plan!.max);
+  });
+});
+
+describe('forging the audit trail', () => {
+  const forged = () => `
+    insert into staffroom.audit_events (organization_id, actor_type, actor_id, actor_email, action, target_type, target_id)
+    values ('${ids.org}', 'user', '${owner.id}', '${owner.email}', 'organization.deleted', 'organization', '${ids.org}')`;
+
+  it.each(['member', 'admin', 'owner', 'key'] as const)('%s cannot insert an event in the owner’s name', async (role) => {
+    await expectRefused(caller(role), forged(), denied);
+  });
+
+  it.each([
+    ['rewriting', () => `update staffroom.audit_events set actor_email = 'someone@example.com' where organization_id = '${ids.org}'`],
+    ['deleting', () => `delete from staffroom.audit_events where organization_id = '${ids.org}'`],
+    ['truncating', (): string => 'truncate staffroom.audit_events'],
+  ] as const)('%s events is refused even for the owner', async (_name, statement) => {
+    await expectRefused(caller('owner'), statement(), denied);
+  });
+
+  it("an event written by a function carries the caller's true identity", async () => {
+    const invitation = await invite('later@example.com', 'member');
+    await rowsAs(caller('admin'), `select staffroom.revoke_invitation('${ids.org}', '${invitation}', 'req_revoke')`);
+    const [event] = await db`
+      select actor_type, actor_id, actor_email, action, target_id, request_id from staffroom.audit_events
+      where organization_id = ${ids.org} and action = 'invitation.revoked' and target_id = ${invitation}`;
+    expect(event).toEqual({ actor_type: 'user', actor_id: admin.id, actor_email: admin.email, action: 'invitation.revoked', target_id: invitation, request_id: 'req_revoke' });
+  });
+});
+
+describe('rewriting profiles', () => {
+  it.each([
+    ["taking the owner's email", () => `update staffroom.profiles set email = '${owner.email}' where id = '${member.id}'`],
+    ["changing the owner's email", () => `update staffroom.profiles set email = 'member@example.com' where id = '${owner.id}'`],
+    ['inserting a profile', () => `insert into staffroom.profiles (id, email) values ('${randomUUID()}', '${owner.email}')`],
+  ] as const)('%s is refused', async (_name, statement) => {
+    await expectRefused(caller('member'), statement(), denied);
+  });
+
+  it("sync_profile stores the token's email, lower-cased, for the caller only", async () => {
+    const me = { id: randomUUID(), email: 'Me@Example.com' };
+    await db`insert into auth.users (id, email) values (${me.id}, ${me.email})`;
+    const before = (await snapshot()) as { profiles: { id: string }[] };
+    await rowsAs(userClaims(me), `select staffroom.sync_profile('x')`);
+    const after = (await snapshot()) as { profiles: { id: string; email: string; name: string }[] };
+    const mine = after.profiles.find((p) => p.id === me.id);
+    expect(mine).toMatchObject({ id: me.id, email: 'me@example.com', name: 'x' });
+    expect(after).toEqual({ ...before, profiles: expect.arrayContaining(before.profiles) });
+    expect(after.profiles).toHaveLength(before.profiles.length + 1);
+  });
+});
+
+describe('reviving what is final', () => {
+  it('an admin cannot un-revoke an API key', async () => {
+    await expectRefused(caller('admin'), `update staffroom.api_keys set revoked_at = null where id = '${ids.revokedKey}'`, denied);
+  });
+
+  it('the service role may not write revoked_at at all', async () => {
+    const before = await snapshot();
+    const result = await outcome(() => withService(db, 'attack', (tx) => tx`update staffroom.api_keys set revoked_at = null where id = ${ids.revokedKey}`));
+    expect(result).toEqual(denied);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('the trigger keeps a revoked key revoked even for a role that may write the column', async () => {
+    const before = await snapshot();
+    const result = await outcome(() => db.begin((tx) => tx`update staffroom.api_keys set revoked_at = null where id = ${ids.revokedKey}`));
+    expect(result).toEqual(refused('CONFLICT'));
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it.each([
+    ['re-opening an accepted invitation', () => `update staffroom.invitations set accepted_at = null, accepted_by = null where id = '${ids.acceptedInvitation}'`],
+    ['re-opening a revoked invitation', () => `update staffroom.invitations set revoked_at = null where id = '${ids.revokedInvitation}'`],
+  ] as const)('%s is refused for the admin, the service role and, by the trigger, the table owner', async (_name, statement) => {
+    await expectRefused(caller('admin'), statement(), denied);
+    const before = await snapshot();
+    expect(await outcome(() => withService(db, 'attack', (tx) => tx.unsafe(statement())))).toEqual(denied);
+    expect(await outcome(() => db.begin((tx) => tx.unsafe(statement())))).toEqual(refused('CONFLICT'));
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('an accepted invitation cannot be revoked', async () => {
+    await expectRefused(caller('admin'), `select staffroom.revoke_invitation('${ids.org}', '${ids.acceptedInvitation}', 'r')`, refused('CONFLICT'));
+  });
+});
+
+describe('writing any table directly', () => {
+  const statements = (table: { name: string; firstColumn: string }) => [
+    `insert into staffroom.${table.name} default values`,
+    `update staffroom.${table.name} set ${table.firstColumn} = ${table.firstColumn}`,
+    `delete from staffroom.${table.name}`,
+    `truncate staffroom.${table.name}`,
+  ];
+
+  it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)('%s: insert, update, delete and truncate are denied on every table', async (role) => {
+    expect(tables.length).toBeGreaterThanOrEqual(16);
+    const before = await snapshot();
+    for (const table of tables) {
+      for (const statement of statements(table)) expect(await attempt(caller(role), statement), statement).toEqual(denied);
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('nobody can add a function or a table to the schema', async () => {
+    for (const statement of [
+      'create function staffroom.mine() returns int language sql as $$ select 1 $$',
+      'create table staffroom.mine (id int)',
+      'create table public.tasks (id int)',
+    ]) {
+      expect(await attempt(caller('owner'), statement), statement).toEqual(denied);
+    }
+  });
+});
+
+describe('reading secrets', () => {
+  it.each([
+    'select secret_hash from staffroom.api_keys',
+    'select * from staffroom.api_keys',
+    `select id from staffroom.api_keys where secret_hash like 'a%'`,
+    'select k from staffroom.api_keys k',
+    'select token_hash from staffroom.invitations',
+    `select count(*) from staffroom.invitations where token_hash > '8'`,
+    'select idempotency_key from staffroom.tasks',
+    'select request_hash from staffroom.tasks',
+    'select lease_owner from staffroom.tasks',
+    'select * from staffroom.tasks',
+    'select * from staffroom.credit_purchases',
+    'select * from staffroom.stripe_events',
+  ])('%s is denied even for the owner', async (statement) => {
+    expect(await attempt(caller('owner'), statement)).toEqual(denied);
+    expect(await attempt(caller('key'), statement)).toEqual(denied);
+  });
+});
+
+describe('an outsider', () => {
+  it('sees no row of the organization in any table', async () => {
+    for (const table of tables.filter((t) => t.orgColumn)) {
+      const statement = `select count(*)::int as n from staffroom.${table.name} where ${table.orgColumn} = '${ids.org}'`;
+      const seen = await outcome(async () => {
+        const [row] = await rowsAs(caller('outsider'), statement);
+        if (row?.n !== 0) throw new Error(`saw ${row?.n} rows`);
+      });
+      expect(seen, statement).toEqual(table.readable ? { code: 'succeeded' } : denied);
+    }
+    expect(await valueAs(caller('outsider'), `select count(*)::int from staffroom.profiles where id in ('${owner.id}', '${admin.id}', '${member.id}')`)).toBe(0);
+    expect(await valueAs(caller('outsider'), `select count(*)::int from staffroom.organizations where id = '${ids.otherOrg}'`)).toBe(1);
+  });
+
+  it('learns nothing from the helper functions', async () => {
+    expect(await valueAs(caller('outsider'), `select staffroom.org_role('${ids.org}', true)`)).toBeNull();
+    expect(await valueAs(caller('outsider'), `select count(*)::int from staffroom.caller_organizations('member', false, true) o where o = '${ids.org}'`)).toBe(0);
+    expect(await valueAs(caller('outsider'), `select staffroom.shares_organization('${owner.id}')`)).toBe(false);
+  });
+
+  it.each([
+    ['update_organization', () => `select staffroom.update_organization('${ids.org}', 'Mine', null, null, 'r')`],
+    ['delete_organization', () => `select staffroom.delete_organization('${ids.org}', 'r')`],
+    ['restore_organization', () => `select staffroom.restore_organization('${ids.org}', 'r')`],
+    ['set_member_role on a member', () => `select staffroom.set_member_role('${ids.org}', '${member.id}', 'owner', 'r')`],
+    ['set_member_role on themselves', () => `select staffroom.set_member_role('${ids.org}', '${outsider.id}', 'owner', 'r')`],
+    ['remove_member', () => `select staffroom.remove_member('${ids.org}', '${owner.id}', 'r')`],
+    ['create_invitation', () => `select staffroom.create_invitation('${ids.org}', '${outsider.email}', 'admin', '${hex64()}', 'r')`],
+    ['revoke_invitation', () => `select staffroom.revoke_invitation('${ids.org}', '${ids.pendingInvitation}', 'r')`],
+    ['create_api_key', () => `select staffroom.create_api_key('${ids.org}', 'mine', 'sk_live_abcde', '${hex64()}', null, 'r')`],
+    ['revoke_api_key', () => `select staffroom.revoke_api_key('${ids.org}', '${ids.key}', 'r')`],
+    ['create_employee', () => `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`],
+    ['update_employee', () => `select staffroom.update_employee('${ids.org}', '${ids.helper}', '{"name": "Mole"}', 'r')`],
+    ['delete_employee', () => `select staffroom.delete_employee('${ids.org}', '${ids.helper}', 'r')`],
+    ['restore_employee', () => `select staffroom.restore_employee('${ids.org}', '${ids.helper}', 'r')`],
+    ['create_task', () => `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`],
+    ['cancel_task', () => `select staffroom.cancel_task('${ids.org}', '${ids.task}')`],
+  ] as const)("%s with the organization's id is refused as not found", async (_name, statement) => {
+    await expectRefused(caller('outsider'), statement(), refused('NOT_FOUND'));
+  });
+
+  it.each([
+    ['set_member_role', () => `select staffroom.set_member_role('${ids.otherOrg}', '${member.id}', 'owner', 'r')`],
+    ['remove_member', () => `select staffroom.remove_member('${ids.otherOrg}', '${owner.id}', 'r')`],
+    ['revoke_invitation', () => `select staffroom.revoke_invitation('${ids.otherOrg}', '${ids.pendingInvitation}', 'r')`],
+    ['revoke_api_key', () => `select staffroom.revoke_api_key('${ids.otherOrg}', '${ids.key}', 'r')`],
+    ['update_employee', () => `select staffroom.update_employee('${ids.otherOrg}', '${ids.helper}', '{"name": "Mole"}', 'r')`],
+    ['delete_employee', () => `select staffroom.delete_employee('${ids.otherOrg}', '${ids.helper}', 'r')`],
+    ['restore_employee', () => `select staffroom.restore_employee('${ids.otherOrg}', '${ids.helper}', 'r')`],
+    ['create_task', () => `select staffroom.create_task('${ids.otherOrg}', '${ids.helper}', 'x', null)`],
+    ['cancel_task', () => `select staffroom.cancel_task('${ids.otherOrg}', '${ids.task}')`],
+  ] as const)("%s through their own organization on the target's objects is refused as not found", async (_name, statement) => {
+    await expectRefused(caller('outsider'), statement(), refused('NOT_FOUND'));
+  });
+
+  it('cannot accept an invitation sent to someone else', async () => {
+    const tokenHash = hex64();
+    await invite('invitee@example.com', 'admin', tokenHash);
+    await expectRefused(caller('outsider'), `select staffroom.accept_invitation('${tokenHash}', 'r')`, refused('FORBIDDEN'));
+  });
+});
+
+describe('an API key', () => {
+  it.each([
+    ['create_organization', (): string => `select staffroom.create_organization('Keyed', 'keyed', 'offline-small', 'r')`],
+    ['update_organization', () => `select staffroom.update_organization('${ids.org}', 'Keyed', null, null, 'r')`],
+    ['delete_organization', () => `select staffroom.delete_organization('${ids.org}', 'r')`],
+    ['restore_organization', () => `select staffroom.restore_organization('${ids.org}', 'r')`],
+    ['set_member_role', () => `select staffroom.set_member_role('${ids.org}', '${member.id}', 'admin', 'r')`],
+    ['remove_member', () => `select staffroom.remove_member('${ids.org}', '${member.id}', 'r')`],
+    ['create_invitation', () => `select staffroom.create_invitation('${ids.org}', 'key@example.com', 'admin', '${hex64()}', 'r')`],
+    ['revoke_invitation', () => `select staffroom.revoke_invitation('${ids.org}', '${ids.pendingInvitation}', 'r')`],
+    ['accept_invitation', () => `select staffroom.accept_invitation('${hex64()}', 'r')`],
+    ['create_api_key', () => `select staffroom.create_api_key('${ids.org}', 'more', 'sk_live_abcde', '${hex64()}', null, 'r')`],
+    ['revoke_api_key', () => `select staffroom.revoke_api_key('${ids.org}', '${ids.key}', 'r')`],
+    ['sync_profile', (): string => `select staffroom.sync_profile('Key')`],
+  ] as const)('cannot run %s, which is for users only', async (_name, statement) => {
+    await expectRefused(caller('key'), statement(), refused('FORBIDDEN'));
+  });
+
+  it.each(['invitations', 'api_keys', 'audit_events', 'profiles'])('reads no rows of %s', async (table) => {
+    expect(await valueAs(caller('key'), `select count(*)::int from staffroom.${table}`)).toBe(0);
+  });
+
+  it('acts only in its own organization, and is recorded as itself', async () => {
+    await expectRefused(caller('key'), `select staffroom.create_employee('${ids.otherOrg}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('NOT_FOUND'));
+    await expectRefused(caller('key'), `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(caller('key'), `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
+    const employee = await valueAs<string>(caller('key'), `select staffroom.create_employee('${ids.org}', 'Bot', 'bot', '', 'Automate.', null, '{}', 50, 'req_key')`);
+    const task = await valueAs<string>(caller('key'), `select staffroom.create_task('${ids.org}', '${employee}', 'Go.', null)`);
+    const [row] = await db`select organization_id, created_by, created_by_key from staffroom.tasks where id = ${task}`;
+    expect(row).toEqual({ organization_id: ids.org, created_by: null, created_by_key: ids.key });
+    const [event] = await db`select actor_type, actor_id, actor_email from staffroom.audit_events where action = 'employee.created' and target_id = ${employee}`;
+    expect(event).toEqual({ actor_type: 'api_key', actor_id: ids.key, actor_email: null });
+  });
+
+  it('once revoked by the owner, its claims see and do nothing', async () => {
+    const key = await createKey();
+    expect(await valueAs(keyClaims(key), 'select count(*)::int from staffroom.employees')).toBeGreaterThan(0);
+    await rowsAs(caller('owner'), `select staffroom.revoke_api_key('${ids.org}', '${key}', 'req_revoke')`);
+    for (const table of ['organizations', 'employees', 'tasks', 'credit_accounts', 'memberships']) {
+      expect(await valueAs(keyClaims(key), `select count(*)::int from staffroom.${table}`), table).toBe(0);
+    }
+    await expectRefused(keyClaims(key), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(keyClaims(key), `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('NOT_FOUND'));
+  });
+
+  it('an expired key or a key named with the wrong organization sees and does nothing', async () => {
+    for (const claims of [keyClaims(ids.expiredKey), keyClaims(ids.key, ids.otherOrg), keyClaims(ids.revokedKey)]) {
+      expect(await valueAs(claims, 'select count(*)::int from staffroom.employees')).toBe(0);
+      await expectRefused(claims, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
+      await expectRefused(claims, `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
+    }
+  });
+
+  it("a user token carrying a key's claims acts only as that user", async () => {
+    const outsiderWithKey: Claims = { ...userClaims(outsider), api_key_id: ids.key, organization_id: ids.org };
+    expect(await valueAs(outsiderWithKey, `select count(*)::int from staffroom.employees where organization_id = '${ids.org}'`)).toBe(0);
+    expect(await valueAs(outsiderWithKey, `select staffroom.org_role('${ids.org}')`)).toBeNull();
+    await expectRefused(outsiderWithKey, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(outsiderWithKey, `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('NOT_FOUND'));
+    const memberWithKey: Claims = { ...userClaims(member), api_key_id: ids.key, organization_id: ids.org };
+    expect(await valueAs(memberWithKey, `select staffroom.org_role('${ids.org}')`)).toBe('member');
+    await expectRefused(memberWithKey, `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('FORBIDDEN'));
+    expect(await valueAs(memberWithKey, 'select count(*)::int from staffroom.api_keys')).toBe(0);
+  });
+});
+
+describe('function privileges', () => {
+  const userCallable = [
+    'accept_invitation', 'cancel_task', 'caller_organizations', 'create_api_key', 'create_employee', 'create_invitation',
+    'create_organization', 'create_task', 'delete_employee', 'delete_organization', 'org_role', 'remove_member',
+    'restore_employee', 'restore_organization', 'revoke_api_key', 'revoke_invitation', 'set_member_role',
+    'shares_organization', 'sync_profile', 'update_employee', 'update_organization',
+  ];
+
+  it('authenticated may execute exactly the functions the API calls', () => {
+    expect(functions.filter((f) => f.granted).map((f) => f.name).sort()).toEqual([...userCallable].sort());
+  });
+
+  it.each(['member', 'owner', 'key'] as const)('%s is denied every other function of the schema', async (role) => {
+    const others = functions.filter((f) => !f.granted);
+    expect(others.map((f) => f.name)).toEqual(expect.arrayContaining(['move_credits', 'settle_task', 'record_audit', 'caller_key', 'require_role']));
+    const before = await snapshot();
+    for (const f of others) expect(await attempt(caller(role), f.call), f.call).toEqual(denied);
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('anon', () => {
+  it('is denied every table', async () => {
+    const before = await snapshot();
+    for (const table of tables) {
+      for (const statement of [`select * from staffroom.${table.name}`, `insert into staffroom.${table.name} default values`, `delete from staffroom.${table.name}`]) {
+        expect(await attempt('anon', statement), statement).toEqual(denied);
+      }
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('is denied every function', async () => {
+    const before = await snapshot();
+    for (const f of functions) expect(await attempt('anon', f.call), f.call).toEqual(denied);
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('a deleted organization', () => {
+  it('stays deleted for its admin, its API key and outsiders; only its owner sees it', async () => {
+    const org = await valueAs<string>(caller('owner'), `select staffroom.create_organization('Closing', 'closing', 'offline-small', 'req_setup')`);
+    await db`insert into staffroom.memberships (organization_id, user_id, role) values (${org}, ${admin.id}, 'admin')`;
+    const key = await createKey(org);
+    const employee = await valueAs<string>(keyClaims(key, org), `select staffroom.create_employee('${org}', 'Clerk', 'clerk', '', 'File.', null, '{}', 100, 'r')`);
+    await rowsAs(caller('owner'), `select staffroom.delete_organization('${org}', 'req_delete')`);
+
+    await expectRefused(caller('admin'), `select staffroom.restore_organization('${org}', 'r')`, refused('FORBIDDEN'));
+    await expectRefused(caller('outsider'), `select staffroom.restore_organization('${org}', 'r')`, refused('NOT_FOUND'));
+    await expectRefused(caller('admin'), `select staffroom.update_organization('${org}', 'Reopened', null, null, 'r')`, refused('NOT_FOUND'));
+    await expectRefused(keyClaims(key, org), `select staffroom.create_task('${org}', '${employee}', 'x', null)`, refused('NOT_FOUND'));
+    expect(await valueAs(caller('admin'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(0);
+    expect(await valueAs(keyClaims(key, org), 'select count(*)::int from staffroom.employees')).toBe(0);
+    expect(await valueAs(caller('owner'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(1);
+  });
+});
