@@ -12,7 +12,12 @@ import { providersFromEnv } from './integrations/llm/index.js';
 const config = loadConfig();
 const log = createLogger(config.logLevel);
 
-const database = await openDatabase(process.env, log);
+const database = await openDatabase(process.env, log).catch((error: unknown) => {
+  // A newcomer's most likely failures (another process owns the data directory, an unreachable folder) say
+  // what to do in their message: print it, not a stack.
+  log.fatal(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});
 const worker = createWorker({
   db: database.db,
   providers: providersFromEnv(process.env),

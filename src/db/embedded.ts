@@ -2,7 +2,7 @@
 // data directory of ours. Root-safe: Postgres refuses to run as root, so as root the server runs as the
 // `postgres` user when there is one, else as `nobody`.
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { userInfo } from 'node:os';
@@ -59,6 +59,17 @@ function assertReachable(dir: string, ids: Ids | undefined): void {
   }
 }
 
+/** Beside the data directory: the pid of the process that started the cluster and stops it. */
+const ownerFile = (dataDir: string): string => `${dataDir}.owner`;
+
+/** Another live process that owns the cluster on this data directory, if any. */
+export function clusterOwner(dataDir: string): number | undefined {
+  const file = ownerFile(resolve(dataDir));
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : undefined;
+}
+
 /** A killed run leaves its postmaster running, or a stale postmaster.pid: stop the one, remove the other. */
 async function clearStalePostmaster(dataDir: string): Promise<void> {
   const pidFile = resolve(dataDir, 'postmaster.pid');
@@ -106,7 +117,14 @@ export async function startEmbeddedDatabase(options: { dataDir: string; password
   const ids = unprivilegedIds();
   mkdirSync(dirname(dataDir), { recursive: true });
   assertReachable(dataDir, ids);
-  await clearStalePostmaster(dataDir);
+  const owner = clusterOwner(dataDir);
+  if (owner) {
+    throw new Error(
+      `The embedded database in ${dataDir} is run by another process (pid ${owner}), which this one will not stop. ` +
+        'Stop that process first; npm run db:migrate and npm run token use its database while it runs.',
+    );
+  }
+  await clearStalePostmaster(dataDir); // no live owner: what is running is left over from a killed run
   const port = await freePort();
   const logLines: string[] = [];
   const pg = new EmbeddedPostgres({
@@ -141,9 +159,13 @@ export async function startEmbeddedDatabase(options: { dataDir: string; password
   await pg.start().catch((error: unknown) => {
     throw fail('start', error);
   });
+  writeFileSync(ownerFile(dataDir), `${process.pid}\n`);
   return {
     port,
     url: `postgres://${superuser}:${encodeURIComponent(options.password)}@127.0.0.1:${port}/postgres`,
-    stop: () => pg.stop(),
+    stop: async () => {
+      await pg.stop();
+      rmSync(ownerFile(dataDir), { force: true });
+    },
   };
 }
