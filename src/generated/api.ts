@@ -765,11 +765,11 @@ export interface components {
          *     `TOKEN_INVALID` 401 (malformed, forged, wrong audience or issuer) · `API_KEY_INVALID` 401 (unknown,
          *     revoked or expired key) · `PAYMENT_REQUIRED` 402 · `FORBIDDEN` 403 · `NOT_FOUND` 404 ·
          *     `METHOD_NOT_ALLOWED` 405 · `CONFLICT` 409 · `IDEMPOTENCY_CONFLICT` 409 · `PAYLOAD_TOO_LARGE` 413 ·
-         *     `UNSUPPORTED_MEDIA_TYPE` 415 · `RATE_LIMITED` 429 · `INTERNAL` 500 · `NOT_IMPLEMENTED` 501 ·
+         *     `UNSUPPORTED_MEDIA_TYPE` 415 · `RATE_LIMITED` 429 · `INTERNAL` 500 ·
          *     `UNAVAILABLE` 503.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "NOT_IMPLEMENTED" | "UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
         ErrorDetail: {
             /**
              * @description Where the problem is, as `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.

@@ -7,7 +7,7 @@ import addFormats from 'ajv-formats';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import contract from '../generated/openapi.json' with { type: 'json' };
-import { handlers as implementedHandlers } from '../handlers/index.js';
+import { handlers } from '../handlers/index.js';
 import { ApiError, fromDatabaseError } from './errors.js';
 import { apiKeyPrefix, resolveApiKey } from '../services/api-keys.js';
 import { userClaims } from '../services/caller.js';
@@ -27,8 +27,6 @@ export interface AppOptions {
 
 export interface App {
   handle(request: HttpRequest): Promise<HttpResponse>;
-  /** Operations of the contract that the service does not implement yet (they answer 501). */
-  readonly unimplemented: readonly OperationId[];
 }
 
 /** Per-request state threaded through openapi-backend's hooks as the handler argument. */
@@ -71,14 +69,6 @@ export function contractYaml(): string {
 
 export async function createApp(options: AppOptions): Promise<App> {
   const { deps, log } = options;
-  const operationIds = Object.values(document.paths ?? {}).flatMap((item) =>
-    ['get', 'put', 'post', 'patch', 'delete'].flatMap((m) => {
-      const op = (item as Record<string, { operationId?: string } | undefined>)[m];
-      return op?.operationId ? [op.operationId as OperationId] : [];
-    }),
-  );
-  const unimplemented = operationIds.filter((id) => !implementedHandlers[id]);
-
   const backend = new OpenAPIBackend({
     definition: structuredClone(document),
     quick: true,
@@ -104,9 +94,6 @@ export async function createApp(options: AppOptions): Promise<App> {
         if (!operationId) return;
         ex.parsed.body = parseBody(c, ex.http);
         c.request.requestBody = ex.parsed.body;
-        if (!implementedHandlers[operationId]) {
-          throw new ApiError('NOT_IMPLEMENTED', `${operationId} is not implemented yet; the mock serves it.`);
-        }
       },
       unauthorizedHandler: (c: Context): Outcome => {
         // Report why the credentials that were sent failed; with none sent, say what to send.
@@ -140,7 +127,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     return ex.ctx.caller;
   });
 
-  for (const [operationId, handler] of Object.entries(implementedHandlers)) {
+  for (const [operationId, handler] of Object.entries(handlers)) {
     backend.register(operationId, async (c: Context, ex: Exchange): Promise<Outcome> => {
       const coerced = c.validation?.coerced as { query?: unknown; params?: unknown } | undefined;
       const request = {
@@ -280,7 +267,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     return { status: 500, body: errorBody(new ApiError('INTERNAL', 'Something went wrong on our side.'), ctx.requestId) };
   }
 
-  return { handle, unimplemented };
+  return { handle };
 }
 
 function missingCredentials(): ApiError {

@@ -1,6 +1,8 @@
 // dredd replays the contract's examples against the running service: every implemented operation's
 // documented success response must come back with the documented status, headers and body shape.
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { signUp, startTestServer, type TestServer } from '../support/server.js';
@@ -84,19 +86,33 @@ afterAll(async () => {
   await fakeStripe.close();
 });
 
+const record = join(mkdtempSync(join(tmpdir(), 'dredd-')), 'transactions.jsonl');
+const contract = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../src/generated/openapi.json'), 'utf8')) as { paths: Record<string, unknown> };
+// Every operation documents a success response, so each one must show up among dredd's transactions.
+const operationCount = Object.values(contract.paths).flatMap((item) => Object.values(item as Record<string, { operationId?: string }>).filter((op) => op?.operationId)).length;
+
 describe('dredd', () => {
-  it('passes every transaction it runs, and runs some', async () => {
+  it('passes every transaction, and exercises every documented success response', async () => {
     const { code, output } = await runNodeProcess(require.resolve('dredd/bin/dredd'), [
       resolve(import.meta.dirname, '../../src/generated/openapi.json'),
       server.baseUrl,
       `--hookfiles=${resolve(import.meta.dirname, 'dredd-hooks.cjs')}`,
       '--loglevel=warning',
       '--color=false',
-    ], { env: { DREDD_FIXTURE: JSON.stringify(fixture) } });
+    ], { env: { DREDD_FIXTURE: JSON.stringify(fixture), DREDD_RECORD: record } });
     const summary = /complete: (\d+) passing, (\d+) failing, (\d+) errors, (\d+) skipped/.exec(output);
     expect(summary, output).not.toBeNull();
-    const [, passing, failing, errors] = summary!.map(Number);
+    const [, , failing, errors] = summary!.map(Number);
     expect({ failing, errors, code }, output).toEqual({ failing: 0, errors: 0, code: 0 });
-    expect(passing).toBeGreaterThanOrEqual(4);
+    // Every success response the contract documents was exercised and passed: the check cannot go quiet.
+    const ran = readFileSync(record, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { operationId: string; status: number; result: string });
+    const passed = new Set(ran.filter((t) => t.result === 'pass').map((t) => `${t.operationId} ${t.status}`));
+    const documented = Object.values(contract.paths).flatMap((item) =>
+      Object.values(item as Record<string, { operationId?: string; responses?: Record<string, unknown> }>).flatMap((op) =>
+        op?.operationId ? Object.keys(op.responses ?? {}).filter((s) => /^2\d\d$/.test(s)).map((s) => `${op.operationId} ${s}`) : [],
+      ),
+    );
+    expect(new Set(documented.map((response) => response.split(' ')[0])).size).toBe(operationCount);
+    expect(documented.filter((response) => !passed.has(response)), output).toEqual([]);
   });
 });
