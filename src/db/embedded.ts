@@ -82,14 +82,19 @@ async function clearStalePostmaster(dataDir: string): Promise<void> {
   rmSync(pidFile, { force: true });
 }
 
-/** The port of a cluster already running on this data directory, if any (postmaster.pid's 4th line). */
-export function runningClusterPort(dataDir: string): number | undefined {
+/** The postmaster running on this data directory, if any: its pid and port (postmaster.pid's 1st and 4th lines). */
+export function runningPostmaster(dataDir: string): { pid: number; port: number } | undefined {
   const pidFile = resolve(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
   const lines = readFileSync(pidFile, 'utf8').split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port) ? port : undefined;
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port) ? { pid, port } : undefined;
+}
+
+/** The port of a cluster already running on this data directory, if any. */
+export function runningClusterPort(dataDir: string): number | undefined {
+  return runningPostmaster(dataDir)?.port;
 }
 
 function isAlive(pid: number): boolean {
@@ -112,7 +117,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startEmbeddedDatabase(options: { dataDir: string; password: string; onLog?: (line: string) => void }): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(options: {
+  dataDir: string;
+  password: string;
+  /** Default: a free one. A restarted cluster keeps its port, so that its clients' URL stays right. */
+  port?: number;
+  onLog?: (line: string) => void;
+}): Promise<EmbeddedDatabase> {
   const dataDir = resolve(options.dataDir);
   const ids = unprivilegedIds();
   mkdirSync(dirname(dataDir), { recursive: true });
@@ -125,7 +136,7 @@ export async function startEmbeddedDatabase(options: { dataDir: string; password
     );
   }
   await clearStalePostmaster(dataDir); // no live owner: what is running is left over from a killed run
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const logLines: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,

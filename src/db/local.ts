@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { runningClusterPort, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
+import { runningClusterPort, runningPostmaster, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
 
 export interface LocalSecrets {
   databasePassword: string;
@@ -26,9 +26,64 @@ export function loadLocalSecrets(dataDir: string): LocalSecrets {
   return secrets;
 }
 
-export async function startLocalDatabase(dataDir: string, onLog?: (line: string) => void): Promise<EmbeddedDatabase> {
+export async function startLocalDatabase(dataDir: string, options: { port?: number; onLog?: (line: string) => void } = {}): Promise<EmbeddedDatabase> {
   const secrets = loadLocalSecrets(dataDir);
-  return startEmbeddedDatabase({ dataDir: resolve(dataDir, 'pg'), password: secrets.databasePassword, onLog });
+  return startEmbeddedDatabase({ dataDir: resolve(dataDir, 'pg'), password: secrets.databasePassword, ...options });
+}
+
+export interface SupervisedDatabase {
+  url: string;
+  port: number;
+  /** Stops watching, then stops the cluster. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the embedded cluster and keeps it running: when its postmaster dies (killed, crashed), it is started
+ * again on the same port, so the service recovers without a restart. Requests meanwhile answer 503.
+ */
+export async function superviseLocalDatabase(
+  dataDir: string,
+  log: { warn(object: object, message: string): void; error(object: object, message: string): void; info(object: object, message: string): void },
+  checkEveryMs = 1_000,
+): Promise<SupervisedDatabase> {
+  let cluster = await startLocalDatabase(dataDir);
+  const pgDir = resolve(dataDir, 'pg');
+  let stopping = false;
+  let restarting: Promise<void> | undefined;
+  const restart = async (): Promise<void> => {
+    log.error({ dataDir, port: cluster.port }, 'the embedded database stopped unexpectedly; restarting it');
+    // A killed postmaster's backends take a moment to exit and free its shared memory: try a few times.
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        cluster = await startLocalDatabase(dataDir, { port: cluster.port });
+        log.info({ port: cluster.port, attempt }, 'embedded database restarted');
+        return;
+      } catch (error) {
+        log.warn({ attempt, reason: error instanceof Error ? error.message.split('\n')[0] : String(error) }, 'embedded database restart failed; retrying');
+        await new Promise((resolveDelay) => setTimeout(resolveDelay, Math.min(5_000, 250 * attempt)));
+      }
+    }
+  };
+  const watch = setInterval(() => {
+    if (stopping || restarting || runningPostmaster(pgDir)) return;
+    restarting = restart().finally(() => (restarting = undefined));
+  }, checkEveryMs);
+  watch.unref();
+  return {
+    get url() {
+      return cluster.url;
+    },
+    get port() {
+      return cluster.port;
+    },
+    async stop() {
+      stopping = true;
+      clearInterval(watch);
+      await restarting;
+      await cluster.stop();
+    },
+  };
 }
 
 /** Connects to the local cluster when `npm start` runs it, else starts it for the duration of `work`. */

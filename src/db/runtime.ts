@@ -2,7 +2,7 @@
 // and migrations are a deploy step), else the embedded cluster, migrated on start.
 import type { Logger } from 'pino';
 import { connect, type Db } from './client.js';
-import { localDataDir, startLocalDatabase } from './local.js';
+import { localDataDir, superviseLocalDatabase } from './local.js';
 import { migrate } from './migrate.js';
 
 export interface RuntimeDatabase {
@@ -17,7 +17,7 @@ export async function openDatabase(env: NodeJS.ProcessEnv, log: Logger): Promise
     return { db, mode: 'external', close: () => db.end({ timeout: 5 }) };
   }
   const dataDir = localDataDir(env);
-  const cluster = await startLocalDatabase(dataDir);
+  const cluster = await superviseLocalDatabase(dataDir, log.child({ component: 'embedded-database' }));
   const db = connect(cluster.url, { max: 10 });
   const applied = await migrate(db);
   log.info({ dataDir, port: cluster.port, applied }, 'embedded database ready');
