@@ -23,6 +23,7 @@ const worker = createWorker({
   providers: providersFromEnv(process.env),
   log: log.child({ component: 'worker' }),
   concurrency: config.workerConcurrency,
+  leaseMs: config.taskLeaseMs,
 });
 const deps = appDepsFromEnv(process.env, {
   db: database.db,

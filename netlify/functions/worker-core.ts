@@ -7,7 +7,7 @@ import { createWorker } from '../../src/services/worker.js';
 
 export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set.');
-  const concurrency = loadConfig(env).workerConcurrency;
+  const { workerConcurrency: concurrency, taskLeaseMs } = loadConfig(env);
   // A connection per lane, and one for the lease renewals that overlap them.
   const db = connect(env.DATABASE_URL, { max: concurrency + 1 });
   try {
@@ -16,6 +16,7 @@ export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<
       providers: providersFromEnv(env),
       log: createLogger(env.LOG_LEVEL ?? 'info').child({ component: 'worker' }),
       concurrency,
+      leaseMs: taskLeaseMs,
     });
     return await worker.drain();
   } finally {
