@@ -1069,8 +1069,12 @@ export interface components {
             /** @description The user message, up to 100,000 characters. */
             input: string;
         };
-        /** @enum {string} */
-        SubscriptionStatus: "none" | "trialing" | "active" | "past_due" | "canceled" | "unpaid" | "incomplete" | "incomplete_expired" | "paused";
+        /**
+         * @description Stripe's status of the subscription, or `none`. `unknown` is a status Stripe reported that this API
+         *     version does not know; the organization is then on the free plan until Stripe reports a known one.
+         * @enum {string}
+         */
+        SubscriptionStatus: "none" | "trialing" | "active" | "past_due" | "canceled" | "unpaid" | "incomplete" | "incomplete_expired" | "paused" | "unknown";
         Billing: {
             /** @enum {string} */
             planId: "free" | "starter" | "pro";

@@ -92,7 +92,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       postRoutingHandler: (c: Context, ex: Exchange): void => {
         const operationId = c.operation?.operationId as OperationId | undefined;
         if (!operationId) return;
-        ex.parsed.body = parseBody(c, ex.http);
+        ex.parsed.body = parseBody(c, ex.http, options.maxBodyBytes);
         c.request.requestBody = ex.parsed.body;
       },
       unauthorizedHandler: (c: Context): Outcome => {
@@ -216,9 +216,6 @@ export async function createApp(options: AppOptions): Promise<App> {
     if (http.method === 'GET' && http.path === '/v1/openapi.yaml') {
       return { status: 200, body: contractYaml(), headers: { 'Content-Type': 'application/yaml; charset=utf-8' } };
     }
-    if (http.body && http.body.length > options.maxBodyBytes) {
-      throw new ApiError('PAYLOAD_TOO_LARGE', `The request body is larger than ${options.maxBodyBytes} bytes.`);
-    }
     if (!decodesAsUtf8(http.path)) {
       throw new ApiError('VALIDATION_ERROR', 'The path is not valid percent-encoded UTF-8.', [{ field: 'path', message: 'is not valid percent-encoding' }]);
     }
@@ -287,12 +284,15 @@ export function errorBody(error: ApiError, requestId: string): unknown {
 }
 
 /** Checks the Content-Type against the operation's media types and parses the body: 415, 400 or the value. */
-function parseBody(c: Context, http: HttpRequest): unknown {
+function parseBody(c: Context, http: HttpRequest, maxBodyBytes: number): unknown {
   const requestBody = c.operation.requestBody as
     | { required?: boolean; content?: Record<string, unknown> }
     | undefined;
   const hasBody = http.body !== undefined && http.body.length > 0;
-  if (!requestBody) return undefined; // bodies sent to operations that take none are ignored
+  if (!requestBody) return undefined; // bodies sent to operations that take none are ignored, whatever their size
+  if (http.body && http.body.length > maxBodyBytes) {
+    throw new ApiError('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxBodyBytes} bytes.`);
+  }
   if (!hasBody) {
     if (requestBody.required) throw new ApiError('VALIDATION_ERROR', 'The request body is required.', [{ field: 'body', message: 'is required' }]);
     return undefined;
@@ -317,27 +317,42 @@ function parseBody(c: Context, http: HttpRequest): unknown {
     // The parser's message quotes the body; the client gets a plain statement instead.
     throw new ApiError('VALIDATION_ERROR', 'The request body is not valid JSON.', [{ field: 'body', message: 'is not valid JSON' }]);
   }
-  const nul = text.includes('\\u0000') ? findNul(value, 'body') : undefined;
-  if (nul) throw nulError(nul);
+  // Only a \u escape can bring NUL or a lone surrogate into decoded text: walk the value only then.
+  const unstorable = /\\u(0000|d[89a-f])/i.test(text) ? findUnstorableText(value, 'body') : undefined;
+  if (unstorable) throw unstorableTextError(unstorable.field, unstorable.problem);
   return value;
 }
 
-/** The first field whose text (or key) holds a NUL character, as `body.a.0.b`. */
-function findNul(value: unknown, field: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? field : undefined;
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain NUL characters';
+  if (loneSurrogate.test(text)) return 'must be valid Unicode (no unpaired surrogate)';
+  return undefined;
+}
+
+/** The first field whose text (or key) Postgres cannot store, as `body.a.0.b`, and why. */
+function findUnstorableText(value: unknown, field: string): { field: string; problem: string } | undefined {
+  if (typeof value === 'string') {
+    const problem = textProblem(value);
+    return problem ? { field, problem } : undefined;
+  }
   if (value === null || typeof value !== 'object') return undefined;
   for (const [key, item] of Object.entries(value)) {
-    if (key.includes('\u0000')) return field;
-    const found = findNul(item, `${field}.${key}`);
+    const problem = textProblem(key);
+    if (problem) return { field, problem };
+    const found = findUnstorableText(item, `${field}.${key}`);
     if (found) return found;
   }
   return undefined;
 }
 
+function unstorableTextError(field: string, problem: string): ApiError {
+  return new ApiError('VALIDATION_ERROR', `Invalid ${field}: text ${problem}.`, [{ field, message: problem }]);
+}
+
 function nulError(field: string): ApiError {
-  return new ApiError('VALIDATION_ERROR', `Invalid ${field}: text must not contain NUL characters.`, [
-    { field, message: 'must not contain NUL characters' },
-  ]);
+  return unstorableTextError(field, 'must not contain NUL characters');
 }
 
 /** The operation's header parameters under the names the contract gives them (requests arrive lowercased). */

@@ -12,6 +12,14 @@ type Billing = components['schemas']['Billing'];
 type LedgerEntry = components['schemas']['LedgerEntry'];
 type Usage = components['schemas']['Usage'];
 
+type SubscriptionStatus = Billing['subscription']['status'];
+const subscriptionStatuses: readonly SubscriptionStatus[] = ['trialing', 'active', 'past_due', 'canceled', 'unpaid', 'incomplete', 'incomplete_expired', 'paused'];
+
+/** Stripe's status as stored; one Stripe added after this API version reads as `unknown`. */
+function knownStatus(status: string): SubscriptionStatus {
+  return subscriptionStatuses.includes(status as SubscriptionStatus) ? (status as SubscriptionStatus) : 'unknown';
+}
+
 export async function getBilling(ctx: RequestContext, orgId: string): Promise<Billing> {
   return asCaller(ctx, async (tx) => {
     const org = await requireOrganization(tx, orgId);
@@ -20,7 +28,7 @@ export async function getBilling(ctx: RequestContext, orgId: string): Promise<Bi
     return {
       planId: org.planId,
       subscription: subscription
-        ? { status: subscription.status as Billing['subscription']['status'], currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: subscription.cancelAtPeriodEnd }
+        ? { status: knownStatus(subscription.status), currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: subscription.cancelAtPeriodEnd }
         : { status: 'none', currentPeriodEnd: null, cancelAtPeriodEnd: false },
       credits: { balance: available + reserved, reserved, available },
       stripeConfigured: Boolean(ctx.deps.stripe?.client),

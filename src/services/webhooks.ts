@@ -24,6 +24,9 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
 const idOf = (value: unknown): string | undefined => str(value) ?? str((value as Json | null)?.id);
 const int = (value: unknown): number | undefined => (Number.isSafeInteger(value) ? (value as number) : undefined);
+// Unix seconds as a timestamp, or null when absent or outside years 1970-9999 (no date a subscription has).
+const isoFromUnix = (seconds: number | undefined): string | null =>
+  seconds !== undefined && seconds > 0 && seconds < 253_402_300_800 ? new Date(seconds * 1000).toISOString() : null;
 
 export async function processStripeEvent(
   db: Db,
@@ -127,7 +130,7 @@ async function subscriptionChanged(tx: Tx, config: StripeConfig, event: Stripe.E
     subscriptionId: str(subscription.id)!,
     planId,
     status,
-    currentPeriodEnd: periodEnd ? new Date(periodEnd * 1000).toISOString() : null,
+    currentPeriodEnd: isoFromUnix(periodEnd),
     cancelAtPeriodEnd: subscription.cancel_at_period_end === true,
     eventCreated: event.created,
   });

@@ -112,6 +112,23 @@ describe('error envelope', () => {
     expect((await usage('from=9999-12-31&to=9999-12-31')).body?.error.details?.[0]?.field).toBe('query.to');
   });
 
+  it('refuses a forged cursor and unpaired surrogates with 400, and ignores a body where none is taken', async () => {
+    const token = await mintAccessToken({ secret: testJwtSecret, userId: crypto.randomUUID(), email: 'edges@example.com' });
+    const auth = { Authorization: `Bearer ${token}` };
+    for (const t of ['1', '0', '2026-02-30T00:00:00Z', '0000-01-01T00:00:00Z']) {
+      const cursor = Buffer.from(JSON.stringify({ t, i: '00000000-0000-0000-0000-000000000000' })).toString('base64url');
+      const { response, body } = await call('GET', `${orgs}?cursor=${cursor}`, { headers: auth });
+      expect(response.status, t).toBe(400);
+      expect(body?.error.details?.[0]?.field).toBe('query.cursor');
+    }
+    const surrogate = await call('POST', orgs, { body: '{"name":"a\\ud800"}', headers: { ...auth, 'Content-Type': 'application/json' } });
+    expect(surrogate.response.status).toBe(400);
+    expect(surrogate.body?.error.details).toEqual([{ field: 'body.name', message: 'must be valid Unicode (no unpaired surrogate)' }]);
+    // No database behind this server: reaching the handler (503), not 413, shows the body was ignored.
+    const ignored = await call('DELETE', `${orgs}/${crypto.randomUUID()}`, { body: 'x'.repeat(70 * 1024), headers: auth });
+    expect(ignored.response.status).toBe(503);
+  });
+
   it('survives hostile inputs without a 500', async () => {
     const attempts: [string, string, RequestInit?][] = [
       ['GET', '/v1/models?provider=%00'],

@@ -97,6 +97,22 @@ describe('receiveStripeWebhook', () => {
     expect(await billing(orgId)).toMatchObject({ planId: 'free', subscription: { status: 'canceled' } });
   });
 
+  it('reads a status Stripe added later as unknown (free plan) and a period end beyond year 9999 as none', async () => {
+    const orgId = await newOrg('Future');
+    const item = (stripeObject('subscription').items as { data: object[] }).data[0] ?? {};
+    const future = {
+      ...stripeObject('subscription'),
+      id: 'sub_test_future',
+      status: 'hibernating',
+      customer: `cus_${orgId.slice(0, 8)}`,
+      metadata: { organization_id: orgId },
+      current_period_end: 9_007_199_254_740_991,
+      items: { object: 'list', data: [{ ...item, price: { id: 'price_pro_test' }, current_period_end: 1e15 }] },
+    };
+    expect((await deliver(stripeEvent('customer.subscription.updated', future))).status).toBe(200);
+    expect(await billing(orgId)).toMatchObject({ planId: 'free', subscription: { status: 'unknown', currentPeriodEnd: null } });
+  });
+
   it("grants the plan's credits once per paid invoice", async () => {
     const orgId = await newOrg('Invoiced');
     await app.database.db`insert into staffroom.billing_customers (organization_id, stripe_customer_id) values (${orgId}, 'cus_invoiced')`;
