@@ -56,6 +56,9 @@ export class DatabaseUnavailableError extends Error {
 
 /** How long a transaction may wait for a connection before the caller is told the database is unavailable. */
 export const acquireTimeoutMs = 1_500;
+/** How many transactions of one pool may wait for a connection at once. */
+export const maxWaiting = 200;
+const waitingFor = new WeakMap<Db, number>();
 /** The longest one statement may run (a runaway query must not hold a connection for ever). */
 export const statementTimeoutMs = 5_000;
 
@@ -66,11 +69,21 @@ export const statementTimeoutMs = 5_000;
  * its outcome is awaited instead.
  */
 function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: Tx) => Promise<T>, limits: TxLimits): Promise<T> {
+  // The queue for connections is bounded too: past it, an outage answers at once instead of piling up work.
+  const waiting = waitingFor.get(db) ?? 0;
+  if (waiting >= maxWaiting) return Promise.reject(new DatabaseUnavailableError(`${waiting} transactions already wait for a connection`));
+  waitingFor.set(db, waiting + 1);
+  let counted = true;
+  const stopWaiting = () => {
+    if (counted) waitingFor.set(db, (waitingFor.get(db) ?? 1) - 1);
+    counted = false;
+  };
   // An object, not a local: the timers below change it while the transaction's callback awaits.
   const progress: { state: 'waiting' | 'running' | 'committing' | 'abandoned' } = { state: 'waiting' };
   const abandoned = () => new DatabaseUnavailableError('the transaction was abandoned: its deadline passed');
   const givenUp = () => progress.state === 'abandoned';
   const running = db.begin(async (tx) => {
+    stopWaiting();
     if (progress.state === 'abandoned') throw abandoned();
     progress.state = 'running';
     await setup(tx);
@@ -91,6 +104,7 @@ function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: 
         ? undefined
         : setTimeout(giveUp('the request deadline passed', ['waiting', 'running']), Math.max(0, limits.deadline - Date.now()));
     running.then(resolve, reject).finally(() => {
+      stopWaiting();
       clearTimeout(acquire);
       clearTimeout(deadline);
     });

@@ -3,7 +3,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, DatabaseUnavailableError, withService, type Tx } from '../../src/db/client.js';
+import { connect, DatabaseUnavailableError, maxWaiting, withService, type Tx } from '../../src/db/client.js';
 import { freePort } from '../support/processes.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { signUp, startTestServer, type TestServer, type TestUser } from '../support/server.js';
@@ -72,6 +72,25 @@ describe('a database that cannot serve', () => {
       await expectUnavailable(server);
     } finally {
       await server.close();
+      await hanging.end({ timeout: 0 });
+    }
+  });
+});
+
+describe('the queue for connections', () => {
+  it('is bounded: past maxWaiting, a transaction is refused at once', { timeout: 10_000 }, async () => {
+    const hanging = connect(`postgres://postgres:x@127.0.0.1:${(blackhole.address() as AddressInfo).port}/none`, { max: 1 });
+    try {
+      const attempts = Array.from({ length: maxWaiting + 20 }, () =>
+        withService(hanging, 'a test of the queue bound', (tx) => tx`select 1`).then(
+          () => 'ran',
+          (error: Error) => error.message,
+        ),
+      );
+      const outcomes = await Promise.all(attempts);
+      expect(outcomes.filter((message) => message.includes('already wait'))).toHaveLength(20);
+      expect(outcomes.filter((message) => message.includes('no database connection within'))).toHaveLength(maxWaiting);
+    } finally {
       await hanging.end({ timeout: 0 });
     }
   });
