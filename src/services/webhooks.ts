@@ -11,14 +11,15 @@ import { plans } from './catalog.js';
 
 type Json = Record<string, unknown>;
 const reason = 'Stripe is the caller: webhooks act for the organization the event names';
-const handledTypes = new Set([
+export const handledStripeEventTypes: readonly string[] = [
   'checkout.session.completed',
   'customer.subscription.created',
   'customer.subscription.updated',
   'customer.subscription.deleted',
   'invoice.paid',
   'charge.refunded',
-]);
+];
+const handledTypes = new Set(handledStripeEventTypes);
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
