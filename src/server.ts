@@ -36,7 +36,7 @@ const app = await createApp({
   log,
   validateResponses: config.validateResponses,
   maxBodyBytes: config.maxBodyBytes,
-    requestTimeoutMs: config.requestTimeoutMs,
+  requestTimeoutMs: config.requestTimeoutMs,
 });
 let docs: Promise<string | undefined> | undefined;
 const server = createExpressApp(app, {

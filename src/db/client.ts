@@ -1,6 +1,7 @@
 // Connections and the two ways to run queries: as the calling user (Row Level Security decides, exactly as
 // Supabase's PostgREST does it) or as the service role (only where the caller says why).
 import postgres, { type Sql, type TransactionSql } from 'postgres';
+import { withTimeLimit } from '../time-limit.js';
 
 export type Db = Sql;
 export type Tx = TransactionSql;
@@ -19,15 +20,7 @@ export function connect(url: string, options: { max?: number } = {}): Db {
 
 /** A round trip to the database (health checks), given up on after acquireTimeoutMs. */
 export async function ping(db: Db): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DatabaseUnavailableError(`no answer within ${acquireTimeoutMs} ms`)), acquireTimeoutMs);
-  });
-  try {
-    await Promise.race([db`select 1`, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeLimit(db`select 1`.then(() => undefined), acquireTimeoutMs, () => new DatabaseUnavailableError(`no answer within ${acquireTimeoutMs} ms`));
 }
 
 /** The claims a request runs under: a user's token claims, or the server-made claims of an API key. */
@@ -80,11 +73,11 @@ function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: 
   };
   // An object, not a local: the timers below change it while the transaction's callback awaits.
   const progress: { state: 'waiting' | 'running' | 'committing' | 'abandoned' } = { state: 'waiting' };
-  const abandoned = () => new DatabaseUnavailableError('the transaction was abandoned: its deadline passed');
   const givenUp = () => progress.state === 'abandoned';
+  const abandoned = () => new DatabaseUnavailableError('the transaction was given up on before it could commit');
   const running = db.begin(async (tx) => {
     stopWaiting();
-    if (progress.state === 'abandoned') throw abandoned();
+    if (givenUp()) throw abandoned();
     progress.state = 'running';
     await setup(tx);
     const result = await work(tx);

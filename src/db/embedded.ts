@@ -63,7 +63,7 @@ function assertReachable(dir: string, ids: Ids | undefined): void {
 const ownerFile = (dataDir: string): string => `${dataDir}.owner`;
 
 /** Another live process that owns the cluster on this data directory, if any. */
-export function clusterOwner(dataDir: string): number | undefined {
+function clusterOwner(dataDir: string): number | undefined {
   const file = ownerFile(resolve(dataDir));
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
@@ -90,11 +90,6 @@ export function runningPostmaster(dataDir: string): { pid: number; port: number 
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
   return Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port) ? { pid, port } : undefined;
-}
-
-/** The port of a cluster already running on this data directory, if any. */
-export function runningClusterPort(dataDir: string): number | undefined {
-  return runningPostmaster(dataDir)?.port;
 }
 
 function isAlive(pid: number): boolean {

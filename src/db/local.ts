@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { runningClusterPort, runningPostmaster, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
+import type { Logger } from 'pino';
+import { runningPostmaster, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
 
 export interface LocalSecrets {
   databasePassword: string;
@@ -44,7 +45,7 @@ export interface SupervisedDatabase {
  */
 export async function superviseLocalDatabase(
   dataDir: string,
-  log: { warn(object: object, message: string): void; error(object: object, message: string): void; info(object: object, message: string): void },
+  log: Logger,
   checkEveryMs = 1_000,
 ): Promise<SupervisedDatabase> {
   let cluster = await startLocalDatabase(dataDir);
@@ -89,7 +90,7 @@ export async function superviseLocalDatabase(
 /** Connects to the local cluster when `npm start` runs it, else starts it for the duration of `work`. */
 export async function withLocalDatabaseUrl<T>(dataDir: string, work: (url: string) => Promise<T>): Promise<T> {
   const secrets = loadLocalSecrets(dataDir);
-  const port = runningClusterPort(resolve(dataDir, 'pg'));
+  const port = runningPostmaster(resolve(dataDir, 'pg'))?.port;
   if (port) return work(`postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${port}/postgres`);
   const cluster = await startLocalDatabase(dataDir);
   try {

@@ -9,6 +9,7 @@ import { stringify as toYaml } from 'yaml';
 import contract from '../generated/openapi.json' with { type: 'json' };
 import { handlers } from '../handlers/index.js';
 import { ApiError, fromDatabaseError } from './errors.js';
+import { withTimeLimit } from '../time-limit.js';
 import { apiKeyPrefix, resolveApiKey } from '../services/api-keys.js';
 import { userClaims } from '../services/caller.js';
 import { toErrorDetails } from './validation-errors.js';
@@ -365,19 +366,12 @@ function declaredHeaders(c: Context): Record<string, string | undefined> {
 }
 
 /** The outcome, or a 503 once the deadline passes (the work goes on only to roll back; see db/client.ts). */
-async function withinDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ApiError('UNAVAILABLE', 'The request took too long; nothing was changed. Retry it.', undefined, { headers: { 'Retry-After': '2' } })),
-      Math.max(0, deadline - Date.now()),
-    );
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+function withinDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+  return withTimeLimit(
+    work,
+    deadline - Date.now(),
+    () => new ApiError('UNAVAILABLE', 'The request took too long; nothing was changed. Retry it.', undefined, { headers: { 'Retry-After': '2' } }),
+  );
 }
 
 function describeCause(cause: unknown): string | undefined {

@@ -151,7 +151,7 @@ as $$
     and staffroom.role_rank(m.role) >= staffroom.role_rank(min_role)
   union all
   select k.organization_id from staffroom.api_keys k
-  where not users_only and staffroom.role_rank(min_role) <= 2 and k.id = staffroom.caller_key()
+  where not users_only and staffroom.role_rank(min_role) <= staffroom.role_rank('admin') and k.id = staffroom.caller_key()
 $$;
 
 -- The caller's role in one organization: a user's membership, `admin` for its live API key, or null.
@@ -1032,5 +1032,5 @@ grant insert, update (refunded_credits) on staffroom.credit_purchases to service
 grant insert on staffroom.billing_customers, staffroom.stripe_events to service_role;
 grant update (plan_id, updated_at) on staffroom.organizations to service_role;
 grant update (last_used_at) on staffroom.api_keys to service_role;
-grant execute on function staffroom.move_credits(uuid, text, bigint, text, uuid, text),
-  staffroom.settle_task(uuid, bigint, text), staffroom.grant_free_credits_for_this_month(uuid) to service_role;
+grant execute on function staffroom.move_credits(uuid, text, bigint, text, uuid, text), staffroom.settle_task(uuid, bigint, text)
+  to service_role;

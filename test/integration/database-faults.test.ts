@@ -3,7 +3,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, DatabaseUnavailableError, maxWaiting, withService, type Tx } from '../../src/db/client.js';
+import { connect, DatabaseUnavailableError, maxWaiting, statementTimeoutMs, withService, withUser, type Tx } from '../../src/db/client.js';
 import { freePort } from '../support/processes.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { signUp, startTestServer, type TestServer, type TestUser } from '../support/server.js';
@@ -74,6 +74,14 @@ describe('a database that cannot serve', () => {
       await server.close();
       await hanging.end({ timeout: 0 });
     }
+  });
+});
+
+describe('every transaction', () => {
+  it('bounds its statements', async () => {
+    const service = await withService(database.db, 'a test of the statement timeout', (tx) => tx`show statement_timeout`);
+    const asUser = await withUser(database.db, { sub: user.id, email: user.email, role: 'authenticated' }, (tx) => tx`show statement_timeout`);
+    expect([service[0]?.statement_timeout, asUser[0]?.statement_timeout]).toEqual([`${statementTimeoutMs / 1000}s`, `${statementTimeoutMs / 1000}s`]);
   });
 });
 

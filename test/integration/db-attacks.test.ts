@@ -229,8 +229,8 @@ describe('a member minting credits', () => {
     await expectRefused(caller('member'), statement(), expected);
   });
 
-  it.each(direct.filter(([, , expected]) => expected === denied))('%s is refused for the owner, the admin and the API key too', async (_name, statement) => {
-    for (const role of ['owner', 'admin', 'key'] as const) await expectRefused(caller(role), statement(), denied);
+  it.each(direct.filter(([, , expected]) => expected === denied))('%s is refused for the owner, the admin, the API key and an outsider too', async (_name, statement) => {
+    for (const role of ['owner', 'admin', 'key', 'outsider'] as const) await expectRefused(caller(role), statement(), denied);
   });
 
   it('cancelling a task twice releases its reservation once', async () => {
@@ -631,7 +631,7 @@ describe('function privileges', () => {
     expect(functions.filter((f) => f.granted).map((f) => f.name).sort()).toEqual([...userCallable].sort());
   });
 
-  it.each(['member', 'owner', 'key'] as const)('%s is denied every other function of the schema', async (role) => {
+  it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)('%s is denied every other function of the schema', async (role) => {
     const others = functions.filter((f) => !f.granted);
     expect(others.map((f) => f.name)).toEqual(expect.arrayContaining(['move_credits', 'settle_task', 'record_audit', 'caller_key', 'require_role']));
     const before = await snapshot();

@@ -61,6 +61,11 @@ describe('parseAgentDefinition', () => {
     expect(detailsOf('---\nname: a-b\nname: c-d\n---\nhi')?.[0]?.field).toBe('frontMatter');
   });
 
+  it('refuses front matter past 16 KB before parsing it', () => {
+    const padded = `---\nname: a-b\ndescription: ${'x'.repeat(16_384)}\n---\nHi.`;
+    expect(detailsOf(padded)).toEqual([{ field: 'frontMatter', message: 'is longer than 16384 characters' }]);
+  });
+
   it('reports every problem at once', () => {
     const details = detailsOf('---\nname: X\ntools: 3\nmodel: opus\n---\n');
     expect(details?.map((d) => d.field)).toEqual(['frontMatter.name', 'frontMatter.tools', 'frontMatter.model', 'instructions']);
