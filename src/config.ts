@@ -1,8 +1,8 @@
 import { createSupabaseMailer } from './integrations/supabase.js';
 import { createStripeClient, stripeConfigFromEnv } from './integrations/stripe.js';
-import type { AppDeps } from './http/types.js';
+import type { AppDeps } from './kernel/context.js';
 import { ping, type Db } from './db/client.js';
-import { document } from './http/app.js';
+import contract from './generated/openapi.json' with { type: 'json' };
 import { authConfigFromEnv, createTokenVerifier } from './services/identity.js';
 // Configuration comes from environment variables only; every one is optional locally.
 export interface Config {
@@ -55,7 +55,7 @@ export function appDepsFromEnv(
   const supabaseUrl = env.SUPABASE_URL?.replace(/\/+$/, '');
   const stripe = stripeConfigFromEnv(env);
   return {
-    version: document.info.version,
+    version: contract.info.version,
     db,
     pingDatabase: db ? () => ping(db) : undefined,
     verifyAccessToken: auth ? createTokenVerifier(auth) : undefined,

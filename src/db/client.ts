@@ -2,6 +2,10 @@
 // Supabase's PostgREST does it) or as the service role (only where the caller says why).
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { withTimeLimit } from '../time-limit.js';
+import { DatabaseUnavailableError } from '../kernel/errors.js';
+import type { Claims } from '../kernel/caller.js';
+
+export { DatabaseUnavailableError };
 
 export type Db = Sql;
 export type Tx = TransactionSql;
@@ -23,28 +27,10 @@ export async function ping(db: Db): Promise<void> {
   await withTimeLimit(db`select 1`.then(() => undefined), acquireTimeoutMs, () => new DatabaseUnavailableError(`no answer within ${acquireTimeoutMs} ms`));
 }
 
-/** The claims a request runs under: a user's token claims, or the server-made claims of an API key. */
-export interface Claims {
-  sub?: string;
-  role: 'authenticated';
-  email?: string;
-  api_key_id?: string;
-  organization_id?: string;
-  [claim: string]: unknown;
-}
-
 /** Limits of one transaction: a request's deadline, past which it rolls back rather than commit late. */
 export interface TxLimits {
   /** Epoch milliseconds. */
   deadline?: number;
-}
-
-/** The database could not serve the transaction in time: unreachable, saturated, or past the deadline. */
-export class DatabaseUnavailableError extends Error {
-  constructor(reason: string, options?: { cause?: unknown }) {
-    super(reason, options);
-    this.name = 'DatabaseUnavailableError';
-  }
 }
 
 /** How long a transaction may wait for a connection before the caller is told the database is unavailable. */

@@ -1,4 +1,4 @@
-import { ApiError } from '../http/errors.js';
+import { ApiError } from '../kernel/errors.js';
 import type { Handler } from '../http/types.js';
 import { verifyStripeEvent } from '../integrations/stripe.js';
 import { database } from '../services/context.js';

@@ -8,10 +8,11 @@ import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import contract from '../generated/openapi.json' with { type: 'json' };
 import { handlers } from '../handlers/index.js';
-import { ApiError, fromDatabaseError } from './errors.js';
+import { ApiError } from '../kernel/errors.js';
+import { fromDatabaseError } from '../db/errors.js';
 import { withTimeLimit } from '../time-limit.js';
 import { apiKeyPrefix, resolveApiKey } from '../services/api-keys.js';
-import { userClaims } from '../services/caller.js';
+import { userClaims } from '../kernel/caller.js';
 import { toErrorDetails } from './validation-errors.js';
 import type { AppDeps, HandlerRequest, HttpRequest, HttpResponse, OperationId, RequestContext } from './types.js';
 

@@ -1,42 +1,10 @@
 // Transport types shared by the core and the handlers. Handlers see these, never express or openapi-backend.
-import type { Logger } from 'pino';
-import type { Db } from '../db/client.js';
 import type { operations } from '../generated/api.js';
-import type { Caller } from '../services/caller.js';
-import type { VerifiedUser } from '../services/identity.js';
-import type { InvitationMailer } from '../integrations/supabase.js';
-import type Stripe from 'stripe';
-import type { StripeConfig } from '../integrations/stripe.js';
+import type { RequestContext } from '../kernel/context.js';
+export type { AppDeps, RequestContext } from '../kernel/context.js';
 
 export type OperationId = keyof operations;
 
-/** What every handler and service receives: explicit, per request. */
-export interface RequestContext {
-  requestId: string;
-  log: Logger;
-  deps: AppDeps;
-  /** Epoch milliseconds past which the request answers 503 and its transaction rolls back. */
-  deadline: number;
-  /** Set by the security handlers before any handler of a secured operation runs. */
-  caller?: Caller;
-}
-
-/** Long-lived parts the app is built from; adapters and tests construct them. */
-export interface AppDeps {
-  /** Pings the database; absent when none is configured. */
-  pingDatabase?: () => Promise<void>;
-  version: string;
-  db?: Db;
-  verifyAccessToken?: (token: string) => Promise<VerifiedUser>;
-  /** Public URL of the app page that accepts invitations; `?token=` is appended. */
-  invitationUrl?: string;
-  /** Told when a task was queued (wakes the in-process worker, or kicks the background function). */
-  onTaskCreated?: (taskId: string) => void;
-  /** Stripe settings and client (absent client: STRIPE_SECRET_KEY is not set). */
-  stripe?: { config: StripeConfig; client?: Stripe };
-  /** Emails invitations when a Supabase project is configured. */
-  mailer?: InvitationMailer;
-}
 
 type Get<T, K extends PropertyKey> = T extends Record<K, infer V> ? V : never;
 type Defined<T> = Exclude<T, undefined>;

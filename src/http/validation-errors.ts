@@ -1,5 +1,5 @@
 import type { ErrorObject } from 'ajv';
-import type { ErrorDetail } from './errors.js';
+import type { ErrorDetail } from '../kernel/errors.js';
 
 const locations: Record<string, string> = {
   requestBody: 'body',

@@ -1,16 +1,9 @@
 // Stripe, configured from the environment. STRIPE_API_BASE points the SDK at another host (tests use a
 // local fake of the few endpoints called).
 import Stripe from 'stripe';
+import type { StripeConfig } from '../kernel/context.js';
+export type { StripeConfig };
 
-export interface StripeConfig {
-  secretKey?: string;
-  webhookSecret?: string;
-  apiBase?: string;
-  /** Price ids by plan or credit pack id. */
-  prices: Partial<Record<'starter' | 'pro' | 'credits-100k' | 'credits-1m', string>>;
-  /** Origins that checkout and portal return URLs may point at. */
-  redirectOrigins: string[];
-}
 
 export const priceVariables = {
   starter: 'STRIPE_PRICE_STARTER',

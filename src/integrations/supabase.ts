@@ -3,10 +3,9 @@
 // client that @supabase/supabase-js wraps; the full client also builds a realtime client, which needs a
 // WebSocket that Node 20 does not have, for nothing we use.
 import { AuthAdminApi } from '@supabase/auth-js';
+import type { InvitationMailer } from '../kernel/context.js';
+export type { InvitationMailer };
 
-export interface InvitationMailer {
-  sendInvitation(email: string, acceptUrl: string, organizationName: string): Promise<void>;
-}
 
 export function createSupabaseMailer(url: string, serviceRoleKey: string): InvitationMailer {
   const admin = new AuthAdminApi({

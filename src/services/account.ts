@@ -1,5 +1,5 @@
 import type { components } from '../generated/api.js';
-import type { RequestContext } from '../http/types.js';
+import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/organizations.js';
 import { asCaller, ensureProfile, userOf } from './context.js';
 

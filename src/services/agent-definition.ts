@@ -2,7 +2,7 @@
 // (`name`, `description`, `tools`, `model`), then the instructions as markdown.
 import { isMap, parseDocument } from 'yaml';
 import type { components } from '../generated/api.js';
-import { ApiError, type ErrorDetail } from '../http/errors.js';
+import { ApiError, type ErrorDetail } from '../kernel/errors.js';
 import { findModel } from './catalog.js';
 
 type Tool = components['schemas']['Tool'];

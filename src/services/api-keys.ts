@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { withService, type Db, type TxLimits } from '../db/client.js';
 import type { components } from '../generated/api.js';
-import { ApiError, validationError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { ApiError, validationError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/api-keys.js';
-import { apiKeyClaims, type Caller } from './caller.js';
+import { apiKeyClaims, type Caller } from '../kernel/caller.js';
 import { asCaller, ensureProfile, userOf } from './context.js';
 import { requireOrganization, requireRole } from './organizations.js';
 import { paginate } from './pagination.js';

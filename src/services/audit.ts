@@ -1,5 +1,5 @@
 import type { components } from '../generated/api.js';
-import type { RequestContext } from '../http/types.js';
+import type { RequestContext } from '../kernel/context.js';
 import { listAuditEvents as listRows } from '../db/queries/audit.js';
 import { asCaller, userOf } from './context.js';
 import { requireOrganization, requireRole } from './organizations.js';

@@ -1,7 +1,7 @@
 // The organization's billing state, its credit ledger and its usage.
 import type { components } from '../generated/api.js';
-import { validationError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { validationError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import * as credits from '../db/queries/credits.js';
 import { findSubscription } from '../db/queries/billing.js';
 import { asCaller } from './context.js';

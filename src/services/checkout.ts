@@ -1,8 +1,8 @@
 // Stripe Checkout and the customer portal. Stripe calls run outside database transactions; the customer is
 // created once per organization (Stripe idempotency key per organization, then a unique row).
 import type { components } from '../generated/api.js';
-import { ApiError, validationError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { ApiError, validationError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import { withService } from '../db/client.js';
 import * as billing from '../db/queries/billing.js';
 import { priceVariables } from '../integrations/stripe.js';

@@ -1,8 +1,8 @@
 // Running a service's queries as the caller.
 import { withUser, type Db, type Tx } from '../db/client.js';
-import { ApiError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
-import type { Caller } from './caller.js';
+import { ApiError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
+import type { Caller } from '../kernel/caller.js';
 import { syncProfile } from '../db/queries/organizations.js';
 
 export function database(ctx: RequestContext): Db {

@@ -1,14 +1,7 @@
 // Exact money: prices are integer micro-dollars per million tokens, credits are US$0.0001 (100 micro-dollars).
 // cost(credits) = ceil( Σ tokens × price / (1,000,000 tokens × 100 micro-dollars) ), in integers, rounded up once.
 import type { Model } from './catalog.js';
-
-export interface TokenUsage {
-  /** Input tokens billed at the input price (cache reads excluded). */
-  inputTokens: number;
-  outputTokens: number;
-  /** Input tokens read from the provider's cache, billed at the cached-input price. */
-  cachedInputTokens: number;
-}
+import type { TokenUsage } from '../integrations/llm/provider.js';
 
 const microDollarsPerCreditTimesMillion = 100n * 1_000_000n;
 

@@ -1,7 +1,7 @@
 // AI employees: created from JSON or imported from an agent definition file, soft-deleted and restored.
 import type { components } from '../generated/api.js';
-import { ApiError, validationError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { ApiError, validationError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/employees.js';
 import { parseAgentDefinition, type AgentDefinition } from './agent-definition.js';

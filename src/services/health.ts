@@ -1,5 +1,5 @@
 import type { components } from '../generated/api.js';
-import type { RequestContext } from '../http/types.js';
+import type { RequestContext } from '../kernel/context.js';
 
 type Health = components['schemas']['Health'];
 

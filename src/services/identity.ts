@@ -1,7 +1,9 @@
 // Who is calling: Supabase access tokens (HS256 with the project's JWT secret, or RS256/ES256 from its
 // JWKS) and, locally, tokens minted with the secret generated in .data/.
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { ApiError } from '../http/errors.js';
+import { ApiError } from '../kernel/errors.js';
+import type { VerifiedUser } from '../kernel/caller.js';
+export type { VerifiedUser };
 
 export interface AuthConfig {
   /** HS256 secret (Supabase's legacy JWT secret, or the local one). */
@@ -11,13 +13,6 @@ export interface AuthConfig {
   /** Checked when set. */
   issuer?: string;
   audience: string;
-}
-
-export interface VerifiedUser {
-  userId: string;
-  email: string;
-  name: string | null;
-  claims: JWTPayload & { email?: string; role?: string };
 }
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -2,8 +2,8 @@
 // Supabase when a project is configured, else returned to the inviter once. Valid 7 days, used once.
 import { createHash, randomBytes } from 'node:crypto';
 import type { components } from '../generated/api.js';
-import { ApiError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { ApiError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/invitations.js';
 import { findMember } from '../db/queries/members.js';
 import { asCaller, ensureProfile, userOf } from './context.js';

@@ -1,8 +1,8 @@
 // Members and roles: owner > admin > member. Admins manage members and admins but never owners; every
 // organization keeps an owner (enforced in the database, under a lock, so concurrent requests cannot race it).
 import type { components } from '../generated/api.js';
-import { ApiError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { ApiError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/members.js';
 import { asCaller, userOf } from './context.js';
 import { requireOrganization } from './organizations.js';

@@ -1,8 +1,8 @@
 // Organizations: create (the caller becomes owner), read, rename, soft delete and restore within 30 days.
 import { randomBytes } from 'node:crypto';
 import type { components } from '../generated/api.js';
-import { ApiError, validationError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { ApiError, validationError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/organizations.js';
 export type { OrganizationRow } from '../db/queries/organizations.js';
 import { defaultModelId, findModel } from './catalog.js';

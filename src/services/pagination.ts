@@ -1,14 +1,7 @@
-import { validationError } from '../http/errors.js';
+// Cursors as clients see them: opaque, base64url, and refused with a 400 when forged.
+import { validationError } from '../kernel/errors.js';
+import type { Cursor, PageRequest } from '../db/keyset.js';
 
-/**
- * The position after the last row of a page, for keyset pagination on (created_at, id). `createdAt` keeps
- * Postgres's microseconds: queries must compare it as `::text::timestamptz`, since a parameter typed as a
- * timestamp goes through a JS Date and loses them (rows of the same millisecond would be skipped or repeated).
- */
-export interface Cursor {
-  createdAt: string;
-  id: string;
-}
 
 export function encodeCursor(row: { createdAt: string; id: string }): string {
   return Buffer.from(JSON.stringify({ t: row.createdAt, i: row.id })).toString('base64url');
@@ -48,7 +41,7 @@ export function toPage<T extends { createdAt: string; id: string }>(rows: T[], l
 /** Decodes the cursor, fetches limit + 1 rows after it, and cuts the page: the one shape of every list. */
 export async function paginate<T extends { createdAt: string; id: string }>(
   query: { limit?: number; cursor?: string },
-  fetch: (page: { limit: number; after?: Cursor }) => Promise<T[]>,
+  fetch: (page: PageRequest) => Promise<T[]>,
 ): Promise<{ items: T[]; nextCursor: string | null }> {
   const limit = query.limit ?? 20;
   return toPage(await fetch({ limit, after: decodeCursor(query.cursor) }), limit);

@@ -1,8 +1,8 @@
 // Tasks: created queued (202) with an upper bound of their cost reserved (computed by the database), run by the worker, canceled at once
 // when queued or as soon as the worker sees it when running.
 import type { components } from '../generated/api.js';
-import { ApiError } from '../http/errors.js';
-import type { RequestContext } from '../http/types.js';
+import { ApiError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/tasks.js';
 import { asCaller } from './context.js';
 import { requireOrganization } from './organizations.js';

@@ -6,7 +6,7 @@ import { withService, type Db, type Tx, type TxLimits } from '../db/client.js';
 import * as billing from '../db/queries/billing.js';
 import { findAvailable, moveCredits } from '../db/queries/credits.js';
 import type { StripeConfig } from '../integrations/stripe.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError } from '../kernel/errors.js';
 import { plans } from './catalog.js';
 
 type Json = Record<string, unknown>;

@@ -4,7 +4,8 @@
 // connection only creates auth users, fills a few setup gaps and observes the state.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withService, withUser, type Claims, type Db, type Tx } from '../../src/db/client.js';
+import { withService, withUser, type Db, type Tx } from '../../src/db/client.js';
+import type { Claims } from '../../src/kernel/caller.js';
 import { findModel } from '../../src/services/catalog.js';
 import { maximumCostInCredits } from '../../src/services/cost.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

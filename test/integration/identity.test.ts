@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/errors.js';
-import { apiKeyClaims, userClaims } from '../../src/services/caller.js';
+import { ApiError } from '../../src/kernel/errors.js';
+import { apiKeyClaims, userClaims } from '../../src/kernel/caller.js';
 import { authConfigFromEnv, createTokenVerifier, localIssuer } from '../../src/services/identity.js';
 
 let jwks: Server;

@@ -2,7 +2,8 @@
 // add user B's organization rows in any table; `anon` reads nothing.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withUser, type Claims, type Db } from '../../src/db/client.js';
+import { withUser, type Db } from '../../src/db/client.js';
+import type { Claims } from '../../src/kernel/caller.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;

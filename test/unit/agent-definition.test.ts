@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/errors.js';
+import { ApiError } from '../../src/kernel/errors.js';
 import { knownTools, parseAgentDefinition } from '../../src/services/agent-definition.js';
 
 const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, '../fixtures/agents', name), 'utf8');

@@ -2,7 +2,8 @@
 // database can be out of reach.
 import { describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError } from '../../src/db/client.js';
-import { ApiError, fromDatabaseError } from '../../src/http/errors.js';
+import { ApiError } from '../../src/kernel/errors.js';
+import { fromDatabaseError } from '../../src/db/errors.js';
 
 describe('fromDatabaseError', () => {
   it('turns a function failure into its code, message and details', () => {

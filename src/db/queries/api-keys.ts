@@ -1,5 +1,5 @@
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 
 export interface ApiKeyRow {
   id: string;
@@ -31,15 +31,15 @@ export async function createApiKey(
 export async function listApiKeys(
   tx: Tx,
   orgId: string,
-  options: { limit: number; after?: Cursor; includeRevoked: boolean },
+  options: PageRequest & { includeRevoked: boolean },
 ): Promise<ApiKeyRow[]> {
+  const page = keyset(tx, ['k.created_at', 'k.id'], options);
   return tx<ApiKeyRow[]>`
     select ${keyColumns(tx)} from staffroom.api_keys k
     where k.organization_id = ${orgId}
       ${options.includeRevoked ? tx`` : tx`and k.revoked_at is null`}
-      ${options.after ? tx`and (k.created_at, k.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by k.created_at desc, k.id desc
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }
 
 export async function findApiKey(tx: Tx, orgId: string, id: string): Promise<ApiKeyRow | undefined> {

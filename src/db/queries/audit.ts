@@ -1,7 +1,7 @@
 // Audit events are written by the database functions that make each change (staffroom.record_audit);
 // here they are only read.
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 
 export type AuditTargetType = 'organization' | 'member' | 'invitation' | 'api_key' | 'employee' | 'billing';
 
@@ -21,8 +21,9 @@ export interface AuditEventRow {
 export async function listAuditEvents(
   tx: Tx,
   orgId: string,
-  options: { limit: number; after?: Cursor; action?: string; targetType?: string; actorId?: string; since?: string },
+  options: PageRequest & { action?: string; targetType?: string; actorId?: string; since?: string },
 ): Promise<AuditEventRow[]> {
+  const page = keyset(tx, ['e.created_at', 'e.id'], options);
   return tx<AuditEventRow[]>`
     select e.id, e.organization_id as "organizationId",
            json_build_object('type', e.actor_type, 'id', e.actor_id, 'email', e.actor_email) as actor,
@@ -34,7 +35,6 @@ export async function listAuditEvents(
       ${options.targetType ? tx`and e.target_type = ${options.targetType}` : tx``}
       ${options.actorId ? tx`and e.actor_id = ${options.actorId}` : tx``}
       ${options.since ? tx`and e.created_at >= ${options.since}::text::timestamptz` : tx``}
-      ${options.after ? tx`and (e.created_at, e.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by e.created_at desc, e.id desc
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }

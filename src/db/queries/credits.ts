@@ -1,5 +1,5 @@
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 import type { components } from '../../generated/api.js';
 
 export type LedgerKind = components['schemas']['LedgerEntryKind'];
@@ -38,8 +38,9 @@ export async function sumReserved(tx: Tx, orgId: string): Promise<number> {
 export async function listLedger(
   tx: Tx,
   orgId: string,
-  options: { limit: number; after?: Cursor; kind?: LedgerKind; taskId?: string },
+  options: PageRequest & { kind?: LedgerKind; taskId?: string },
 ): Promise<LedgerEntryRow[]> {
+  const page = keyset(tx, ['l.created_at', 'l.id'], options);
   return tx<LedgerEntryRow[]>`
     select l.id, l.kind, l.amount::float8 as amount, l.balance_after::float8 as "balanceAfter", l.reference, l.task_id as "taskId",
            l.description, to_json(l.created_at)#>>'{}' as "createdAt"
@@ -47,9 +48,8 @@ export async function listLedger(
     where l.organization_id = ${orgId}
       ${options.kind ? tx`and l.kind = ${options.kind}` : tx``}
       ${options.taskId ? tx`and l.task_id = ${options.taskId}` : tx``}
-      ${options.after ? tx`and (l.created_at, l.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by l.created_at desc, l.id desc
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }
 
 export interface UsageRow {

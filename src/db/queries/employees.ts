@@ -1,5 +1,5 @@
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 import type { components } from '../../generated/api.js';
 
 export type EmployeeRow = components['schemas']['Employee'];
@@ -45,17 +45,17 @@ export async function findEmployee(
 export async function listEmployees(
   tx: Tx,
   orgId: string,
-  options: { limit: number; after?: Cursor; includeDeleted: boolean; namePrefix?: string },
+  options: PageRequest & { includeDeleted: boolean; namePrefix?: string },
 ): Promise<EmployeeRow[]> {
   const prefix = options.namePrefix?.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+  const page = keyset(tx, ['e.created_at', 'e.id'], options);
   return tx<EmployeeRow[]>`
     select ${employeeColumns(tx)} from staffroom.employees e
     where e.organization_id = ${orgId}
       ${options.includeDeleted ? tx`` : tx`and e.deleted_at is null`}
       ${prefix ? tx`and lower(e.name) like ${`${prefix}%`}` : tx``}
-      ${options.after ? tx`and (e.created_at, e.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by e.created_at desc, e.id desc
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }
 
 /** Changes the fields present in `patch` (a null model means the organization's default). */

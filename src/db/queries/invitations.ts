@@ -1,5 +1,5 @@
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 
 export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'expired';
 
@@ -39,15 +39,15 @@ export async function createInvitation(
 export async function listInvitations(
   tx: Tx,
   orgId: string,
-  options: { limit: number; after?: Cursor; status?: InvitationStatus },
+  options: PageRequest & { status?: InvitationStatus },
 ): Promise<InvitationRow[]> {
+  const page = keyset(tx, ['i.created_at', 'i.id'], options);
   return tx<InvitationRow[]>`
     select ${invitationColumns(tx)} from staffroom.invitations i
     where i.organization_id = ${orgId}
       ${options.status ? tx`and ${statusExpression(tx)} = ${options.status}` : tx``}
-      ${options.after ? tx`and (i.created_at, i.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by i.created_at desc, i.id desc
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }
 
 export async function findInvitation(tx: Tx, orgId: string, id: string): Promise<InvitationRow | undefined> {

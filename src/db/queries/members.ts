@@ -1,5 +1,5 @@
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 
 export interface MemberRow {
   userId: string;
@@ -16,16 +16,16 @@ const memberColumns = (tx: Tx) => tx`
 export async function listMembers(
   tx: Tx,
   orgId: string,
-  options: { limit: number; after?: Cursor; role?: string },
+  options: PageRequest & { role?: string },
 ): Promise<MemberRow[]> {
+  const page = keyset(tx, ['m.created_at', 'm.user_id'], options, 'asc');
   return tx<MemberRow[]>`
     select ${memberColumns(tx)}
     from staffroom.memberships m join staffroom.profiles p on p.id = m.user_id
     where m.organization_id = ${orgId}
       ${options.role ? tx`and m.role = ${options.role}` : tx``}
-      ${options.after ? tx`and (m.created_at, m.user_id) > (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by m.created_at, m.user_id
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }
 
 export async function findMember(tx: Tx, orgId: string, userId: string): Promise<MemberRow | undefined> {

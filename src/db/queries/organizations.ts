@@ -1,6 +1,6 @@
 // SQL for organizations, memberships and profiles. Every function takes the caller's transaction: RLS applies.
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 
 export interface OrganizationRow {
   id: string;
@@ -43,15 +43,15 @@ export async function findOrganization(tx: Tx, id: string, options: { includeDel
 
 export async function listOrganizations(
   tx: Tx,
-  options: { limit: number; after?: Cursor; includeDeleted: boolean; restoreWindowDays: number },
+  options: PageRequest & { includeDeleted: boolean; restoreWindowDays: number },
 ): Promise<OrganizationRow[]> {
+  const page = keyset(tx, ['o.created_at', 'o.id'], options);
   return tx<OrganizationRow[]>`
     select ${organizationColumns(tx)} from staffroom.organizations o
     where (o.deleted_at is null
            or (${options.includeDeleted} and o.deleted_at > now() - make_interval(days => ${options.restoreWindowDays})))
-      ${options.after ? tx`and (o.created_at, o.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by o.created_at desc, o.id desc
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }
 
 export async function updateOrganization(

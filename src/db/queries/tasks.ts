@@ -1,5 +1,5 @@
 import type { Tx } from '../client.js';
-import type { Cursor } from '../../services/pagination.js';
+import { keyset, type PageRequest } from '../keyset.js';
 import type { components } from '../../generated/api.js';
 
 export type TaskRow = components['schemas']['Task'];
@@ -35,16 +35,16 @@ export async function findTask(tx: Tx, orgId: string, id: string): Promise<TaskR
 export async function listTasks(
   tx: Tx,
   orgId: string,
-  options: { limit: number; after?: Cursor; status?: TaskStatus; employeeId?: string },
+  options: PageRequest & { status?: TaskStatus; employeeId?: string },
 ): Promise<TaskRow[]> {
+  const page = keyset(tx, ['t.created_at', 't.id'], options);
   return tx<TaskRow[]>`
     select ${taskColumns(tx)} from staffroom.tasks t
     where t.organization_id = ${orgId}
       ${options.status ? tx`and t.status = ${options.status}` : tx``}
       ${options.employeeId ? tx`and t.employee_id = ${options.employeeId}` : tx``}
-      ${options.after ? tx`and (t.created_at, t.id) < (${options.after.createdAt}::text::timestamptz, ${options.after.id}::uuid)` : tx``}
-    order by t.created_at desc, t.id desc
-    limit ${options.limit + 1}`;
+      ${page.after}
+    ${page.orderAndLimit}`;
 }
 
 /** 'canceled' | 'requested' | 'unchanged'; a finished task is a 409. */

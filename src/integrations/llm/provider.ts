@@ -1,6 +1,14 @@
 // One interface over the LLM providers. The employee's instructions are the system message, the task's
 // input the user message; usage comes back normalised (cache reads apart from billed input).
-import type { TokenUsage } from '../../services/cost.js';
+
+/** Tokens one completion used, as the provider reports them. */
+export interface TokenUsage {
+  /** Input tokens billed at the input price (cache reads excluded). */
+  inputTokens: number;
+  outputTokens: number;
+  /** Input tokens read from the provider's cache, billed at the cached-input price. */
+  cachedInputTokens: number;
+}
 
 export type ProviderName = 'openai' | 'anthropic' | 'offline';
 

@@ -1,4 +1,23 @@
-import type { Claims } from '../db/client.js';
+// Who a request acts for, and the claims Postgres sees for it.
+import type { JWTPayload } from 'jose';
+
+/** The claims a request runs under: a user's token claims, or the server-made claims of an API key. */
+export interface Claims {
+  sub?: string;
+  role: 'authenticated';
+  email?: string;
+  api_key_id?: string;
+  organization_id?: string;
+  [claim: string]: unknown;
+}
+
+/** A user whose access token verified. */
+export interface VerifiedUser {
+  userId: string;
+  email: string;
+  name: string | null;
+  claims: JWTPayload & { email?: string; role?: string };
+}
 
 /** Who a request acts for, resolved by the security handlers; services take it from the context. */
 export type Caller =

@@ -1,0 +1,49 @@
+// What a request runs with: its context, and the long-lived parts (dependencies) the app is built from.
+// The parts are described here as the app uses them; db/ and integrations/ provide them.
+import type { Logger } from 'pino';
+import type { Sql } from 'postgres';
+import type Stripe from 'stripe';
+import type { Caller, VerifiedUser } from './caller.js';
+
+/** What every handler and service receives: explicit, per request. */
+export interface RequestContext {
+  requestId: string;
+  log: Logger;
+  deps: AppDeps;
+  /** Epoch milliseconds past which the request answers 503 and its transaction rolls back. */
+  deadline: number;
+  /** Set by the security handlers before any handler of a secured operation runs. */
+  caller?: Caller;
+}
+
+/** Long-lived parts the app is built from; adapters and tests construct them. */
+export interface AppDeps {
+  /** Pings the database; absent when none is configured. */
+  pingDatabase?: () => Promise<void>;
+  version: string;
+  db?: Sql;
+  verifyAccessToken?: (token: string) => Promise<VerifiedUser>;
+  /** Public URL of the app page that accepts invitations; `?token=` is appended. */
+  invitationUrl?: string;
+  /** Told when a task was queued (wakes the in-process worker, or kicks the background function). */
+  onTaskCreated?: (taskId: string) => void;
+  /** Stripe settings and client (absent client: STRIPE_SECRET_KEY is not set). */
+  stripe?: { config: StripeConfig; client?: Stripe };
+  /** Emails invitations when a Supabase project is configured. */
+  mailer?: InvitationMailer;
+}
+
+export interface StripeConfig {
+  secretKey?: string;
+  webhookSecret?: string;
+  apiBase?: string;
+  /** Price ids by plan or credit pack id. */
+  prices: Partial<Record<'starter' | 'pro' | 'credits-100k' | 'credits-1m', string>>;
+  /** Origins that checkout and portal return URLs may point at. */
+  redirectOrigins: string[];
+}
+
+/** Emails an invitation (Supabase Auth's admin API when a project is configured). */
+export interface InvitationMailer {
+  sendInvitation(email: string, acceptUrl: string, organizationName: string): Promise<void>;
+}

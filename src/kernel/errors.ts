@@ -1,0 +1,57 @@
+// The kernel: what every layer shares. It imports nothing of ours but the generated contract types.
+import type { components } from '../generated/api.js';
+
+export type ErrorCode = components['schemas']['ErrorCode'];
+export type ErrorDetail = components['schemas']['ErrorDetail'];
+
+/** The one catalogue of error codes and the HTTP status each answers with. */
+export const errorStatus: Record<ErrorCode, number> = {
+  VALIDATION_ERROR: 400,
+  UNAUTHENTICATED: 401,
+  TOKEN_EXPIRED: 401,
+  TOKEN_INVALID: 401,
+  API_KEY_INVALID: 401,
+  PAYMENT_REQUIRED: 402,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  IDEMPOTENCY_CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+};
+
+/**
+ * An expected failure, thrown anywhere below a handler and turned into the error envelope in one place.
+ * `cause` is for the log only and is never sent to the client.
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ApiError';
+    this.status = errorStatus[code];
+    this.headers = options?.headers ?? {};
+  }
+}
+
+export const validationError = (field: string, message: string): ApiError =>
+  new ApiError('VALIDATION_ERROR', `Invalid ${field}: ${message}.`, [{ field, message }]);
+
+/** The database could not serve the transaction in time: unreachable, saturated, or past the deadline. */
+export class DatabaseUnavailableError extends Error {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
