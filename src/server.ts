@@ -2,7 +2,8 @@
 import { appDepsFromEnv, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createApp } from './http/app.js';
-import { createExpressApp } from './http/express.js';
+import { createServer } from 'node:http';
+import { createRequestListener } from './http/adapters/node.js';
 import { readDocs } from './docs.js';
 import { openDatabase } from './db/runtime.js';
 import { loadLocalSecrets, localDataDir } from './db/local.js';
@@ -39,10 +40,12 @@ const app = await createApp({
   requestTimeoutMs: config.requestTimeoutMs,
 });
 let docs: Promise<string | undefined> | undefined;
-const server = createExpressApp(app, {
-  maxBodyBytes: config.maxBodyBytes,
-  docsHtml: () => (docs ??= readDocs()),
-}).listen(config.port, config.host, () => {
+const server = createServer(
+  createRequestListener(app, {
+    maxBodyBytes: config.maxBodyBytes,
+    docsHtml: () => (docs ??= readDocs()),
+  }),
+).listen(config.port, config.host, () => {
   log.info(`Staffroom listening on http://${config.host}:${config.port} (docs at /docs, contract at /v1/openapi.json)`);
   docs ??= readDocs(); // build the page in the background, so /docs answers at once
   worker.start();

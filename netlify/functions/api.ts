@@ -3,6 +3,7 @@
 import { appDepsFromEnv, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createApp, type App } from '../../src/http/app.js';
+import { handleWebRequest } from '../../src/http/adapters/web.js';
 import { connect } from '../../src/db/client.js';
 import { kickBackgroundWorker } from './worker-core.js';
 
@@ -28,17 +29,6 @@ function startApp(): Promise<App> {
 
 export default async function handler(request: Request): Promise<Response> {
   app ??= startApp();
-  const url = new URL(request.url);
   // A rewrite may hand the function its own path; the API's path follows the prefix.
-  const path = url.pathname.startsWith(functionPrefix) ? url.pathname.slice(functionPrefix.length) || '/' : url.pathname;
-  const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
-  const response = await (await app).handle({
-    method: request.method,
-    path,
-    query: url.search.slice(1),
-    headers: Object.fromEntries(request.headers),
-    body: body && body.length > 0 ? body : undefined,
-  });
-  const noBody = response.status === 204 || response.status === 304 || request.method === 'HEAD';
-  return new Response(noBody ? null : response.body, { status: response.status, headers: response.headers });
+  return handleWebRequest(await app, request, functionPrefix);
 }

@@ -1,8 +1,9 @@
-// Starts the real app (express adapter over the core) on an ephemeral loopback port.
+// Starts the real app (the node:http adapter over the core) on an ephemeral loopback port.
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { createApp, document } from '../../src/http/app.js';
-import { createExpressApp } from '../../src/http/express.js';
+import { createServer } from 'node:http';
+import { contract, createApp } from '../../src/http/app.js';
+import { createRequestListener } from '../../src/http/adapters/node.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
 import { ping, type Db } from '../../src/db/client.js';
@@ -25,7 +26,7 @@ export async function startTestServer(
   const { db } = options;
   const app = await createApp({
     deps: {
-      version: document.info.version,
+      version: contract.info.version,
       db,
       pingDatabase: options.pingDatabase ?? (db ? () => ping(db) : undefined),
       verifyAccessToken: createTokenVerifier({ jwtSecret: testJwtSecret, issuer: localIssuer, audience: 'authenticated' }),
@@ -37,7 +38,7 @@ export async function startTestServer(
     validateResponses: true,
     maxBodyBytes,
   });
-  const server = createExpressApp(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' }).listen(0, '127.0.0.1');
+  const server = createServer(createRequestListener(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

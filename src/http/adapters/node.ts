@@ -1,0 +1,74 @@
+// The node:http adapter (`npm start`, tests, the bench): turns an IncomingMessage into an HttpRequest for
+// the core and writes its HttpResponse back. It also serves the docs page and redirects `/` to it.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { App } from '../app.js';
+import type { HttpRequest } from '../types.js';
+
+export interface NodeAdapterOptions {
+  maxBodyBytes: number;
+  /** Returns the Redoc HTML served at /docs, or undefined while it is not built. */
+  docsHtml: () => Promise<string | undefined>;
+}
+
+export function createRequestListener(app: App, options: NodeAdapterOptions): RequestListener {
+  return (req, res) => {
+    serve(app, options, req, res).catch((error: unknown) => {
+      // Only a broken connection gets here (the core answers every error itself): drop it.
+      res.destroy(error instanceof Error ? error : undefined);
+    });
+  };
+}
+
+async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  if (req.method === 'GET' && (path === '/docs' || path === '/docs/' || path === '/')) {
+    await serveDocs(path, options, res);
+    return;
+  }
+  const request: HttpRequest = {
+    method: req.method ?? 'GET',
+    path,
+    query: queryAt === -1 ? '' : url.slice(queryAt + 1),
+    headers: req.headers,
+    // GET and DELETE carry no body worth reading unless the client says it sends one.
+    body: req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? undefined : await readBody(req, options.maxBodyBytes + 1),
+  };
+  const response = await app.handle(request);
+  res.writeHead(response.status, response.headers);
+  res.end(response.status === 204 || response.status === 304 || req.method === 'HEAD' ? undefined : response.body);
+}
+
+async function serveDocs(path: string, options: NodeAdapterOptions, res: ServerResponse): Promise<void> {
+  if (path === '/') {
+    res.writeHead(302, { Location: '/docs', 'Content-Type': 'text/plain; charset=utf-8' }).end('Found. Redirecting to /docs');
+    return;
+  }
+  const html = await options.docsHtml();
+  if (!html) {
+    res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end('The docs are not built yet: run `npm run docs`.');
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
+}
+
+/** Reads at most `limit` bytes; the core answers 413 when the body reaches the limit, and the rest is drained. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= limit) {
+        req.off('data', onData);
+        req.resume();
+        resolve(Buffer.concat(chunks).subarray(0, limit));
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(size === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}

@@ -1,0 +1,87 @@
+// The contract's operations, read once at start from the bundled document: what routing, request
+// validation and the response check work from.
+import bundled from '../generated/openapi.json' with { type: 'json' };
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface Parameter {
+  name: string;
+  in: 'path' | 'query' | 'header' | 'cookie';
+  required?: boolean;
+  schema?: JsonSchema;
+}
+
+export interface MediaType {
+  schema?: JsonSchema;
+}
+
+export interface Operation {
+  operationId: string;
+  /** Upper case, as it arrives on the wire. */
+  method: string;
+  /** The path template, e.g. `/v1/organizations/{orgId}`. */
+  path: string;
+  parameters: Parameter[];
+  requestBody?: { required?: boolean; content: Record<string, MediaType> };
+  responses: Record<string, { content?: Record<string, MediaType> }>;
+  /** Alternatives, each a set of schemes that must all pass; empty: public. */
+  security: Record<string, string[]>[];
+}
+
+export interface OpenApiDocument {
+  info: { version: string };
+  security?: Record<string, string[]>[];
+  paths: Record<string, Record<string, unknown>>;
+  components?: { schemas?: Record<string, unknown>; [section: string]: unknown };
+}
+
+export const contract = bundled as unknown as OpenApiDocument;
+
+const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/** Every operation of the document, with parameters, bodies and responses resolved from their `$ref`s. */
+export function operationsOf(document: OpenApiDocument): Operation[] {
+  const operations: Operation[] = [];
+  for (const [path, item] of Object.entries(document.paths)) {
+    const shared = (item.parameters ?? []) as unknown[];
+    for (const method of methods) {
+      const op = item[method] as Record<string, unknown> | undefined;
+      if (!op || typeof op.operationId !== 'string') continue;
+      const parameters = new Map<string, Parameter>();
+      // Operation-level parameters override path-level ones of the same name and location.
+      for (const raw of [...shared, ...((op.parameters ?? []) as unknown[])]) {
+        const parameter = resolve<Parameter>(document, raw);
+        parameters.set(`${parameter.in}:${parameter.name}`, parameter);
+      }
+      const responses: Operation['responses'] = {};
+      for (const [status, response] of Object.entries((op.responses ?? {}) as Record<string, unknown>)) {
+        responses[status] = resolve(document, response);
+      }
+      operations.push({
+        operationId: op.operationId,
+        method: method.toUpperCase(),
+        path,
+        parameters: [...parameters.values()],
+        requestBody: op.requestBody ? resolve(document, op.requestBody) : undefined,
+        responses,
+        security: (op.security ?? document.security ?? []) as Record<string, string[]>[],
+      });
+    }
+  }
+  return operations;
+}
+
+/** Follows a local `$ref` (`#/components/...`) until it reaches the object itself. */
+function resolve<T>(document: OpenApiDocument, value: unknown): T {
+  let current = value as { $ref?: string };
+  for (let hops = 0; typeof current?.$ref === 'string'; hops++) {
+    if (hops > 16 || !current.$ref.startsWith('#/')) throw new Error(`Cannot resolve ${current.$ref} in the contract.`);
+    current = current.$ref
+      .slice(2)
+      .split('/')
+      .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
+      .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], document) as { $ref?: string };
+  }
+  if (current === undefined) throw new Error('A $ref of the contract points at nothing.');
+  return current as T;
+}

@@ -1,0 +1,148 @@
+// Reading a request: its id, path, query string and body, refused with a named 4xx where they cannot be
+// read or stored (Postgres text holds neither NUL nor unpaired surrogates).
+import { randomUUID } from 'node:crypto';
+import { ApiError } from '../kernel/errors.js';
+import type { Operation } from './contract.js';
+import type { HttpRequest } from './types.js';
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The client's X-Request-Id when it is a sensible token, else a new one. */
+export function requestIdOf(http: HttpRequest): string {
+  const incoming = single(http.headers['x-request-id']);
+  return incoming && requestIdPattern.test(incoming) ? incoming : `req_${randomUUID().replace(/-/g, '')}`;
+}
+
+/** Refuses a path or query string that is not percent-encoded UTF-8 or that carries NUL. */
+export function checkTarget(http: HttpRequest): void {
+  if (http.path.includes('%')) {
+    if (!decodes(http.path)) {
+      throw new ApiError('VALIDATION_ERROR', 'The path is not valid percent-encoded UTF-8.', [{ field: 'path', message: 'is not valid percent-encoding' }]);
+    }
+    if (/%00/i.test(http.path)) throw nulError('path');
+  }
+  if (http.query.includes('%') && /%00/i.test(http.query)) throw nulError('query');
+}
+
+/** The query string as name → value (or values, when a name repeats). */
+export function parseQuery(query: string): Record<string, string | string[]> {
+  const parsed: Record<string, string | string[]> = {};
+  if (query === '') return parsed;
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const equals = pair.indexOf('=');
+    const name = decodeComponent(equals === -1 ? pair : pair.slice(0, equals));
+    const value = equals === -1 ? '' : decodeComponent(pair.slice(equals + 1));
+    const existing = parsed[name];
+    if (existing === undefined) parsed[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else parsed[name] = [existing, value];
+  }
+  return parsed;
+}
+
+function decodeComponent(text: string): string {
+  const spaced = text.includes('+') ? text.replace(/\+/g, ' ') : text;
+  if (!spaced.includes('%')) return spaced;
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    throw new ApiError('VALIDATION_ERROR', 'The query string is not valid percent-encoded UTF-8.', [
+      { field: 'query', message: 'is not valid percent-encoding' },
+    ]);
+  }
+}
+
+/** A request body as read: parsed JSON, or text of another media type the operation takes. */
+export type Body = { json: true; value: unknown } | { json: false; value: string } | undefined;
+
+/** Checks the Content-Type against the operation's media types and parses the body: 413, 415, 400 or the value. */
+export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes: number): Body {
+  const { requestBody } = operation;
+  if (!requestBody) return undefined; // bodies sent to operations that take none are ignored, whatever their size
+  if (http.body && http.body.length > maxBodyBytes) {
+    throw new ApiError('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxBodyBytes} bytes.`);
+  }
+  if (!http.body || http.body.length === 0) {
+    if (requestBody.required) throw new ApiError('VALIDATION_ERROR', 'The request body is required.', [{ field: 'body', message: 'is required' }]);
+    return undefined;
+  }
+  const accepted = Object.keys(requestBody.content);
+  const mediaType = (single(http.headers['content-type']) ?? '').split(';')[0]!.trim().toLowerCase();
+  if (!accepted.includes(mediaType)) {
+    throw new ApiError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Send the body as ${accepted.join(' or ')}${mediaType ? `, not ${mediaType}` : ' (Content-Type is missing)'}.`,
+    );
+  }
+  const text = http.body.toString('utf8');
+  if (mediaType !== 'application/json') {
+    if (text.includes('\u0000')) throw nulError('body');
+    return { json: false, value: text };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch {
+    // The parser's message quotes the body; the client gets a plain statement instead.
+    throw new ApiError('VALIDATION_ERROR', 'The request body is not valid JSON.', [{ field: 'body', message: 'is not valid JSON' }]);
+  }
+  // Only a \u escape can bring NUL or a lone surrogate into decoded text: walk the value only then.
+  const unstorable = text.includes('\\u') && /\\u(0000|d[89a-f])/i.test(text) ? findUnstorableText(value, 'body') : undefined;
+  if (unstorable) throw unstorableTextError(unstorable.field, unstorable.problem);
+  return { json: true, value };
+}
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain NUL characters';
+  if (loneSurrogate.test(text)) return 'must be valid Unicode (no unpaired surrogate)';
+  return undefined;
+}
+
+/** The first field whose text (or key) Postgres cannot store, as `body.a.0.b`, and why. */
+function findUnstorableText(value: unknown, field: string): { field: string; problem: string } | undefined {
+  if (typeof value === 'string') {
+    const problem = textProblem(value);
+    return problem ? { field, problem } : undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const problem = textProblem(key);
+    if (problem) return { field, problem };
+    const found = findUnstorableText(item, `${field}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function unstorableTextError(field: string, problem: string): ApiError {
+  return new ApiError('VALIDATION_ERROR', `Invalid ${field}: text ${problem}.`, [{ field, message: problem }]);
+}
+
+function nulError(field: string): ApiError {
+  return unstorableTextError(field, 'must not contain NUL characters');
+}
+
+/** The operation's header parameters under the names the contract gives them (requests arrive lower-cased). */
+export function declaredHeaders(operation: Operation, http: HttpRequest): Record<string, string | undefined> {
+  const headers: Record<string, string | undefined> = {};
+  for (const parameter of operation.parameters) {
+    if (parameter.in === 'header') headers[parameter.name] = single(http.headers[parameter.name.toLowerCase()]);
+  }
+  return headers;
+}
+
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,76 @@
+// What a request answers: the success envelope, the error envelope (made here and nowhere else), and the
+// headers every response carries.
+import type { Logger } from 'pino';
+import { ApiError } from '../kernel/errors.js';
+import { fromDatabaseError } from '../db/errors.js';
+
+/** A response before it is written: a body still to be serialised (or already text). */
+export interface Outcome {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+// Browsers call the API from any origin: credentials travel in headers, never in cookies, so `*` is safe.
+export const corsHeaders: Readonly<Record<string, string>> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'X-Request-Id, Retry-After, Location',
+};
+
+export function preflight(): Outcome {
+  return {
+    status: 204,
+    headers: {
+      'Access-Control-Allow-Methods': 'GET, POST, PATCH, DELETE, OPTIONS',
+      'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-Api-Key, Idempotency-Key, X-Request-Id',
+      'Access-Control-Max-Age': '86400',
+    },
+  };
+}
+
+/** A handler's result in the success envelope; 204 has no body. */
+export function success(result: { status: number; body?: unknown; page?: unknown; headers?: Record<string, string> }): Outcome {
+  if (result.status === 204) return { status: 204, headers: result.headers };
+  const body = result.page ? { success: true, data: result.body, page: result.page } : { success: true, data: result.body };
+  return { status: result.status, body, headers: result.headers };
+}
+
+export function errorBody(error: ApiError, requestId: string): unknown {
+  return {
+    success: false,
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.details?.length ? { details: error.details } : {}),
+      requestId,
+    },
+  };
+}
+
+/**
+ * Any error as the envelope. A client's mistake (4xx) is logged at info, an expected 503 (a dependency down
+ * or not configured) as a warning without a stack; 500s carry their cause to the log, never to the client.
+ */
+export function failure(error: unknown, requestId: string, log: Logger): Outcome {
+  // Serialization failures and deadlocks are a concurrent request's doing; the client may simply retry.
+  const sqlState = (error as { code?: unknown } | null)?.code;
+  if (sqlState === '40001' || sqlState === '40P01') {
+    log.warn({ err: error }, 'concurrent transaction conflict');
+    error = new ApiError('CONFLICT', 'The request collided with a concurrent change; retry it.');
+  }
+  error = fromDatabaseError(error) ?? error;
+  if (error instanceof ApiError) {
+    if (error.status === 503) log.warn({ code: error.code, cause: describeCause(error.cause) }, error.message);
+    else if (error.status >= 500) log.error({ err: error.cause ?? error, code: error.code }, error.message);
+    else log.info({ code: error.code, details: error.details }, error.message);
+    return { status: error.status, body: errorBody(error, requestId), headers: error.headers };
+  }
+  log.error({ err: error }, 'unhandled error');
+  return { status: 500, body: errorBody(new ApiError('INTERNAL', 'Something went wrong on our side.'), requestId) };
+}
+
+function describeCause(cause: unknown): string | undefined {
+  if (cause === undefined) return undefined;
+  const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
+  return [code, message].filter((part) => typeof part === 'string' && part).join(': ') || String(cause);
+}
