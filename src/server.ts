@@ -1,6 +1,6 @@
 // `npm start`: the local server. Everything it needs has a default; see the README's configuration table.
 import { appDepsFromEnv, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, flushLogs } from './logger.js';
 import { createApp } from './http/app.js';
 import { createServer } from 'node:http';
 import { createRequestListener } from './http/adapters/node.js';
@@ -11,7 +11,8 @@ import { createWorker } from './services/worker.js';
 import { providersFromEnv } from './integrations/llm/index.js';
 
 const config = loadConfig();
-const log = createLogger(config.logLevel);
+const log = createLogger(config.logLevel, { buffered: true });
+process.once('exit', flushLogs);
 
 const database = await openDatabase(process.env, log).catch((error: unknown) => {
   // A newcomer's most likely failures (another process owns the data directory, an unreachable folder) say

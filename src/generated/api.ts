@@ -92,9 +92,11 @@ export interface paths {
         };
         /**
          * Get the calling user
-         * @description The caller's profile (created from the token's claims on first use) and the organizations they belong
-         *     to, with their role in each. Deleted organizations are not listed. An API key is not a user: called
-         *     with one, this answers 403.
+         * @description The caller's profile (created from the token's claims on first use) and the first 20 organizations
+         *     they belong to, in the order they joined, with their role in each. Deleted organizations are not
+         *     listed. The list is capped so that the answer stays small and fast for someone in thousands of
+         *     organizations: `hasMoreMemberships` is `true` when there are more, and `listOrganizations` pages
+         *     through all of them. An API key is not a user: called with one, this answers 403.
          */
         get: operations["getCurrentUser"];
         put?: never;
@@ -123,7 +125,8 @@ export interface paths {
         /**
          * Create an organization
          * @description Creates an organization on the free plan; the caller becomes its `owner`, and the free plan's monthly
-         *     credits are granted at once. The slug is derived from the name when absent and must be unique (409).
+         *     credits are granted at once. The slug is derived from the name when absent and must be unique (409
+         *     `SLUG_TAKEN`).
          *     `defaultModel` must be a model id from `listModels` (400). API keys get 403.
          */
         post: operations["createOrganization"];
@@ -158,7 +161,7 @@ export interface paths {
         head?: never;
         /**
          * Update an organization
-         * @description Renames an organization, changes its slug (409 when taken) or its default model (400 when not in
+         * @description Renames an organization, changes its slug (409 `SLUG_TAKEN` when taken) or its default model (400 when not in
          *     `listModels`). Owners and admins only (403 for members and API keys).
          */
         patch: operations["updateOrganization"];
@@ -175,8 +178,8 @@ export interface paths {
         put?: never;
         /**
          * Restore a deleted organization
-         * @description Undoes `deleteOrganization` within 30 days. Owners only. 409 when the organization is not deleted or
-         *     its slug was taken meanwhile; 404 after the 30 days.
+         * @description Undoes `deleteOrganization` within 30 days. Owners only. 409 `NOT_DELETED` when the organization is not
+         *     deleted, `SLUG_TAKEN` when its slug was taken meanwhile; 404 after the 30 days.
          */
         post: operations["restoreOrganization"];
         delete?: never;
@@ -218,7 +221,8 @@ export interface paths {
         /**
          * Remove a member
          * @description Owners and admins remove others (admins cannot remove owners: 403); any member may remove
-         *     themself. The last owner cannot be removed (409), even under concurrent requests. Answers 204.
+         *     themself. The last owner cannot be removed (409 `LAST_OWNER`), even under concurrent requests. Answers
+         *     204.
          */
         delete: operations["removeMember"];
         options?: never;
@@ -226,7 +230,8 @@ export interface paths {
         /**
          * Change a member's role
          * @description Owners may change anyone's role. Admins may change members and admins, but cannot touch owners nor
-         *     make anyone an owner (403). The last owner cannot be demoted (409), even under concurrent requests.
+         *     make anyone an owner (403). The last owner cannot be demoted (409 `LAST_OWNER`), even under concurrent
+         *     requests.
          */
         patch: operations["updateMember"];
         trace?: never;
@@ -248,8 +253,9 @@ export interface paths {
          * Invite someone by email
          * @description Invites an email address as `admin` or `member`; the invitation expires after 7 days. Owners and
          *     admins only. When a Supabase project is configured the invitation is emailed and `token`/`acceptUrl`
-         *     are null; otherwise they are returned here, once, for the inviter to pass on. 409 when the address is
-         *     already a member or has a pending invitation.
+         *     are null; otherwise they are returned here, once, for the inviter to pass on. 409 `ALREADY_MEMBER` when
+         *     the address is already a member, `ALREADY_INVITED` when it has a pending invitation, and
+         *     `PLAN_LIMIT_REACHED` when members and pending invitations fill the plan.
          */
         post: operations["createInvitation"];
         delete?: never;
@@ -270,7 +276,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an invitation
-         * @description A pending invitation stops working at once. Owners and admins only; 409 when it is not pending.
+         * @description A pending invitation stops working at once. Owners and admins only; 409 `INVITATION_NOT_PENDING` when it is not pending.
          */
         delete: operations["revokeInvitation"];
         options?: never;
@@ -290,8 +296,9 @@ export interface paths {
         /**
          * Accept an invitation
          * @description Joins the organization with the invitation's role. Only a signed-in user whose token email matches the
-         *     invitation's (403 otherwise), once (409 when already accepted or already a member). Unknown, revoked or
-         *     expired tokens answer 404.
+         *     invitation's (403 `INVITATION_EMAIL_MISMATCH` otherwise), once (409 `INVITATION_NOT_PENDING` when already
+         *     accepted, `ALREADY_MEMBER` when already a member), while the plan has room (409 `PLAN_LIMIT_REACHED`).
+         *     Unknown, revoked or expired tokens answer 404.
          */
         post: operations["acceptInvitation"];
         delete?: never;
@@ -364,11 +371,11 @@ export interface paths {
         /**
          * Hire an employee
          * @description Creates an employee. Owners, admins and API keys. The slug is derived from the name when absent and is
-         *     unique within the organization (409). `model` must be an id from `listModels` (400 naming
+         *     unique within the organization (409 `SLUG_TAKEN`). `model` must be an id from `listModels` (400 naming
          *     `body.model`), or `null` to inherit the organization's default. Instructions are limited to 50,000
          *     characters (400 naming `body.instructions`). When the plan's employee limit is reached the answer is
-         *     409 `CONFLICT` (not 403: the caller may act, the organization's state forbids it; delete an employee or
-         *     upgrade the plan).
+         *     409 `PLAN_LIMIT_REACHED` (not 403: the caller may act, the organization's state forbids it; delete an
+         *     employee or upgrade the plan).
          */
         post: operations["createEmployee"];
         delete?: never;
@@ -400,8 +407,8 @@ export interface paths {
          *     Malformed front matter, a missing name, an unknown model or tool answer 400 with `details` naming the
          *     field as `frontMatter.<key>` (the message gives the line where known); empty instructions name
          *     `instructions`. With `overwrite=true` an existing employee with the same slug is updated (keeping its
-         *     id and `maxOutputTokens`) instead of answering 409. The plan's employee limit answers 409 as in
-         *     `createEmployee`. Owners, admins and API keys.
+         *     id and `maxOutputTokens`) instead of answering 409 `SLUG_TAKEN`. The plan's employee limit answers 409
+         *     `PLAN_LIMIT_REACHED` as in `createEmployee`. Owners, admins and API keys.
          */
         post: operations["importEmployee"];
         delete?: never;
@@ -451,8 +458,9 @@ export interface paths {
         put?: never;
         /**
          * Restore a deleted employee
-         * @description Undoes `deleteEmployee`. Owners, admins and API keys. 409 when the employee is not deleted, when its
-         *     slug was reused meanwhile (rename that employee first) or when the plan's employee limit is reached.
+         * @description Undoes `deleteEmployee`. Owners, admins and API keys. 409 `NOT_DELETED` when the employee is not deleted,
+         *     `SLUG_TAKEN` when its slug was reused meanwhile (rename that employee first) or `PLAN_LIMIT_REACHED`
+         *     when the plan's employee limit is reached.
          */
         post: operations["restoreEmployee"];
         delete?: never;
@@ -485,7 +493,7 @@ export interface paths {
          *     failed or canceled task releases everything. When the available credits do not cover the reservation
          *     the answer is 402 `PAYMENT_REQUIRED` with the amounts.
          *
-         *     404 covers both an unknown organization and an unknown or deleted employee. 409 `CONFLICT` when the
+         *     404 covers both an unknown organization and an unknown or deleted employee. 409 `MODEL_RETIRED` when the
          *     employee's model is no longer offered. With an `Idempotency-Key`, a retried request returns the first
          *     task; the same key with another body is a 409 `IDEMPOTENCY_CONFLICT`.
          */
@@ -530,7 +538,7 @@ export interface paths {
          * Cancel a task
          * @description A queued task is canceled at once and its credits released. A running task gets `cancelRequestedAt`
          *     and stops as soon as its worker sees it (the answer still says `running`). A canceled task is returned
-         *     unchanged; a succeeded or failed one answers 409. Any member or API key.
+         *     unchanged; a succeeded or failed one answers 409 `TASK_FINISHED`. Any member or API key.
          */
         post: operations["cancelTask"];
         delete?: never;
@@ -584,7 +592,7 @@ export interface paths {
          *     Owners and admins, signed in (API keys cannot buy; members get 403). The `Idempotency-Key` is passed
          *     on to Stripe, so a retry with the same key returns the same session. `successUrl` and `cancelUrl` must
          *     be on an allowed origin, else 400 with `details` naming `body.successUrl` (or `body.cancelUrl`). 409
-         *     when subscribing to the plan that is already active (change plans in the portal). 503 when Stripe is
+         *     `ALREADY_SUBSCRIBED` when subscribing to the plan that is already active (change plans in the portal). 503 when Stripe is
          *     not configured (the message names the variable to set, `STRIPE_SECRET_KEY` or the pack's or plan's
          *     price variable) or does not answer.
          */
@@ -609,7 +617,7 @@ export interface paths {
          * @description Creates a Stripe billing portal session where the user changes or cancels the subscription and manages
          *     payment methods and invoices; the answer is the portal's URL (Stripe's hosted page, so no `Location`
          *     header). Owners and admins, signed in (API keys cannot; members get 403). `returnUrl` must be on an
-         *     allowed origin (400 naming `body.returnUrl`). 409 when the organization has no Stripe customer yet
+         *     allowed origin (400 naming `body.returnUrl`). 409 `NO_BILLING_ACCOUNT` when the organization has no Stripe customer yet
          *     (nothing was ever bought); 503 when Stripe is not configured (the message names `STRIPE_SECRET_KEY`) or
          *     does not answer.
          */
@@ -760,16 +768,44 @@ export interface components {
             nextCursor: string | null;
         };
         /**
-         * @description Stable, machine-readable error codes:
-         *     `VALIDATION_ERROR` 400 · `UNAUTHENTICATED` 401 (no credentials) · `TOKEN_EXPIRED` 401 ·
-         *     `TOKEN_INVALID` 401 (malformed, forged, wrong audience or issuer) · `API_KEY_INVALID` 401 (unknown,
-         *     revoked or expired key) · `PAYMENT_REQUIRED` 402 · `FORBIDDEN` 403 · `NOT_FOUND` 404 ·
-         *     `METHOD_NOT_ALLOWED` 405 · `CONFLICT` 409 · `IDEMPOTENCY_CONFLICT` 409 · `PAYLOAD_TOO_LARGE` 413 ·
-         *     `UNSUPPORTED_MEDIA_TYPE` 415 · `RATE_LIMITED` 429 · `INTERNAL` 500 ·
-         *     `UNAVAILABLE` 503.
+         * @description Stable, machine-readable error codes. A client branches on `code` (never on `message`, which is
+         *     for people and may change); each code always answers with the status below. Codes are only ever
+         *     added; a generic code (`CONFLICT`, `FORBIDDEN`) is used only where no specific one applies.
+         *
+         *     | code | status | when | what the client should do |
+         *     | --- | --- | --- | --- |
+         *     | `VALIDATION_ERROR` | 400 | A parameter, header or body field is invalid; `details` names each one. | Fix the named fields; retrying unchanged fails again. |
+         *     | `UNAUTHENTICATED` | 401 | No credentials were sent. | Sign in, then send the bearer token (or an API key). |
+         *     | `TOKEN_EXPIRED` | 401 | The access token has expired. | Get a fresh access token and retry. |
+         *     | `TOKEN_INVALID` | 401 | The token is malformed, forged, for another audience or issuer, or its user no longer exists. | Sign in again. |
+         *     | `API_KEY_INVALID` | 401 | The API key is unknown, revoked or expired. | Use a live key. |
+         *     | `PAYMENT_REQUIRED` | 402 | The available credits do not cover the task's reservation; `details` gives both amounts. | Buy credits or a plan (`createCheckoutSession`), or send a shorter task. |
+         *     | `FORBIDDEN` | 403 | The caller's role does not allow this, or an API key called an operation for users only. | Ask an owner or admin; sign in as a user. |
+         *     | `INVITATION_EMAIL_MISMATCH` | 403 | The invitation was sent to another email address than the signed-in user's. | Sign in with the invited address, then accept again. |
+         *     | `NOT_FOUND` | 404 | The resource does not exist or is in an organization the caller is not a member of. | Reload; do not retry. |
+         *     | `METHOD_NOT_ALLOWED` | 405 | The path exists but not with this method; `Allow` lists the methods. | Use a listed method. |
+         *     | `CONFLICT` | 409 | The request conflicts with the current state, for a cause no specific code names. | Reload the resource; do not retry unchanged. |
+         *     | `CONCURRENT_UPDATE` | 409 | The request collided with a concurrent change; nothing was kept. Any operation that writes. | Retry it as is. |
+         *     | `IDEMPOTENCY_CONFLICT` | 409 | The `Idempotency-Key` was used with a different request body. | Send a new key for a new request. |
+         *     | `SLUG_TAKEN` | 409 | Another live organization, or another employee of the organization, has this slug; `details` names the field. | Choose another slug (for `importEmployee`, or pass `overwrite=true`). |
+         *     | `PLAN_LIMIT_REACHED` | 409 | The plan's limit of employees, or of members (pending invitations included), is reached; the message says which. | Delete an employee, remove a member or revoke an invitation, or upgrade the plan. |
+         *     | `LAST_OWNER` | 409 | The change would leave the organization without an owner. | Make another member owner first. |
+         *     | `ALREADY_MEMBER` | 409 | The address invited, or the user accepting, is already a member of the organization. | Nothing to do: they are in. |
+         *     | `ALREADY_INVITED` | 409 | The address already has a pending invitation to the organization. | Wait for it to be accepted, or revoke it and invite again. |
+         *     | `INVITATION_NOT_PENDING` | 409 | The invitation was accepted already, or (when revoking) revoked or expired. | Nothing to do; reload the invitations. |
+         *     | `ALREADY_SUBSCRIBED` | 409 | The organization already has a live subscription to this plan. | Change or cancel it in the portal (`createPortalSession`). |
+         *     | `NO_BILLING_ACCOUNT` | 409 | The organization has no Stripe customer yet: nothing was ever bought. | Buy a plan or credits first (`createCheckoutSession`). |
+         *     | `NOT_DELETED` | 409 | A restore of an organization or employee that is not deleted. | Nothing to do: it is live. |
+         *     | `TASK_FINISHED` | 409 | A cancel of a task that has succeeded or failed. | Nothing to cancel; read the task's result. |
+         *     | `MODEL_RETIRED` | 409 | The employee's model (or the organization's default) is no longer offered. | Give the employee (or the organization) a model from `listModels`. |
+         *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than the operation accepts. | Send less. |
+         *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body's `Content-Type` is not one the operation accepts. | Send a declared media type. |
+         *     | `RATE_LIMITED` | 429 | Too many requests. | Wait `Retry-After` seconds, then retry. |
+         *     | `INTERNAL` | 500 | An unexpected failure; nothing about its cause is returned. | Retry later; quote `requestId` when reporting it. |
+         *     | `UNAVAILABLE` | 503 | A dependency is not configured or not reachable, or the request ran past its deadline; nothing was kept. | Retry after `Retry-After` seconds when given. |
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "MODEL_RETIRED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
         ErrorDetail: {
             /**
              * @description Where the problem is, as `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.
@@ -879,7 +915,17 @@ export interface components {
         };
         CurrentUser: {
             profile: components["schemas"]["Profile"];
+            /**
+             * @description The caller's memberships of live organizations in the order they joined (oldest first, then by
+             *     organization id), **at most 20**: the answer stays small whatever the number of organizations.
+             */
             memberships: components["schemas"]["Membership"][];
+            /**
+             * @description `true` when the caller belongs to more organizations than `memberships` lists. Then list them all
+             *     with `listOrganizations` (`GET /v1/organizations`, which pages with `limit` and `cursor`, newest
+             *     organization first, each with the caller's `role`).
+             */
+            hasMoreMemberships: boolean;
         };
         Organization: {
             id: components["schemas"]["Id"];
@@ -1336,32 +1382,6 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description The request conflicts with the current state (a taken slug, a finished task, the last owner). */
-        Conflict: {
-            headers: {
-                "X-Request-Id": components["headers"]["RequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "success": false,
-                 *       "error": {
-                 *         "code": "CONFLICT",
-                 *         "message": "The slug \"acme\" is taken.",
-                 *         "details": [
-                 *           {
-                 *             "field": "body.slug",
-                 *             "message": "already in use"
-                 *           }
-                 *         ],
-                 *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
-                 *       }
-                 *     }
-                 */
-                "application/json": components["schemas"]["ErrorEnvelope"];
-            };
-        };
         /** @description The body is larger than this operation accepts. */
         PayloadTooLarge: {
             headers: {
@@ -1774,7 +1794,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The caller's profile and memberships. */
+            /** @description The caller's profile and their first 20 memberships. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -1800,8 +1820,18 @@ export interface operations {
                      *             },
                      *             "role": "owner",
                      *             "joinedAt": "2026-11-01T08:05:00.000Z"
+                     *           },
+                     *           {
+                     *             "organization": {
+                     *               "id": "9a4b7c2d-1e3f-4a5b-8c6d-7e8f9a0b1c2d",
+                     *               "name": "Globex",
+                     *               "slug": "globex"
+                     *             },
+                     *             "role": "member",
+                     *             "joinedAt": "2026-11-20T14:12:00.000Z"
                      *           }
-                     *         ]
+                     *         ],
+                     *         "hasMoreMemberships": false
                      *       }
                      *     }
                      */
@@ -1942,7 +1972,20 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `SLUG_TAKEN`: another live organization has the slug (`details` names `body.slug`); choose another.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -2116,7 +2159,20 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `SLUG_TAKEN`: another live organization has the new slug (`details` names `body.slug`); choose another.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -2173,7 +2229,21 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `NOT_DELETED`: the organization is not deleted; nothing to restore.
+             *     - `SLUG_TAKEN`: another organization took its slug meanwhile (`details` names `slug`); it cannot be restored while that slug is in use.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -2289,7 +2359,20 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `LAST_OWNER`: the member is the last owner; make someone else owner first.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -2354,7 +2437,20 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `LAST_OWNER`: the member is the last owner; make someone else owner first.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -2499,7 +2595,22 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `ALREADY_MEMBER`: the address is already a member (`details` names `body.email`).
+             *     - `ALREADY_INVITED`: the address has a pending invitation (`details` names `body.email`); revoke it to invite again.
+             *     - `PLAN_LIMIT_REACHED`: members and pending invitations fill the plan's member limit; remove a member, revoke an invitation or upgrade the plan.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -2560,7 +2671,20 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `INVITATION_NOT_PENDING`: the invitation was accepted, revoked or has expired; there is nothing to revoke.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -2614,9 +2738,37 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            /**
+             * @description The caller may not accept this invitation. `code` is one of:
+             *     - `INVITATION_EMAIL_MISMATCH`: the invitation was sent to another address than the signed-in user's; sign in with the invited address.
+             *     - `FORBIDDEN`: the caller is an API key; only a signed-in user accepts an invitation.
+             */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `INVITATION_NOT_PENDING`: the invitation has been accepted already.
+             *     - `ALREADY_MEMBER`: the caller is already a member of the organization; open it.
+             *     - `PLAN_LIMIT_REACHED`: the organization's plan has no room for another member; ask its owners to upgrade or remove someone.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -2985,7 +3137,21 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `SLUG_TAKEN`: another employee of the organization has the slug (`details` names `body.slug`); choose another.
+             *     - `PLAN_LIMIT_REACHED`: the plan's employee limit is reached; delete an employee or upgrade the plan.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -3074,7 +3240,21 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `SLUG_TAKEN`: an employee with the slug exists and `overwrite` is not `true` (`details` names `frontMatter.name`); import with `overwrite=true` to update it.
+             *     - `PLAN_LIMIT_REACHED`: the plan's employee limit is reached (a new employee only); delete an employee or upgrade the plan.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -3296,7 +3476,20 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `SLUG_TAKEN`: another employee of the organization has the new slug (`details` names `body.slug`); choose another.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -3365,7 +3558,22 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `NOT_DELETED`: the employee is not deleted; nothing to restore.
+             *     - `SLUG_TAKEN`: another employee took its slug meanwhile (`details` names `slug`); rename that employee first.
+             *     - `PLAN_LIMIT_REACHED`: the plan's employee limit is reached; delete an employee or upgrade the plan.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -3546,7 +3754,21 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["PaymentRequired"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `MODEL_RETIRED`: the employee's model (or the organization's default) is no longer offered; give the employee a model from `listModels`.
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another body; use a new key.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -3633,7 +3855,20 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `TASK_FINISHED`: the task has succeeded or failed; there is nothing to cancel.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -3753,7 +3988,20 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `ALREADY_SUBSCRIBED`: the organization already has a live subscription to this plan; change plans in the portal (`createPortalSession`).
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -3811,7 +4059,20 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `NO_BILLING_ACCOUNT`: the organization has no Stripe customer yet (nothing was ever bought); buy a plan or credits first.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];

@@ -3,7 +3,6 @@
 // body, authenticate, validate (Ajv compiled from the contract), run the handler, wrap the envelope, check
 // the response against the contract (outside production), log one line.
 import type { Logger } from 'pino';
-import { stringify as toYaml } from 'yaml';
 import { handlers as operationHandlers } from '../handlers/index.js';
 import { ApiError } from '../kernel/errors.js';
 import type { Caller } from '../kernel/caller.js';
@@ -44,9 +43,10 @@ export interface App {
 
 export const contract = bundledContract;
 
-let yamlText: string | undefined;
-export function contractYaml(): string {
-  return (yamlText ??= toYaml(contract, { lineWidth: 0 }));
+let yamlText: Promise<string> | undefined;
+/** The contract as YAML, made on first request (the YAML library loads only then). */
+export function contractYaml(): Promise<string> {
+  return (yamlText ??= import('yaml').then(({ stringify }) => stringify(contract, { lineWidth: 0 })));
 }
 
 const jsonType = 'application/json; charset=utf-8';
@@ -88,7 +88,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       } else if (http.method === 'GET' && http.path === '/v1/openapi.json') {
         outcome = { status: 200, body: documentJson, headers: { 'Content-Type': jsonType } };
       } else if (http.method === 'GET' && http.path === '/v1/openapi.yaml') {
-        outcome = { status: 200, body: contractYaml(), headers: { 'Content-Type': 'application/yaml; charset=utf-8' } };
+        outcome = { status: 200, body: await contractYaml(), headers: { 'Content-Type': 'application/yaml; charset=utf-8' } };
       } else {
         checkTarget(http);
         const match = router.match(http.method, http.path);

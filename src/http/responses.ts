@@ -56,7 +56,7 @@ export function failure(error: unknown, requestId: string, log: Logger): Outcome
   const sqlState = (error as { code?: unknown } | null)?.code;
   if (sqlState === '40001' || sqlState === '40P01') {
     log.warn({ err: error }, 'concurrent transaction conflict');
-    error = new ApiError('CONFLICT', 'The request collided with a concurrent change; retry it.');
+    error = new ApiError('CONCURRENT_UPDATE', 'The request collided with a concurrent change; retry it.');
   }
   error = fromDatabaseError(error) ?? error;
   if (error instanceof ApiError) {

@@ -9,7 +9,7 @@ const locations: Record<string, string> = {
   cookie: 'cookie',
 };
 
-/** Turns Ajv's errors over openapi-backend's `{path, query, header, requestBody}` object into named fields. */
+/** Turns Ajv's errors over the validated `{path, query, header, requestBody}` object into named fields. */
 export function toErrorDetails(errors: readonly ErrorObject[]): ErrorDetail[] {
   const details = new Map<string, ErrorDetail>();
   for (const error of errors) {

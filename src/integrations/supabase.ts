@@ -1,20 +1,24 @@
 // Supabase Auth's admin API, used only to email invitations when a project is configured
 // (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY). Called outside any database transaction. This is the auth
 // client that @supabase/supabase-js wraps; the full client also builds a realtime client, which needs a
-// WebSocket that Node 20 does not have, for nothing we use.
-import { AuthAdminApi } from '@supabase/auth-js';
+// WebSocket that Node 20 does not have, for nothing we use. Loaded on the first invitation, not at start.
+import type { AuthAdminApi } from '@supabase/auth-js';
 import type { InvitationMailer } from '../kernel/context.js';
 export type { InvitationMailer };
 
-
 export function createSupabaseMailer(url: string, serviceRoleKey: string): InvitationMailer {
-  const admin = new AuthAdminApi({
-    url: `${url}/auth/v1`,
-    headers: { Authorization: `Bearer ${serviceRoleKey}`, apikey: serviceRoleKey },
-  });
+  let admin: Promise<InstanceType<typeof AuthAdminApi>> | undefined;
+  const client = () =>
+    (admin ??= import('@supabase/auth-js').then(
+      ({ AuthAdminApi }) =>
+        new AuthAdminApi({
+          url: `${url}/auth/v1`,
+          headers: { Authorization: `Bearer ${serviceRoleKey}`, apikey: serviceRoleKey },
+        }),
+    ));
   return {
     async sendInvitation(email, acceptUrl, organizationName) {
-      const { error } = await admin.inviteUserByEmail(email, {
+      const { error } = await (await client()).inviteUserByEmail(email, {
         redirectTo: acceptUrl,
         data: { invited_to: organizationName },
       });

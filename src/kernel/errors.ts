@@ -4,7 +4,11 @@ import type { components } from '../generated/api.js';
 export type ErrorCode = components['schemas']['ErrorCode'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
 
-/** The one catalogue of error codes and the HTTP status each answers with. */
+/**
+ * The one catalogue of error codes and the HTTP status each answers with: a code per cause a client must tell
+ * apart, the generic ones (CONFLICT, FORBIDDEN) only where no specific one applies. The contract's ErrorCode
+ * table documents each; a unit test keeps the two equal.
+ */
 export const errorStatus: Record<ErrorCode, number> = {
   VALIDATION_ERROR: 400,
   UNAUTHENTICATED: 401,
@@ -13,10 +17,23 @@ export const errorStatus: Record<ErrorCode, number> = {
   API_KEY_INVALID: 401,
   PAYMENT_REQUIRED: 402,
   FORBIDDEN: 403,
+  INVITATION_EMAIL_MISMATCH: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  CONCURRENT_UPDATE: 409,
   IDEMPOTENCY_CONFLICT: 409,
+  SLUG_TAKEN: 409,
+  PLAN_LIMIT_REACHED: 409,
+  LAST_OWNER: 409,
+  ALREADY_MEMBER: 409,
+  ALREADY_INVITED: 409,
+  INVITATION_NOT_PENDING: 409,
+  ALREADY_SUBSCRIBED: 409,
+  NO_BILLING_ACCOUNT: 409,
+  NOT_DELETED: 409,
+  TASK_FINISHED: 409,
+  MODEL_RETIRED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,

@@ -5,12 +5,20 @@ import { asCaller, ensureProfile, userOf } from './context.js';
 
 type CurrentUser = components['schemas']['CurrentUser'];
 
-/** The caller's profile (created from the token's claims on first use) and memberships. */
+/** At most this many memberships come with the user (the contract's `maxItems`); listOrganizations pages the rest. */
+export const membershipsShown = 20;
+
+/**
+ * The caller's profile (created from the token's claims on first use) and their first memberships, in join
+ * order: one row more than shown is fetched to tell whether there are more, so the work stays the same
+ * however many organizations the user is in.
+ */
 export async function getCurrentUser(ctx: RequestContext): Promise<CurrentUser> {
   const user = userOf(ctx);
   return asCaller(ctx, async (tx) => {
     await ensureProfile(tx, user);
     const profile = (await queries.findProfile(tx, user.userId))!;
-    return { profile, memberships: await queries.listMembershipsOf(tx, user.userId) };
+    const memberships = await queries.listMembershipsOf(tx, user.userId, membershipsShown);
+    return { profile, memberships: memberships.slice(0, membershipsShown), hasMoreMemberships: memberships.length > membershipsShown };
   });
 }

@@ -75,7 +75,7 @@ export async function createCheckoutSession(
     requireRole(found, ['owner', 'admin'], 'buy plans or credits');
     const subscription = await billing.findSubscription(tx, orgId);
     if (input.kind === 'plan' && subscription?.planId === input.plan && ['active', 'trialing', 'past_due'].includes(subscription.status)) {
-      throw new ApiError('CONFLICT', `The organization is already subscribed to ${input.plan}; use the portal to change it.`);
+      throw new ApiError('ALREADY_SUBSCRIBED', `The organization is already subscribed to ${input.plan}; use the portal to change it.`);
     }
     return found;
   });
@@ -109,7 +109,7 @@ export async function createPortalSession(ctx: RequestContext, orgId: string, re
     requireRole(await requireOrganization(tx, orgId), ['owner', 'admin'], 'manage billing');
     return billing.findCustomer(tx, orgId);
   });
-  if (!customer) throw new ApiError('CONFLICT', 'The organization has no billing account yet: buy a plan or credits first.');
+  if (!customer) throw new ApiError('NO_BILLING_ACCOUNT', 'The organization has no billing account yet: buy a plan or credits first.');
   const session = await stripeCall('open the portal', () => client.billingPortal.sessions.create({ customer, return_url: returnUrl }));
   return { url: session.url };
 }

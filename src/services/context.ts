@@ -1,6 +1,6 @@
 // Running a service's queries as the caller.
 import { withUser, type Db, type Tx } from '../db/client.js';
-import { ApiError } from '../kernel/errors.js';
+import { ApiError, type ErrorCode } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
 import type { Caller } from '../kernel/caller.js';
 import { syncProfile } from '../db/queries/organizations.js';
@@ -27,10 +27,10 @@ export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>): 
   return withUser(database(ctx), callerOf(ctx).claims, work, { deadline: ctx.deadline });
 }
 
-/** Postgres unique violations become 409s naming the field; anything else is rethrown. */
-export function conflictOn(error: unknown, constraint: string, field: string, message: string): never {
+/** A Postgres unique violation of `constraint` becomes `code` (a 409) naming the field; anything else is rethrown. */
+export function conflictOn(error: unknown, constraint: string, code: ErrorCode, field: string, message: string): never {
   if ((error as { code?: string; constraint_name?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === constraint) {
-    throw new ApiError('CONFLICT', message, [{ field, message: 'already in use' }]);
+    throw new ApiError(code, message, [{ field, message: 'already in use' }]);
   }
   throw error;
 }

@@ -36,7 +36,7 @@ async function requireEmployee(tx: Tx, orgId: string, employeeId: string, includ
 async function insert(tx: Tx, ctx: RequestContext, orgId: string, fields: queries.EmployeeFields): Promise<Employee> {
   const id = await queries
     .createEmployee(tx, orgId, fields, ctx.requestId)
-    .catch((error: unknown) => conflictOn(error, slugConstraint, 'body.slug', `An employee with the slug "${fields.slug}" exists.`));
+    .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${fields.slug}" exists.`));
   return requireEmployee(tx, orgId, id);
 }
 
@@ -62,7 +62,7 @@ export async function importEmployee(ctx: RequestContext, orgId: string, markdow
     await requireWriter(tx, orgId);
     const existing = await queries.findEmployee(tx, orgId, { slug: agent.slug });
     if (existing && !overwrite) {
-      throw new ApiError('CONFLICT', `An employee with the slug "${agent.slug}" exists; import with overwrite=true to update it.`, [
+      throw new ApiError('SLUG_TAKEN', `An employee with the slug "${agent.slug}" exists; import with overwrite=true to update it.`, [
         { field: 'frontMatter.name', message: 'already in use' },
       ]);
     }
@@ -100,7 +100,7 @@ export async function updateEmployee(ctx: RequestContext, orgId: string, employe
     await requireEmployee(tx, orgId, employeeId);
     await queries
       .updateEmployee(tx, orgId, employeeId, { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined }, ctx.requestId)
-      .catch((error: unknown) => conflictOn(error, slugConstraint, 'body.slug', `An employee with the slug "${patch.slug}" exists.`));
+      .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${patch.slug}" exists.`));
     return requireEmployee(tx, orgId, employeeId);
   });
 }
@@ -121,7 +121,7 @@ export async function restoreEmployee(ctx: RequestContext, orgId: string, employ
     await queries
       .restoreEmployee(tx, orgId, employeeId, ctx.requestId)
       .catch((error: unknown) =>
-        conflictOn(error, slugConstraint, 'slug', `The slug "${employee.slug}" was reused meanwhile; rename that employee first.`),
+        conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'slug', `The slug "${employee.slug}" was reused meanwhile; rename that employee first.`),
       );
     return requireEmployee(tx, orgId, employeeId);
   });

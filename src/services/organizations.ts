@@ -42,7 +42,7 @@ export async function createOrganization(ctx: RequestContext, input: Organizatio
     await ensureProfile(tx, user);
     const id = await queries
       .createOrganization(tx, { name: input.name, slug, defaultModel: input.defaultModel ?? defaultModelId, requestId: ctx.requestId })
-      .catch((error: unknown) => conflictOn(error, slugConstraint, 'body.slug', `The slug "${slug}" is taken.`));
+      .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${slug}" is taken.`));
     ctx.log.info({ organizationId: id }, 'organization created');
     return (await queries.findOrganization(tx, id))!;
   });
@@ -81,7 +81,7 @@ export async function updateOrganization(ctx: RequestContext, orgId: string, pat
     requireRole(await requireOrganization(tx, orgId), ['owner', 'admin'], 'change the organization');
     await queries
       .updateOrganization(tx, orgId, patch, ctx.requestId)
-      .catch((error: unknown) => conflictOn(error, slugConstraint, 'body.slug', `The slug "${patch.slug}" is taken.`));
+      .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${patch.slug}" is taken.`));
     return (await queries.findOrganization(tx, orgId))!;
   });
 }
@@ -103,7 +103,7 @@ export async function restoreOrganization(ctx: RequestContext, orgId: string): P
     await queries
       .restoreOrganization(tx, orgId, ctx.requestId)
       .catch((error: unknown) =>
-        conflictOn(error, slugConstraint, 'slug', `The slug "${org.slug}" was taken meanwhile; restore is not possible until it is free.`),
+        conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'slug', `The slug "${org.slug}" was taken meanwhile; restore is not possible until it is free.`),
       );
     return (await queries.findOrganization(tx, orgId))!;
   });

@@ -297,7 +297,7 @@ describe('an admin taking over', () => {
     ['removing the owner', () => `select staffroom.remove_member('${ids.org}', '${owner.id}', 'r')`, refused('FORBIDDEN')],
     ["deleting the owner's membership row", () => `delete from staffroom.memberships where organization_id = '${ids.org}' and user_id = '${owner.id}'`, denied],
     ['inviting someone as owner', () => `select staffroom.create_invitation('${ids.org}', 'boss@example.com', 'owner', '${hex64()}', 'r')`, refused('VALIDATION_ERROR')],
-    ['re-inviting themselves', () => `select staffroom.create_invitation('${ids.org}', '${admin.email}', 'admin', '${hex64()}', 'r')`, refused('CONFLICT')],
+    ['re-inviting themselves', () => `select staffroom.create_invitation('${ids.org}', '${admin.email}', 'admin', '${hex64()}', 'r')`, refused('ALREADY_MEMBER')],
     ['upgrading the plan', () => `update staffroom.organizations set plan_id = 'pro' where id = '${ids.org}'`, denied],
     ['deleting the organization', () => `select staffroom.delete_organization('${ids.org}', 'r')`, refused('FORBIDDEN')],
     ['restoring the organization', () => `select staffroom.restore_organization('${ids.org}', 'r')`, refused('FORBIDDEN')],
@@ -355,7 +355,7 @@ describe('bypassing the plan', () => {
     const tokenHash = hex64();
     const invited = await attempt(caller('owner'), `select staffroom.create_invitation('${ids.org}', '${extra.email}', 'member', '${tokenHash}', 'r')`);
     const joined = invited.code === 'succeeded' ? await attempt(userClaims(extra), `select staffroom.accept_invitation('${tokenHash}', 'r')`) : invited;
-    expect(joined).toEqual(refused('CONFLICT'));
+    expect(joined).toEqual(refused('PLAN_LIMIT_REACHED'));
     expect(await members()).toBe(plan!.max);
   });
 });
@@ -440,7 +440,7 @@ describe('reviving what is final', () => {
   });
 
   it('an accepted invitation cannot be revoked', async () => {
-    await expectRefused(caller('admin'), `select staffroom.revoke_invitation('${ids.org}', '${ids.acceptedInvitation}', 'r')`, refused('CONFLICT'));
+    await expectRefused(caller('admin'), `select staffroom.revoke_invitation('${ids.org}', '${ids.acceptedInvitation}', 'r')`, refused('INVITATION_NOT_PENDING'));
   });
 });
 
@@ -550,7 +550,7 @@ describe('an outsider', () => {
   it('cannot accept an invitation sent to someone else', async () => {
     const tokenHash = hex64();
     await invite('invitee@example.com', 'admin', tokenHash);
-    await expectRefused(caller('outsider'), `select staffroom.accept_invitation('${tokenHash}', 'r')`, refused('FORBIDDEN'));
+    await expectRefused(caller('outsider'), `select staffroom.accept_invitation('${tokenHash}', 'r')`, refused('INVITATION_EMAIL_MISMATCH'));
   });
 });
 

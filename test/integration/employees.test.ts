@@ -56,7 +56,7 @@ describe('createEmployee', () => {
     await hire(owner, { slug: 'unique-one' });
     const taken = await hire(owner, { slug: 'unique-one' });
     expect(taken.response.status).toBe(409);
-    expect(taken.error?.error.details?.[0]?.field).toBe('body.slug');
+    expect(taken.error?.error).toMatchObject({ code: 'SLUG_TAKEN', details: [{ field: 'body.slug' }] });
     expect((await hire(member, {})).response.status).toBe(403);
     expect((await hire(stranger, {})).response.status).toBe(404);
   });
@@ -72,6 +72,7 @@ describe('createEmployee', () => {
     const statuses = results.map((r) => r.response.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(3); // the free plan's limit
     expect(statuses.filter((s) => s === 409)).toHaveLength(3);
+    expect(results.filter((r) => r.response.status === 409).map((r) => r.error?.error.code)).toEqual(Array(3).fill('PLAN_LIMIT_REACHED'));
   });
 
   it('lets an API key of the organization hire', async () => {
@@ -100,6 +101,7 @@ describe('importEmployee', () => {
     expect((await importFile(owner, source)).response.status).toBe(201);
     const again = await importFile(owner, source);
     expect(again.response.status).toBe(409);
+    expect(again.error?.error).toMatchObject({ code: 'SLUG_TAKEN', details: [{ field: 'frontMatter.name' }] });
     const updated = await importFile(owner, source.replace('first', 'second').replace('one', 'two'), true);
     expect(updated.data?.data).toMatchObject({ description: 'second', instructions: 'Version two.' });
   });
@@ -134,7 +136,9 @@ describe('reading, updating, deleting and restoring', () => {
     expect(listed.data?.data.map((e) => e.id)).not.toContain(id);
     const restored = await as(owner).POST('/v1/organizations/{orgId}/employees/{employeeId}/restore', employeePath(id));
     expect(restored.data?.data.deletedAt).toBeNull();
-    expect((await as(owner).POST('/v1/organizations/{orgId}/employees/{employeeId}/restore', employeePath(id))).response.status).toBe(409);
+    const live = await as(owner).POST('/v1/organizations/{orgId}/employees/{employeeId}/restore', employeePath(id));
+    expect(live.response.status).toBe(409);
+    expect(live.error?.error.code).toBe('NOT_DELETED');
   });
 
   it('filters by name prefix and pages', async () => {

@@ -52,11 +52,13 @@ describe('the invitation flow', () => {
     const token = (await invite(a, orgId, b.email)).data!.data.token!;
     const wrong = await as(c).POST('/v1/invitations/accept', { body: { token } });
     expect(wrong.response.status).toBe(403);
+    expect(wrong.error?.error.code).toBe('INVITATION_EMAIL_MISMATCH');
     const [first, second] = await Promise.all([
       as(b).POST('/v1/invitations/accept', { body: { token } }),
       as(b).POST('/v1/invitations/accept', { body: { token } }),
     ]);
     expect([first.response.status, second.response.status].sort((x, y) => x - y)).toEqual([200, 409]);
+    expect([first, second].find((r) => r.response.status === 409)?.error?.error.code).toBe('INVITATION_NOT_PENDING');
     const unknown = await as(b).POST('/v1/invitations/accept', { body: { token: `inv_${'x'.repeat(43)}` } });
     expect(unknown.response.status).toBe(404);
   });
@@ -72,6 +74,7 @@ describe('the invitation flow', () => {
     expect((await as(b).POST('/v1/invitations/accept', { body: { token: revoked.token! } })).response.status).toBe(404);
     const again = await as(a).DELETE('/v1/organizations/{orgId}/invitations/{invitationId}', { params: { path: { orgId, invitationId: revoked.id } } });
     expect(again.response.status).toBe(409);
+    expect(again.error?.error.code).toBe('INVITATION_NOT_PENDING');
 
     const expiring = (await invite(a, orgId, c.email)).data!.data;
     await app.database.db`update staffroom.invitations set expires_at = now() - interval '1 second', created_at = now() - interval '8 days' where id = ${expiring.id}`;
@@ -86,11 +89,13 @@ describe('the invitation flow', () => {
     const [a, b, stranger] = [await user(), await user(), await user()];
     const orgId = await orgOf(a);
     const token = (await invite(a, orgId, b.email)).data!.data.token!;
-    expect((await invite(a, orgId, b.email)).response.status).toBe(409);
+    const duplicate = await invite(a, orgId, b.email);
+    expect(duplicate.response.status).toBe(409);
+    expect(duplicate.error?.error).toMatchObject({ code: 'ALREADY_INVITED', details: [{ field: 'body.email' }] });
     await as(b).POST('/v1/invitations/accept', { body: { token } });
     const member = await invite(a, orgId, b.email);
     expect(member.response.status).toBe(409);
-    expect(member.error?.error.details?.[0]?.field).toBe('body.email');
+    expect(member.error?.error).toMatchObject({ code: 'ALREADY_MEMBER', details: [{ field: 'body.email' }] });
     expect((await invite(b, orgId, 'someone@example.com')).response.status).toBe(403);
     expect((await as(b).GET('/v1/organizations/{orgId}/invitations', { params: { path: { orgId } } })).response.status).toBe(403);
     expect((await invite(stranger, orgId, 'someone@example.com')).response.status).toBe(404);
@@ -98,6 +103,17 @@ describe('the invitation flow', () => {
     expect(badEmail.error?.error.details?.[0]?.field).toBe('body.email');
     const ownerRole = await as(a).POST('/v1/organizations/{orgId}/invitations', { params: { path: { orgId } }, body: { email: 'x@example.com', role: 'owner' as never } });
     expect(ownerRole.error?.error.details?.[0]?.field).toBe('body.role');
+  });
+
+  it('answers PLAN_LIMIT_REACHED when members and pending invitations fill the plan', async () => {
+    const a = await user();
+    const orgId = await orgOf(a);
+    // The free plan allows 3 members: the owner and two pending invitations fill it.
+    expect((await invite(a, orgId, 'first@example.com')).response.status).toBe(201);
+    expect((await invite(a, orgId, 'second@example.com')).response.status).toBe(201);
+    const third = await invite(a, orgId, 'third@example.com');
+    expect(third.response.status).toBe(409);
+    expect(third.error?.error.code).toBe('PLAN_LIMIT_REACHED');
   });
 });
 

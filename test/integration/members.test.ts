@@ -77,7 +77,7 @@ describe('updateMember', () => {
     const orgId = await team(owner);
     const { response, error } = await as(owner).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, owner.id), body: { role: 'admin' } });
     expect(response.status).toBe(409);
-    expect(error?.error.code).toBe('CONFLICT');
+    expect(error?.error.code).toBe('LAST_OWNER');
   });
 
   it('keeps an owner when two owners demote each other at the same time', async () => {
@@ -93,6 +93,8 @@ describe('updateMember', () => {
       const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
       expect(statuses[0]).toBe(200);
       expect([403, 409]).toContain(statuses[1]);
+      const refused = results.find((r) => r.response.status !== 200)!;
+      expect([[403, 'FORBIDDEN'], [409, 'LAST_OWNER']]).toContainEqual([refused.response.status, refused.error?.error.code]);
       const [row] = await app.database.db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
       expect(row?.owners).toBe(1);
     }
@@ -115,7 +117,9 @@ describe('removeMember', () => {
   it('refuses to remove the last owner, also when two owners leave at once', async () => {
     const solo = await user();
     const soloOrg = await team(solo);
-    expect((await as(solo).DELETE('/v1/organizations/{orgId}/members/{userId}', memberPath(soloOrg, solo.id))).response.status).toBe(409);
+    const last = await as(solo).DELETE('/v1/organizations/{orgId}/members/{userId}', memberPath(soloOrg, solo.id));
+    expect(last.response.status).toBe(409);
+    expect(last.error?.error.code).toBe('LAST_OWNER');
     const [a, b] = [await user(), await user()];
     const orgId = await team(a, [[b, 'owner']]);
     const results = await Promise.all([
@@ -125,6 +129,8 @@ describe('removeMember', () => {
     const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
     expect(statuses[0]).toBe(204);
     expect([403, 409]).toContain(statuses[1]);
+    const refused = results.find((r) => r.response.status !== 204)!;
+    expect([[403, 'FORBIDDEN'], [409, 'LAST_OWNER']]).toContainEqual([refused.response.status, refused.error?.error.code]);
     const [row] = await app.database.db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
     expect(row?.owners).toBe(1);
   });

@@ -39,13 +39,14 @@ describe('createOrganization', () => {
     const me = await as(alice).GET('/v1/me');
     expect(me.data?.data.profile).toMatchObject({ email: 'alice@example.com', name: 'Alice Martin' });
     expect(me.data?.data.memberships.map((m) => m.organization.slug)).toContain('unicode-co');
+    expect(me.data?.data.hasMoreMemberships).toBe(false);
   });
 
   it('answers 409 naming body.slug when the slug is taken', async () => {
     await createOrg(alice, 'Taken', 'taken');
     const { error, response } = await as(bob).POST('/v1/organizations', { body: { name: 'Other', slug: 'taken' } });
     expect(response.status).toBe(409);
-    expect(error?.error).toMatchObject({ code: 'CONFLICT', details: [{ field: 'body.slug' }] });
+    expect(error?.error).toMatchObject({ code: 'SLUG_TAKEN', details: [{ field: 'body.slug' }] });
   });
 
   it('names the invalid field', async () => {
@@ -154,14 +155,16 @@ describe('delete and restore', () => {
     expect(restored.data?.data.deletedAt).toBeNull();
     const again = await as(alice).POST('/v1/organizations/{orgId}/restore', path);
     expect(again.response.status).toBe(409);
+    expect(again.error?.error.code).toBe('NOT_DELETED');
   });
 
   it('refuses to restore when the slug was taken meanwhile', async () => {
     const org = await createOrg(alice, 'Phoenix', 'phoenix');
     await as(alice).DELETE('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } });
     await createOrg(bob, 'Phoenix too', 'phoenix');
-    const { response } = await as(alice).POST('/v1/organizations/{orgId}/restore', { params: { path: { orgId: org.id } } });
+    const { response, error } = await as(alice).POST('/v1/organizations/{orgId}/restore', { params: { path: { orgId: org.id } } });
     expect(response.status).toBe(409);
+    expect(error?.error).toMatchObject({ code: 'SLUG_TAKEN', details: [{ field: 'slug' }] });
   });
 });
 
@@ -178,6 +181,39 @@ describe('listOrganizations pagination', () => {
     expect(second.data?.page.nextCursor).toBeNull();
     const forged = await as(carol).GET('/v1/organizations', { params: { query: { cursor: 'bm90LWEtY3Vyc29y' } } });
     expect(forged.error?.error.details?.[0]?.field).toBe('query.cursor');
+  });
+});
+
+describe('getCurrentUser', () => {
+  it('carries at most 20 memberships in join order, says there are more, and listOrganizations pages through all', async () => {
+    const dana = await signUp(database.db, 'dana@example.com');
+    const joined = [];
+    for (let i = 0; i < 25; i++) joined.push(await createOrg(dana, `Dana ${i}`));
+
+    const me = (await as(dana).GET('/v1/me')).data!.data;
+    expect(me.memberships).toHaveLength(20);
+    expect(me.memberships.map((m) => m.organization.id)).toEqual(joined.slice(0, 20).map((o) => o.id));
+    expect(me.memberships.every((m) => m.role === 'owner')).toBe(true);
+    expect(me.hasMoreMemberships).toBe(true);
+
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = (await as(dana).GET('/v1/organizations', { params: { query: { limit: 10, ...(cursor ? { cursor } : {}) } } })).data!;
+      listed.push(...page.data.map((o) => o.id));
+      cursor = page.page.nextCursor ?? undefined;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(listed).toHaveLength(25);
+    expect([...listed].sort()).toEqual(joined.map((o) => o.id).sort());
+
+    // Deleted organizations are not memberships: with 20 live ones left there is nothing more.
+    for (const org of joined.slice(0, 5)) await as(dana).DELETE('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } });
+    const after = (await as(dana).GET('/v1/me')).data!.data;
+    expect(after.memberships.map((m) => m.organization.id)).toEqual(joined.slice(5).map((o) => o.id));
+    expect(after.hasMoreMemberships).toBe(false);
   });
 });
 

@@ -103,11 +103,11 @@ describe('Row Level Security as authenticated', () => {
     const demote = await withUser(db, claimsOf(alice), (tx) =>
       tx`select staffroom.set_member_role(${aliceOrg}, ${alice.id}, 'admin', 'req')`,
     ).catch((e: { hint?: string; message?: string }) => [e.hint, e.message]);
-    expect(demote).toEqual(['staffroom:CONFLICT', expect.stringContaining('at least one owner')]);
+    expect(demote).toEqual(['staffroom:LAST_OWNER', expect.stringContaining('at least one owner')]);
     const remove = await withUser(db, claimsOf(alice), (tx) => tx`select staffroom.remove_member(${aliceOrg}, ${alice.id}, 'req')`).catch(
       (e: { hint?: string; message?: string }) => [e.hint, e.message],
     );
-    expect(remove).toEqual(['staffroom:CONFLICT', expect.stringContaining('at least one owner')]);
+    expect(remove).toEqual(['staffroom:LAST_OWNER', expect.stringContaining('at least one owner')]);
   });
 });
 

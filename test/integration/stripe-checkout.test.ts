@@ -66,6 +66,17 @@ describe('createCheckoutSession', () => {
     expect([session.get('mode'), session.get('metadata[plan]'), session.get('subscription_data[metadata][organization_id]')]).toEqual(['subscription', 'starter', orgId]);
   });
 
+  it('refuses to subscribe again to the live plan, naming the cause', async () => {
+    const orgId = await newOrg('Subscribed');
+    await database.db`insert into staffroom.subscriptions (organization_id, stripe_subscription_id, plan_id, status, last_event_created)
+      values (${orgId}, ${`sub_${orgId}`}, 'starter', 'active', 1)`;
+    const again = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'plan', plan: 'starter', ...urls } });
+    expect(again.response.status).toBe(409);
+    expect(again.error?.error.code).toBe('ALREADY_SUBSCRIBED');
+    const credits = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'credit_pack', pack: 'credits-100k', ...urls } });
+    expect(credits.response.status).toBe(201);
+  });
+
   it('refuses redirects to other origins, unsold items, and says which variable to set when Stripe is off', async () => {
     const orgId = await newOrg('Careful');
     const evil = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'plan', plan: 'starter', ...urls, successUrl: 'https://evil.example.net/' } });
@@ -85,6 +96,7 @@ describe('createPortalSession', () => {
     const orgId = await newOrg('Portal');
     const none = await as(owner).POST('/v1/organizations/{orgId}/billing/portal', { params: { path: { orgId } }, body: { returnUrl: 'https://app.example.com/billing' } });
     expect(none.response.status).toBe(409);
+    expect(none.error?.error.code).toBe('NO_BILLING_ACCOUNT');
     await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'credit_pack', pack: 'credits-100k', ...urls } });
     const portal = await as(owner).POST('/v1/organizations/{orgId}/billing/portal', { params: { path: { orgId } }, body: { returnUrl: 'https://app.example.com/billing' } });
     expect(portal.response.status).toBe(201);

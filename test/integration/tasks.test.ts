@@ -90,6 +90,17 @@ describe('createTask and the offline provider', () => {
     expect(foreign.response.status).toBe(404);
   });
 
+  it("answers MODEL_RETIRED when the employee's model is no longer offered", async () => {
+    const path = { params: { path: { orgId } } };
+    const retiring = (await as(owner).POST('/v1/organizations/{orgId}/employees', { ...path, body: { name: 'Retiring', instructions: 'x', model: 'gpt-4o' } })).data!.data.id;
+    // A model taken off the catalogue after the employee was given it.
+    await app.database.db`update staffroom.employees set model = 'gpt-3-retired' where id = ${retiring}`;
+    const refused = await create(retiring);
+    expect(refused.response.status).toBe(409);
+    expect(refused.error?.error.code).toBe('MODEL_RETIRED');
+    await as(owner).DELETE('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId: retiring } } });
+  });
+
   it('replays an Idempotency-Key and refuses it for another body', async () => {
     const key = crypto.randomUUID();
     const first = await create(offlineEmployee, 'Once.', { 'Idempotency-Key': key });
@@ -174,7 +185,9 @@ describe('durability and races', () => {
     expect((await get(id)).data!.data.status).toBe('canceled');
     const done = (await create(offlineEmployee)).data!.data.id;
     await worker().drain();
-    expect((await cancel(done)).response.status).toBe(409);
+    const finished = await cancel(done);
+    expect(finished.response.status).toBe(409);
+    expect(finished.error?.error.code).toBe('TASK_FINISHED');
   });
 
   it('stops a running task when cancellation is requested', async () => {
@@ -230,7 +243,7 @@ describe('durability and races', () => {
     for (let round = 0; round < 5; round++) {
       const id = (await create(offlineEmployee, `Race ${round}`)).data!.data.id;
       const [canceled] = await Promise.all([cancel(id), worker().drain()]);
-      expect([200, 409]).toContain(canceled.response.status);
+      expect([[200, undefined], [409, 'TASK_FINISHED']]).toContainEqual([canceled.response.status, canceled.error?.error.code]);
       const task = (await get(id)).data!.data;
       expect(['succeeded', 'canceled']).toContain(task.status);
       expect(task.finishedAt).not.toBeNull();

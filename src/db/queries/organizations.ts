@@ -78,13 +78,15 @@ export interface MembershipRow {
   joinedAt: string;
 }
 
-export async function listMembershipsOf(tx: Tx, userId: string): Promise<MembershipRow[]> {
+/** The user's first `limit` memberships of live organizations in join order, and one more if there is one. */
+export async function listMembershipsOf(tx: Tx, userId: string, limit: number): Promise<MembershipRow[]> {
   return tx<MembershipRow[]>`
     select json_build_object('id', o.id, 'name', o.name, 'slug', o.slug) as organization, m.role,
            to_json(m.created_at)#>>'{}' as "joinedAt"
     from staffroom.memberships m join staffroom.organizations o on o.id = m.organization_id
     where m.user_id = ${userId} and o.deleted_at is null
-    order by m.created_at, o.id`;
+    order by m.created_at, m.organization_id
+    limit ${limit + 1}`;
 }
 
 export async function findProfile(tx: Tx, userId: string) {
