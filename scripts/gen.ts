@@ -1,5 +1,6 @@
 // Regenerates src/generated/ from api/openapi.yaml: the bundled contract (one JSON document, served at
-// /v1/openapi.json and used by the router, Prism, dredd and respect) and its TypeScript types.
+// /v1/openapi.json and used by the router, Prism, dredd and respect), its TypeScript types, and the request
+// validators of every operation compiled ahead of time.
 // `--check` writes nothing and exits 1 when a generated file is stale.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -7,6 +8,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import openapiTS, { astToString } from 'openapi-typescript';
+import { _ } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import standaloneCode from 'ajv/dist/standalone/index.js';
+import addFormats from 'ajv-formats';
+import { operationsOf, type OpenApiDocument } from '../src/http/contract.js';
+import { ajvOptions, bodySchema, parametersSchema } from '../src/http/validation.js';
 
 const root = resolve(import.meta.dirname, '..');
 const check = process.argv.includes('--check');
@@ -30,12 +37,62 @@ function bundleContract(): Record<string, unknown> {
   }
 }
 
+/**
+ * The request validators of every operation as standalone ES modules (Ajv's code generation), so that the
+ * service compiles nothing at start. One module per kind: parameters coerce text, bodies do not.
+ */
+function validatorModules(document: Record<string, unknown>): Record<string, string> {
+  const operations = operationsOf(document as unknown as OpenApiDocument);
+  const modules: Record<string, string> = {};
+  for (const [file, kind, schemaOf] of [
+    ['parameter-validators', 'parameters', parametersSchema],
+    ['body-validators', 'body', bodySchema],
+  ] as const) {
+    const ajv = new Ajv2020({ ...ajvOptions(kind), code: { source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` } });
+    addFormats.default(ajv);
+    ajv.addSchema(document, 'contract', undefined, false);
+    const exported: Record<string, string> = {};
+    for (const operation of operations) {
+      const schema = schemaOf(operation);
+      if (!schema) continue;
+      ajv.addSchema(schema, `v_${operation.operationId}`);
+      exported[`v_${operation.operationId}`] = `v_${operation.operationId}`;
+    }
+    // Ajv's ES module output still calls require() for its runtime helpers: turn those into imports.
+    const imports = new Map<string, string>();
+    const code = standaloneCode
+      .default(ajv, exported)
+      .replace(/^"use strict";/, '')
+      .replace(/require\("([^"]+)"\)/g, (_match, specifier: string) => {
+        if (!imports.has(specifier)) imports.set(specifier, `dependency${imports.size}`);
+        return imports.get(specifier)!;
+      });
+    const byOperation = Object.keys(exported)
+      .map((name) => `  ${JSON.stringify(name.slice(2))}: ${name},`)
+      .join('\n');
+    modules[`src/generated/${file}.js`] = [
+      banner.trimEnd(),
+      '/* eslint-disable */',
+      // CommonJS helpers: their exports object, however the loader (Node, a bundler, a test runner) presents it.
+      ...[...imports].map(
+        ([specifier, name]) =>
+          `import * as ${name}Module from ${JSON.stringify(`${specifier}.js`)};\nconst ${name} = ${name}Module.default && ${name}Module.default.__esModule ? ${name}Module.default : ${name}Module;`,
+      ),
+      code,
+      `\nexport const byOperation = {\n${byOperation}\n};\n`,
+    ].join('\n');
+    modules[`src/generated/${file}.d.ts`] = `${banner}import type { ValidateFunction } from 'ajv';\n\n/** The ${kind} validator of each operation, by operationId. */\nexport declare const byOperation: Readonly<Record<string, ValidateFunction>>;\n`;
+  }
+  return modules;
+}
+
 async function main(): Promise<void> {
   const document = bundleContract();
   const types = astToString(await openapiTS(document as never, { alphabetize: false, defaultNonNullable: false }));
   const files: Record<string, string> = {
     'src/generated/openapi.json': `${JSON.stringify(document, null, 2)}\n`,
     'src/generated/api.ts': `${banner}/* eslint-disable */\n${types}`,
+    ...validatorModules(document),
   };
   const stale: string[] = [];
   for (const [path, content] of Object.entries(files)) {

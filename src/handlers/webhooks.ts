@@ -9,7 +9,7 @@ export const receiveStripeWebhook: Handler<'receiveStripeWebhook'> = async (req,
   if (!secret) throw new ApiError('UNAVAILABLE', 'Stripe webhooks are not configured; set STRIPE_WEBHOOK_SECRET.');
   let event;
   try {
-    event = verifyStripeEvent(req.rawBody ?? Buffer.alloc(0), req.headers['Stripe-Signature'] ?? '', secret);
+    event = await verifyStripeEvent(req.rawBody ?? Buffer.alloc(0), req.headers['Stripe-Signature'] ?? '', secret);
   } catch {
     throw new ApiError('VALIDATION_ERROR', 'The Stripe-Signature does not verify for this body.', [
       { field: 'header.Stripe-Signature', message: 'does not match the body' },

@@ -15,6 +15,8 @@ import { createRouter } from './router.js';
 import { authenticate } from './security.js';
 import { toErrorDetails } from './validation-errors.js';
 import { createValidation } from './validation.js';
+import { byOperation as parameterValidators } from '../generated/parameter-validators.js';
+import { byOperation as bodyValidators } from '../generated/body-validators.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 /** A handler as the core calls it; the typed map in handlers/ is checked against the contract. */
@@ -60,7 +62,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     if (!handlers[operation.operationId]) throw new Error(`No handler for ${operation.operationId}.`);
   }
   const router = createRouter(operations);
-  const validation = createValidation(document);
+  // The bundled contract's request validators were compiled by `npm run gen`; another contract's are compiled here.
+  const validation = await createValidation(document, {
+    precompiled: options.contract ? undefined : { parameters: parameterValidators, bodies: bodyValidators },
+    checkResponses: options.validateResponses,
+  });
   const documentJson = JSON.stringify(document);
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
 

@@ -1,8 +1,9 @@
-// Request and response validation: Ajv (JSON Schema 2020-12, the dialect of OpenAPI 3.1) compiled from the
-// contract. Each operation's validators are compiled the first time it is called and kept: a cold start
-// compiles only what its first request needs.
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
+// Request and response validation: Ajv (JSON Schema 2020-12, the dialect of OpenAPI 3.1) over schemas built
+// from the contract. For the bundled contract, `npm run gen` compiles the request validators ahead of time
+// into src/generated/ (standalone code: nothing is compiled at start, which keeps a function's cold start
+// short); for any other contract, and for the response check outside production, Ajv is loaded and
+// compiles each operation's validators the first time it is called.
+import type { ErrorObject, Options, ValidateFunction } from 'ajv';
 import type { JsonSchema, OpenApiDocument, Operation } from './contract.js';
 
 /** What the parameters validator sees; coercion and defaults are applied to it in place. */
@@ -25,71 +26,68 @@ export interface Validation {
   checkResponse(operation: Operation, status: number, body: unknown): string | undefined;
 }
 
-export function createValidation(document: OpenApiDocument): Validation {
-  const ajvs = new Map<string, Ajv2020>();
-  const ajv = (kind: 'parameters' | 'body' | 'response'): Ajv2020 => {
-    let instance = ajvs.get(kind);
-    if (!instance) {
-      instance = new Ajv2020({
-        strict: false,
-        allErrors: true,
-        // Parameters arrive as text; bodies keep their JSON types. Responses are checked, never changed.
-        coerceTypes: kind === 'parameters',
-        useDefaults: kind !== 'response',
-      });
-      addFormats.default(instance);
-      // The whole document, so that `$ref`s resolve as written; compiled only where referenced.
-      instance.addSchema(document as object, 'contract', undefined, false);
-      ajvs.set(kind, instance);
-    }
-    return instance;
-  };
+/** Validators compiled ahead of time, by operationId. */
+export interface Precompiled {
+  parameters: Readonly<Record<string, ValidateFunction>>;
+  bodies: Readonly<Record<string, ValidateFunction>>;
+}
+
+export type ValidatorKind = 'parameters' | 'body' | 'response';
+
+/** Ajv's options for each kind: parameters arrive as text; bodies keep their JSON types; responses are checked, never changed. */
+export function ajvOptions(kind: ValidatorKind): Options {
+  return { strict: false, allErrors: true, coerceTypes: kind === 'parameters', useDefaults: kind !== 'response' };
+}
+
+/** The schema of an operation's `{path, query, header}`; unknown path and query parameters are refused. */
+export function parametersSchema(operation: Operation): JsonSchema {
+  const location = (additionalProperties: boolean) => ({
+    type: 'object',
+    properties: {} as Record<string, unknown>,
+    required: [] as string[],
+    additionalProperties,
+  });
+  const properties = { path: location(false), query: location(false), header: location(true) };
+  for (const parameter of operation.parameters) {
+    if (parameter.in === 'cookie') continue;
+    const target = properties[parameter.in];
+    // Header names are case-insensitive and arrive lower-cased.
+    const name = parameter.in === 'header' ? parameter.name.toLowerCase() : parameter.name;
+    target.properties[name] = parameter.schema ? withContractRefs(parameter.schema) : {};
+    if (parameter.required) target.required.push(name);
+  }
+  return { type: 'object', properties };
+}
+
+/** The schema of `{requestBody}` for a JSON body (wrapped, so errors point at `/requestBody/...`), if any. */
+export function bodySchema(operation: Operation): JsonSchema | undefined {
+  const json = operation.requestBody?.content['application/json']?.schema;
+  return json ? { type: 'object', properties: { requestBody: withContractRefs(json) } } : undefined;
+}
+
+export async function createValidation(
+  document: OpenApiDocument,
+  options: { precompiled?: Precompiled; checkResponses: boolean },
+): Promise<Validation> {
+  const { precompiled } = options;
+  const compiler = !precompiled || options.checkResponses ? await loadCompiler(document) : undefined;
   const byOperation = new Map<string, OperationValidators>();
   const responses = new Map<string, ValidateFunction | null>();
-
-  function compileParameters(operation: Operation): ValidateFunction {
-    const location = (additionalProperties: boolean) => ({
-      type: 'object',
-      properties: {} as Record<string, unknown>,
-      required: [] as string[],
-      additionalProperties,
-    });
-    const schema = {
-      type: 'object',
-      properties: { path: location(false), query: location(false), header: location(true) },
-    };
-    for (const parameter of operation.parameters) {
-      if (parameter.in === 'cookie') continue;
-      const target = schema.properties[parameter.in];
-      // Header names are case-insensitive and arrive lower-cased.
-      const name = parameter.in === 'header' ? parameter.name.toLowerCase() : parameter.name;
-      target.properties[name] = parameter.schema ? withContractRefs(parameter.schema) : {};
-      if (parameter.required) target.required.push(name);
-    }
-    return ajv('parameters').compile(schema);
-  }
-
-  function compileBody(operation: Operation): ValidateFunction | undefined {
-    const json = operation.requestBody?.content['application/json']?.schema;
-    if (!json) return undefined;
-    // Wrapped, so that errors point at `/requestBody/...` and name the field `body.<path>`.
-    return ajv('body').compile({
-      type: 'object',
-      properties: { requestBody: withContractRefs(json) },
-    });
-  }
 
   return {
     forOperation(operation) {
       let validators = byOperation.get(operation.operationId);
       if (!validators) {
-        const parameters = compileParameters(operation);
-        const body = compileBody(operation);
+        const id = operation.operationId;
+        const parameters = precompiled ? precompiled.parameters[id] : compiler!('parameters', parametersSchema(operation));
+        if (!parameters) throw new Error(`No validators for ${id}: run \`npm run gen\`.`);
+        const schema = precompiled ? undefined : bodySchema(operation);
+        const body = precompiled ? precompiled.bodies[id] : schema && compiler!('body', schema);
         validators = {
           parameters: (parts) => (parameters(parts) ? undefined : (parameters.errors ?? [])),
           body: body && ((value) => (body({ requestBody: value }) ? undefined : (body.errors ?? []))),
         };
-        byOperation.set(operation.operationId, validators);
+        byOperation.set(id, validators);
       }
       return validators;
     },
@@ -99,12 +97,32 @@ export function createValidation(document: OpenApiDocument): Validation {
       let validate = responses.get(key);
       if (validate === undefined) {
         const schema = operation.responses[String(status)]?.content?.['application/json']?.schema;
-        validate = schema ? ajv('response').compile(withContractRefs(schema)) : null;
+        validate = schema && compiler ? compiler('response', withContractRefs(schema)) : null;
         responses.set(key, validate);
       }
       if (!validate || validate(body)) return undefined;
       return (validate.errors ?? []).map((error) => `${error.instancePath || '/'} ${error.message ?? 'is invalid'}`).join('; ');
     },
+  };
+}
+
+/** Loads Ajv (only when something must be compiled at run time) with one instance per kind. */
+async function loadCompiler(document: OpenApiDocument): Promise<(kind: ValidatorKind, schema: JsonSchema) => ValidateFunction> {
+  // Both are CommonJS: their default export is the module itself, however it is loaded.
+  const [ajvModule, { default: addFormats }] = await Promise.all([import('ajv/dist/2020.js'), import('ajv-formats')]);
+  type Ajv = typeof ajvModule.Ajv2020;
+  const Ajv2020 = ajvModule.default as unknown as Ajv;
+  const instances = new Map<ValidatorKind, InstanceType<Ajv>>();
+  return (kind, schema) => {
+    let ajv = instances.get(kind);
+    if (!ajv) {
+      ajv = new Ajv2020(ajvOptions(kind));
+      addFormats.default(ajv);
+      // The whole document, so that `$ref`s resolve as written; compiled only where referenced.
+      ajv.addSchema(document as object, 'contract', undefined, false);
+      instances.set(kind, ajv);
+    }
+    return ajv.compile(schema);
   };
 }
 

@@ -1,6 +1,6 @@
 // Stripe, configured from the environment. STRIPE_API_BASE points the SDK at another host (tests use a
 // local fake of the few endpoints called).
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import type { StripeConfig } from '../kernel/context.js';
 export type { StripeConfig };
 
@@ -27,10 +27,21 @@ export function stripeConfigFromEnv(env: NodeJS.ProcessEnv): StripeConfig {
   };
 }
 
-export function createStripeClient(config: StripeConfig): Stripe | undefined {
-  if (!config.secretKey) return undefined;
-  const base = config.apiBase ? new URL(config.apiBase) : undefined;
-  return new Stripe(config.secretKey, {
+// The SDK is large: it loads on the first billing call or webhook, not when the service starts.
+let sdk: Promise<typeof Stripe> | undefined;
+const loadSdk = () => (sdk ??= import('stripe').then((module) => module.default));
+
+/** The Stripe client, made on first use; undefined when STRIPE_SECRET_KEY is not set. */
+export function createStripeClient(config: StripeConfig): (() => Promise<Stripe>) | undefined {
+  const { secretKey } = config;
+  if (!secretKey) return undefined;
+  let client: Promise<Stripe> | undefined;
+  return () => (client ??= loadSdk().then((StripeSdk) => newClient(StripeSdk, secretKey, config.apiBase)));
+}
+
+function newClient(StripeSdk: typeof Stripe, secretKey: string, apiBase: string | undefined): Stripe {
+  const base = apiBase ? new URL(apiBase) : undefined;
+  return new StripeSdk(secretKey, {
     maxNetworkRetries: 2,
     timeout: 20_000,
     ...(base ? { host: base.hostname, port: Number(base.port || (base.protocol === 'https:' ? 443 : 80)), protocol: base.protocol.replace(':', '') as 'http' | 'https' } : {}),
@@ -38,6 +49,6 @@ export function createStripeClient(config: StripeConfig): Stripe | undefined {
 }
 
 /** Verifies the Stripe-Signature header over the raw body and returns the event. Throws when it fails. */
-export function verifyStripeEvent(rawBody: Buffer, signature: string, webhookSecret: string): Stripe.Event {
-  return Stripe.webhooks.constructEvent(rawBody, signature, webhookSecret);
+export async function verifyStripeEvent(rawBody: Buffer, signature: string, webhookSecret: string): Promise<Stripe.Event> {
+  return (await loadSdk()).webhooks.constructEvent(rawBody, signature, webhookSecret);
 }

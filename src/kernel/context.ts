@@ -28,7 +28,7 @@ export interface AppDeps {
   /** Told when a task was queued (wakes the in-process worker, or kicks the background function). */
   onTaskCreated?: (taskId: string) => void;
   /** Stripe settings and client (absent client: STRIPE_SECRET_KEY is not set). */
-  stripe?: { config: StripeConfig; client?: Stripe };
+  stripe?: { config: StripeConfig; client?: () => Promise<Stripe> };
   /** Emails invitations when a Supabase project is configured. */
   mailer?: InvitationMailer;
 }

@@ -14,8 +14,8 @@ type CheckoutRequest = components['schemas']['CheckoutRequest'];
 type CheckoutSession = components['schemas']['CheckoutSession'];
 type PortalSession = components['schemas']['PortalSession'];
 
-function stripeOf(ctx: RequestContext) {
-  const client = ctx.deps.stripe?.client;
+async function stripeOf(ctx: RequestContext) {
+  const client = await ctx.deps.stripe?.client?.();
   if (!client) throw new ApiError('UNAVAILABLE', 'Billing is not configured on this deployment; set STRIPE_SECRET_KEY.');
   return { client, config: ctx.deps.stripe!.config };
 }
@@ -41,7 +41,7 @@ async function stripeCall<T>(what: string, call: () => Promise<T>): Promise<T> {
 async function customerFor(ctx: RequestContext, orgId: string, name: string): Promise<string> {
   const existing = await asCaller(ctx, (tx) => billing.findCustomer(tx, orgId));
   if (existing) return existing;
-  const { client } = stripeOf(ctx);
+  const { client } = await stripeOf(ctx);
   // Concurrent first checkouts send the same idempotency key, so Stripe returns one customer to all of them.
   const customer = await stripeCall('create the customer', () =>
     client.customers.create({ name, metadata: { organization_id: orgId } }, { idempotencyKey: `staffroom-customer-${orgId}` }),
@@ -64,7 +64,7 @@ export async function createCheckoutSession(
   idempotencyKey?: string,
 ): Promise<CheckoutSession> {
   userOf(ctx);
-  const { client, config } = stripeOf(ctx);
+  const { client, config } = await stripeOf(ctx);
   const item = input.kind === 'plan' ? input.plan : input.pack;
   const price = config.prices[item];
   if (!price) throw new ApiError('UNAVAILABLE', `${item} is not on sale on this deployment; set ${priceVariables[item]}.`);
@@ -103,7 +103,7 @@ export async function createCheckoutSession(
 
 export async function createPortalSession(ctx: RequestContext, orgId: string, returnUrl: string): Promise<PortalSession> {
   userOf(ctx);
-  const { client, config } = stripeOf(ctx);
+  const { client, config } = await stripeOf(ctx);
   checkRedirect(returnUrl, 'body.returnUrl', config.redirectOrigins);
   const customer = await asCaller(ctx, async (tx) => {
     requireRole(await requireOrganization(tx, orgId), ['owner', 'admin'], 'manage billing');
