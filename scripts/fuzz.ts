@@ -80,7 +80,9 @@ async function replay(target: Target, index: number): Promise<void> {
   const response = await sendRequest(target.baseUrl, request);
   const problems = checkResponse(request, response, { allowDependency503: Boolean(baseUrl) });
   console.log(`${request.operationId}, seed ${seed}, request #${index}: ${request.mutations.join('; ') || 'valid request'}`);
-  console.log(`${request.method} ${request.url}\n${JSON.stringify(printableHeaders(request.headers, target.fixture), null, 2)}\n${request.body ?? ''}`);
+  console.log(
+    `${request.method} ${request.url}\n${JSON.stringify(printableHeaders(request.headers, target.fixture), null, 2)}\n${request.body ?? ''}`,
+  );
   console.log(`\n${response.status}\n${response.text}\n\n${problems.length ? problems.join('\n') : 'no problems'}`);
   if (problems.length) process.exitCode = 1;
 }
@@ -100,7 +102,9 @@ async function fuzz(target: Target): Promise<void> {
   });
   const statuses = Object.entries(report.byStatus).sort(([a], [b]) => a.localeCompare(b));
   console.log(statuses.map(([key, count]) => `${key.padEnd(34)} ${count}`).join('\n'));
-  console.log(`\n${report.requests} requests over ${report.operationsCovered} operations in ${Math.round(report.elapsedMs / 1000)} s, seed ${seed}`);
+  console.log(
+    `\n${report.requests} requests over ${report.operationsCovered} operations in ${Math.round(report.elapsedMs / 1000)} s, seed ${seed}`,
+  );
   if (report.failures.length) {
     console.log(`\n${formatFailures(report, target.fixture, 100)}`);
     process.exitCode = 1;

@@ -31,7 +31,7 @@ function bundleContract(): Record<string, unknown> {
     return JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
   } catch (error) {
     const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? String(error);
-    throw new Error(`redocly could not bundle api/openapi.yaml:\n${stderr}`);
+    throw new Error(`redocly could not bundle api/openapi.yaml:\n${stderr}`, { cause: error });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -48,7 +48,10 @@ function validatorModules(document: Record<string, unknown>): Record<string, str
     ['parameter-validators', 'parameters', parametersSchema],
     ['body-validators', 'body', bodySchema],
   ] as const) {
-    const ajv = new Ajv2020({ ...ajvOptions(kind), code: { source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` } });
+    const ajv = new Ajv2020({
+      ...ajvOptions(kind),
+      code: { source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` },
+    });
     addFormats.default(ajv);
     ajv.addSchema(document, 'contract', undefined, false);
     const exported: Record<string, string> = {};
@@ -81,7 +84,8 @@ function validatorModules(document: Record<string, unknown>): Record<string, str
       code,
       `\nexport const byOperation = {\n${byOperation}\n};\n`,
     ].join('\n');
-    modules[`src/generated/${file}.d.ts`] = `${banner}import type { ValidateFunction } from 'ajv';\n\n/** The ${kind} validator of each operation, by operationId. */\nexport declare const byOperation: Readonly<Record<string, ValidateFunction>>;\n`;
+    modules[`src/generated/${file}.d.ts`] =
+      `${banner}import type { ValidateFunction } from 'ajv';\n\n/** The ${kind} validator of each operation, by operationId. */\nexport declare const byOperation: Readonly<Record<string, ValidateFunction>>;\n`;
   }
   return modules;
 }

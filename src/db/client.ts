@@ -24,7 +24,11 @@ export function connect(url: string, options: { max?: number } = {}): Db {
 
 /** A round trip to the database (health checks), given up on after acquireTimeoutMs. */
 export async function ping(db: Db): Promise<void> {
-  await withTimeLimit(db`select 1`.then(() => undefined), acquireTimeoutMs, () => new DatabaseUnavailableError(`no answer within ${acquireTimeoutMs} ms`));
+  await withTimeLimit(
+    db`select 1`.then(() => undefined),
+    acquireTimeoutMs,
+    () => new DatabaseUnavailableError(`no answer within ${acquireTimeoutMs} ms`),
+  );
 }
 
 /** Limits of one transaction: a request's deadline, past which it rolls back rather than commit late. */

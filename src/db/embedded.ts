@@ -53,6 +53,7 @@ function assertReachable(dir: string, ids: Ids | undefined): void {
       throw new Error(
         `The embedded database runs as uid ${ids.uid}, which cannot enter ${current}. ` +
           `Move the project out of ${current}, or set DATA_DIR to a folder it can reach, or set DATABASE_URL.`,
+        { cause: error },
       );
     }
     if (current === dirname(current)) return;

@@ -4,7 +4,8 @@ import { ApiError, DatabaseUnavailableError, errorStatus, type ErrorCode, type E
 const databaseHint = /^staffroom:([A-Z_]+)$/;
 // Connection failures (the client's codes, and SQLSTATE class 08), a server shutting down or refusing
 // connections (57P01-57P03), too many connections (53300) and a statement timeout (57014).
-const unreachable = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|08...|57P0[123]|53300|57014)$/;
+const unreachable =
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|08...|57P0[123]|53300|57014)$/;
 
 /**
  * The database functions raise expected failures as SQLSTATE P0001 with hint `staffroom:<ErrorCode>`, a

@@ -27,7 +27,10 @@ export function loadLocalSecrets(dataDir: string): LocalSecrets {
   return secrets;
 }
 
-export async function startLocalDatabase(dataDir: string, options: { port?: number; onLog?: (line: string) => void } = {}): Promise<EmbeddedDatabase> {
+export async function startLocalDatabase(
+  dataDir: string,
+  options: { port?: number; onLog?: (line: string) => void } = {},
+): Promise<EmbeddedDatabase> {
   const secrets = loadLocalSecrets(dataDir);
   return startEmbeddedDatabase({ dataDir: resolve(dataDir, 'pg'), password: secrets.databasePassword, ...options });
 }
@@ -43,11 +46,7 @@ export interface SupervisedDatabase {
  * Starts the embedded cluster and keeps it running: when its postmaster dies (killed, crashed), it is started
  * again on the same port, so the service recovers without a restart. Requests meanwhile answer 503.
  */
-export async function superviseLocalDatabase(
-  dataDir: string,
-  log: Logger,
-  checkEveryMs = 1_000,
-): Promise<SupervisedDatabase> {
+export async function superviseLocalDatabase(dataDir: string, log: Logger, checkEveryMs = 1_000): Promise<SupervisedDatabase> {
   let cluster = await startLocalDatabase(dataDir);
   const pgDir = resolve(dataDir, 'pg');
   let stopping = false;
@@ -61,7 +60,10 @@ export async function superviseLocalDatabase(
         log.info({ port: cluster.port, attempt }, 'embedded database restarted');
         return;
       } catch (error) {
-        log.warn({ attempt, reason: error instanceof Error ? error.message.split('\n')[0] : String(error) }, 'embedded database restart failed; retrying');
+        log.warn(
+          { attempt, reason: error instanceof Error ? error.message.split('\n')[0] : String(error) },
+          'embedded database restart failed; retrying',
+        );
         await new Promise((resolveDelay) => setTimeout(resolveDelay, Math.min(5_000, 250 * attempt)));
       }
     }

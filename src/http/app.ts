@@ -78,7 +78,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     const parts = { path: params, query: parseQuery(http.query), header: http.headers };
     const errors = validators.parameters(parts) ?? (body?.json ? validators.body?.(body.value) : undefined);
     if (errors) throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', toErrorDetails(errors));
-    const request = { params: parts.path, query: parts.query, headers: declaredHeaders(operation, http), body: body?.value, rawBody: http.body };
+    const request = {
+      params: parts.path,
+      query: parts.query,
+      headers: declaredHeaders(operation, http),
+      body: body?.value,
+      rawBody: http.body,
+    };
     return success(await handlers[operation.operationId]!(request as never, ctx));
   }
 
@@ -135,7 +141,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   function checkAgainstContract(operation: Operation, outcome: Outcome, ctx: RequestContext): Outcome {
     let problem: string | undefined;
     if (!operation.responses[String(outcome.status)]) problem = `status ${outcome.status} is not declared`;
-    else if (outcome.body !== undefined && typeof outcome.body !== 'string') problem = validation.checkResponse(operation, outcome.status, outcome.body);
+    else if (outcome.body !== undefined && typeof outcome.body !== 'string')
+      problem = validation.checkResponse(operation, outcome.status, outcome.body);
     if (!problem) return outcome;
     ctx.log.error({ operationId: operation.operationId, status: outcome.status, problem }, 'response violates the contract');
     return {
@@ -171,6 +178,9 @@ function withinDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
   return withTimeLimit(
     work,
     deadline - Date.now(),
-    () => new ApiError('UNAVAILABLE', 'The request took too long; nothing was changed. Retry it.', undefined, { headers: { 'Retry-After': '2' } }),
+    () =>
+      new ApiError('UNAVAILABLE', 'The request took too long; nothing was changed. Retry it.', undefined, {
+        headers: { 'Retry-After': '2' },
+      }),
   );
 }

@@ -17,7 +17,9 @@ export function requestIdOf(http: HttpRequest): string {
 export function checkTarget(http: HttpRequest): void {
   if (http.path.includes('%')) {
     if (!decodes(http.path)) {
-      throw new ApiError('VALIDATION_ERROR', 'The path is not valid percent-encoded UTF-8.', [{ field: 'path', message: 'is not valid percent-encoding' }]);
+      throw new ApiError('VALIDATION_ERROR', 'The path is not valid percent-encoded UTF-8.', [
+        { field: 'path', message: 'is not valid percent-encoding' },
+      ]);
     }
     if (/%00/i.test(http.path)) throw nulError('path');
   }
@@ -64,7 +66,8 @@ export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes:
     throw new ApiError('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxBodyBytes} bytes.`);
   }
   if (!http.body || http.body.length === 0) {
-    if (requestBody.required) throw new ApiError('VALIDATION_ERROR', 'The request body is required.', [{ field: 'body', message: 'is required' }]);
+    if (requestBody.required)
+      throw new ApiError('VALIDATION_ERROR', 'The request body is required.', [{ field: 'body', message: 'is required' }]);
     return undefined;
   }
   const accepted = Object.keys(requestBody.content);

@@ -17,7 +17,8 @@ const schemes: Record<string, Scheme> = {
     if (!header) return undefined;
     return (async () => {
       const [scheme, token] = header.split(' ');
-      if (scheme?.toLowerCase() !== 'bearer' || !token) throw new ApiError('TOKEN_INVALID', 'Authorization must be "Bearer <access token>".');
+      if (scheme?.toLowerCase() !== 'bearer' || !token)
+        throw new ApiError('TOKEN_INVALID', 'Authorization must be "Bearer <access token>".');
       if (token.startsWith(apiKeyPrefix)) throw new ApiError('TOKEN_INVALID', 'Send API keys in the X-Api-Key header, not Authorization.');
       if (!deps.verifyAccessToken) throw new ApiError('UNAVAILABLE', 'Sign-in is not configured on this deployment.');
       const user = await deps.verifyAccessToken(token);

@@ -5,7 +5,6 @@ export type { AppDeps, RequestContext } from '../kernel/context.js';
 
 export type OperationId = keyof operations;
 
-
 type Get<T, K extends PropertyKey> = T extends Record<K, infer V> ? V : never;
 type Defined<T> = Exclude<T, undefined>;
 
@@ -45,10 +44,7 @@ export type HandlerResult<K extends OperationId> = {
   [S in SuccessStatus<K>]: ResultFor<S, JsonOf<Responses<K>[S]>>;
 }[SuccessStatus<K>];
 
-export type Handler<K extends OperationId> = (
-  request: HandlerRequest<K>,
-  ctx: RequestContext,
-) => Promise<HandlerResult<K>>;
+export type Handler<K extends OperationId> = (request: HandlerRequest<K>, ctx: RequestContext) => Promise<HandlerResult<K>>;
 
 /** The transport-neutral request every adapter builds. */
 export interface HttpRequest {

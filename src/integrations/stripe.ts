@@ -4,7 +4,6 @@ import type Stripe from 'stripe';
 import type { StripeConfig } from '../kernel/context.js';
 export type { StripeConfig };
 
-
 export const priceVariables = {
   starter: 'STRIPE_PRICE_STARTER',
   pro: 'STRIPE_PRICE_PRO',
@@ -44,7 +43,13 @@ function newClient(StripeSdk: typeof Stripe, secretKey: string, apiBase: string 
   return new StripeSdk(secretKey, {
     maxNetworkRetries: 2,
     timeout: 20_000,
-    ...(base ? { host: base.hostname, port: Number(base.port || (base.protocol === 'https:' ? 443 : 80)), protocol: base.protocol.replace(':', '') as 'http' | 'https' } : {}),
+    ...(base
+      ? {
+          host: base.hostname,
+          port: Number(base.port || (base.protocol === 'https:' ? 443 : 80)),
+          protocol: base.protocol.replace(':', '') as 'http' | 'https',
+        }
+      : {}),
   });
 }
 

@@ -18,7 +18,9 @@ export function createSupabaseMailer(url: string, serviceRoleKey: string): Invit
     ));
   return {
     async sendInvitation(email, acceptUrl, organizationName) {
-      const { error } = await (await client()).inviteUserByEmail(email, {
+      const { error } = await (
+        await client()
+      ).inviteUserByEmail(email, {
         redirectTo: acceptUrl,
         data: { invited_to: organizationName },
       });

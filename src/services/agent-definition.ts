@@ -7,7 +7,19 @@ import { findModel } from './catalog.js';
 
 type Tool = components['schemas']['Tool'];
 
-export const knownTools: readonly Tool[] = ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash', 'WebFetch', 'WebSearch', 'TodoWrite', 'NotebookEdit', 'Task'];
+export const knownTools: readonly Tool[] = [
+  'Read',
+  'Write',
+  'Edit',
+  'Glob',
+  'Grep',
+  'Bash',
+  'WebFetch',
+  'WebSearch',
+  'TodoWrite',
+  'NotebookEdit',
+  'Task',
+];
 export const maxInstructionsLength = 50_000;
 const maxFrontMatterLength = 16_384;
 const maxYamlAliases = 50;
@@ -25,7 +37,11 @@ export interface AgentDefinition {
 }
 
 const invalid = (details: ErrorDetail[]): ApiError =>
-  new ApiError('VALIDATION_ERROR', `The agent definition is invalid: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}.`, details);
+  new ApiError(
+    'VALIDATION_ERROR',
+    `The agent definition is invalid: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}.`,
+    details,
+  );
 
 export function humanize(slug: string): string {
   const words = slug.split('-').join(' ');
@@ -47,7 +63,12 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   if (document.errors.length > 0) {
     const error = document.errors[0]!;
     const line = error.linePos?.[0] ? error.linePos[0].line + firstYamlLine - 1 : undefined;
-    throw invalid([{ field: 'frontMatter', message: `is not valid YAML${line ? ` (line ${line})` : ''}: ${error.code.toLowerCase().replace(/_/g, ' ')}` }]);
+    throw invalid([
+      {
+        field: 'frontMatter',
+        message: `is not valid YAML${line ? ` (line ${line})` : ''}: ${error.code.toLowerCase().replace(/_/g, ' ')}`,
+      },
+    ]);
   }
   if (!isMap(document.contents)) throw invalid([{ field: 'frontMatter', message: 'must be a mapping of keys to values' }]);
   let data: Record<string, unknown>;
@@ -63,7 +84,10 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   if (typeof name !== 'string' || !name.trim()) {
     details.push({ field: 'frontMatter.name', message: 'is required' });
   } else if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(name.trim()) || name.trim().length < 2 || name.trim().length > 48) {
-    details.push({ field: 'frontMatter.name', message: 'must be 2 to 48 lowercase letters, digits and single hyphens, like code-reviewer' });
+    details.push({
+      field: 'frontMatter.name',
+      message: 'must be 2 to 48 lowercase letters, digits and single hyphens, like code-reviewer',
+    });
   }
 
   const description = data.description ?? '';
@@ -78,7 +102,8 @@ export function parseAgentDefinition(source: string): AgentDefinition {
     } else {
       const names = [...new Set(listed.map((t: string) => t.trim()).filter(Boolean))];
       const unknown = names.filter((t) => !knownTools.includes(t as Tool));
-      if (unknown.length) details.push({ field: 'frontMatter.tools', message: `has unknown tools: ${unknown.join(', ')} (known: ${knownTools.join(', ')})` });
+      if (unknown.length)
+        details.push({ field: 'frontMatter.tools', message: `has unknown tools: ${unknown.join(', ')} (known: ${knownTools.join(', ')})` });
       tools = names as Tool[];
     }
   }
@@ -86,13 +111,15 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   let model: string | null = null;
   if (data.model !== undefined && data.model !== null && data.model !== 'inherit') {
     const id = typeof data.model === 'string' ? (modelAliases[data.model] ?? data.model) : undefined;
-    if (!id || !findModel(id)) details.push({ field: 'frontMatter.model', message: `"${String(data.model)}" is not inherit nor a model from listModels` });
+    if (!id || !findModel(id))
+      details.push({ field: 'frontMatter.model', message: `"${String(data.model)}" is not inherit nor a model from listModels` });
     else model = id;
   }
 
   const instructions = body.replace(/^\s*\n/, '').trimEnd();
   if (!instructions.trim()) details.push({ field: 'instructions', message: 'are empty: write them below the front matter' });
-  else if (instructions.length > maxInstructionsLength) details.push({ field: 'instructions', message: `must be at most ${maxInstructionsLength} characters` });
+  else if (instructions.length > maxInstructionsLength)
+    details.push({ field: 'instructions', message: `must be at most ${maxInstructionsLength} characters` });
 
   if (details.length) throw invalid(details);
   const slug = (name as string).trim();

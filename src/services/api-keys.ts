@@ -28,11 +28,16 @@ export function generateApiKeySecret(): string {
 export async function resolveApiKey(db: Db, secret: string, limits: TxLimits = {}): Promise<Caller> {
   if (!secretPattern.test(secret)) throw new ApiError('API_KEY_INVALID', 'The API key is malformed.');
   // Service role: there is no caller yet to run as; the lookup is by the secret's hash only.
-  const key = await withService(db, 'resolve an API key before the request has a caller', async (tx) => {
-    const found = await queries.findKeyForAuthentication(tx, hashSecret(secret));
-    if (found?.usable && found.stale) await queries.touchApiKey(tx, found.id);
-    return found;
-  }, limits);
+  const key = await withService(
+    db,
+    'resolve an API key before the request has a caller',
+    async (tx) => {
+      const found = await queries.findKeyForAuthentication(tx, hashSecret(secret));
+      if (found?.usable && found.stale) await queries.touchApiKey(tx, found.id);
+      return found;
+    },
+    limits,
+  );
   if (!key?.usable) throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
   return { kind: 'api_key', keyId: key.id, organizationId: key.organizationId, claims: apiKeyClaims(key.id, key.organizationId) };
 }

@@ -13,7 +13,16 @@ type LedgerEntry = components['schemas']['LedgerEntry'];
 type Usage = components['schemas']['Usage'];
 
 type SubscriptionStatus = Billing['subscription']['status'];
-const subscriptionStatuses: readonly SubscriptionStatus[] = ['trialing', 'active', 'past_due', 'canceled', 'unpaid', 'incomplete', 'incomplete_expired', 'paused'];
+const subscriptionStatuses: readonly SubscriptionStatus[] = [
+  'trialing',
+  'active',
+  'past_due',
+  'canceled',
+  'unpaid',
+  'incomplete',
+  'incomplete_expired',
+  'paused',
+];
 
 /** Stripe's status as stored; one Stripe added after this API version reads as `unknown`. */
 function knownStatus(status: string): SubscriptionStatus {
@@ -28,7 +37,11 @@ export async function getBilling(ctx: RequestContext, orgId: string): Promise<Bi
     return {
       planId: org.planId,
       subscription: subscription
-        ? { status: knownStatus(subscription.status), currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: subscription.cancelAtPeriodEnd }
+        ? {
+            status: knownStatus(subscription.status),
+            currentPeriodEnd: subscription.currentPeriodEnd,
+            cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
+          }
         : { status: 'none', currentPeriodEnd: null, cancelAtPeriodEnd: false },
       credits: { balance: available + reserved, reserved, available },
       stripeConfigured: Boolean(ctx.deps.stripe?.client),

@@ -82,7 +82,11 @@ export async function createCheckoutSession(
   const customer = await customerFor(ctx, orgId, org.name);
   const quantity = input.kind === 'credit_pack' ? (input.quantity ?? 1) : 1;
   const credits = input.kind === 'credit_pack' ? creditPacks.find((p) => p.id === input.pack)!.credits * quantity : undefined;
-  const metadata = { organization_id: orgId, kind: input.kind, ...(input.kind === 'plan' ? { plan: input.plan } : { credits: String(credits) }) };
+  const metadata = {
+    organization_id: orgId,
+    kind: input.kind,
+    ...(input.kind === 'plan' ? { plan: input.plan } : { credits: String(credits) }),
+  };
   const session = await stripeCall('start the checkout', () =>
     client.checkout.sessions.create(
       {

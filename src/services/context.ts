@@ -29,7 +29,10 @@ export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>): 
 
 /** A Postgres unique violation of `constraint` becomes `code` (a 409) naming the field; anything else is rethrown. */
 export function conflictOn(error: unknown, constraint: string, code: ErrorCode, field: string, message: string): never {
-  if ((error as { code?: string; constraint_name?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === constraint) {
+  if (
+    (error as { code?: string; constraint_name?: string }).code === '23505' &&
+    (error as { constraint_name?: string }).constraint_name === constraint
+  ) {
     throw new ApiError(code, message, [{ field, message: 'already in use' }]);
   }
   throw error;

@@ -36,7 +36,9 @@ async function requireEmployee(tx: Tx, orgId: string, employeeId: string, includ
 async function insert(tx: Tx, ctx: RequestContext, orgId: string, fields: queries.EmployeeFields): Promise<Employee> {
   const id = await queries
     .createEmployee(tx, orgId, fields, ctx.requestId)
-    .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${fields.slug}" exists.`));
+    .catch((error: unknown) =>
+      conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${fields.slug}" exists.`),
+    );
   return requireEmployee(tx, orgId, id);
 }
 
@@ -66,7 +68,13 @@ export async function importEmployee(ctx: RequestContext, orgId: string, markdow
         { field: 'frontMatter.name', message: 'already in use' },
       ]);
     }
-    const fields = { name: agent.name, description: agent.description, instructions: agent.instructions, model: agent.model, tools: agent.tools };
+    const fields = {
+      name: agent.name,
+      description: agent.description,
+      instructions: agent.instructions,
+      model: agent.model,
+      tools: agent.tools,
+    };
     if (!existing) return insert(tx, ctx, orgId, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
     await queries.updateEmployee(tx, orgId, existing.id, fields, ctx.requestId);
     return requireEmployee(tx, orgId, existing.id);
@@ -100,7 +108,9 @@ export async function updateEmployee(ctx: RequestContext, orgId: string, employe
     await requireEmployee(tx, orgId, employeeId);
     await queries
       .updateEmployee(tx, orgId, employeeId, { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined }, ctx.requestId)
-      .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${patch.slug}" exists.`));
+      .catch((error: unknown) =>
+        conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${patch.slug}" exists.`),
+      );
     return requireEmployee(tx, orgId, employeeId);
   });
 }
@@ -121,7 +131,13 @@ export async function restoreEmployee(ctx: RequestContext, orgId: string, employ
     await queries
       .restoreEmployee(tx, orgId, employeeId, ctx.requestId)
       .catch((error: unknown) =>
-        conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'slug', `The slug "${employee.slug}" was reused meanwhile; rename that employee first.`),
+        conflictOn(
+          error,
+          slugConstraint,
+          'SLUG_TAKEN',
+          'slug',
+          `The slug "${employee.slug}" was reused meanwhile; rename that employee first.`,
+        ),
       );
     return requireEmployee(tx, orgId, employeeId);
   });

@@ -1,6 +1,6 @@
 // Who is calling: Supabase access tokens (HS256 with the project's JWT secret, or RS256/ES256 from its
 // JWKS) and, locally, tokens minted with the secret generated in .data/.
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { ApiError } from '../kernel/errors.js';
 import type { VerifiedUser } from '../kernel/caller.js';
 export type { VerifiedUser };
@@ -39,7 +39,11 @@ export function createTokenVerifier(config: AuthConfig): (token: string) => Prom
         if (!secret) throw new ApiError('TOKEN_INVALID', 'This service does not accept HS256 tokens.');
         ({ payload } = await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] }));
       } else {
-        if (!jwks) throw new ApiError('TOKEN_INVALID', `This service does not accept ${typeof header.alg === 'string' ? header.alg : 'unsigned'} tokens.`);
+        if (!jwks)
+          throw new ApiError(
+            'TOKEN_INVALID',
+            `This service does not accept ${typeof header.alg === 'string' ? header.alg : 'unsigned'} tokens.`,
+          );
         ({ payload } = await jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256'] }));
       }
     } catch (error) {

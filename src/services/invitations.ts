@@ -32,7 +32,9 @@ export async function createInvitation(ctx: RequestContext, orgId: string, input
       .createInvitation(tx, { orgId, email, role: input.role ?? 'member', tokenHash: hashToken(token), requestId: ctx.requestId })
       .catch((error: { code?: string; constraint_name?: string }) => {
         if (error.code === '23505' && error.constraint_name === 'invitations_pending_email_key') {
-          throw new ApiError('ALREADY_INVITED', `${email} already has a pending invitation.`, [{ field: 'body.email', message: 'already invited' }]);
+          throw new ApiError('ALREADY_INVITED', `${email} already has a pending invitation.`, [
+            { field: 'body.email', message: 'already invited' },
+          ]);
         }
         throw error;
       });

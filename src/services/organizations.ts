@@ -60,7 +60,11 @@ export async function listOrganizations(
 }
 
 /** The organization and the caller's role in it, or 404 when the caller cannot see it. */
-export async function requireOrganization(tx: Tx, orgId: string, options: { includeDeleted?: boolean } = {}): Promise<queries.OrganizationRow> {
+export async function requireOrganization(
+  tx: Tx,
+  orgId: string,
+  options: { includeDeleted?: boolean } = {},
+): Promise<queries.OrganizationRow> {
   const org = await queries.findOrganization(tx, orgId, options);
   if (!org || !org.role) throw new ApiError('NOT_FOUND', 'Organization not found.');
   return org;
@@ -103,7 +107,13 @@ export async function restoreOrganization(ctx: RequestContext, orgId: string): P
     await queries
       .restoreOrganization(tx, orgId, ctx.requestId)
       .catch((error: unknown) =>
-        conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'slug', `The slug "${org.slug}" was taken meanwhile; restore is not possible until it is free.`),
+        conflictOn(
+          error,
+          slugConstraint,
+          'SLUG_TAKEN',
+          'slug',
+          `The slug "${org.slug}" was taken meanwhile; restore is not possible until it is free.`,
+        ),
       );
     return (await queries.findOrganization(tx, orgId))!;
   });

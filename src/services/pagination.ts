@@ -2,7 +2,6 @@
 import { validationError } from '../kernel/errors.js';
 import type { Cursor, PageRequest } from '../db/keyset.js';
 
-
 export function encodeCursor(row: { createdAt: string; id: string }): string {
   return Buffer.from(JSON.stringify({ t: row.createdAt, i: row.id })).toString('base64url');
 }
@@ -11,7 +10,12 @@ export function decodeCursor(cursor: string | undefined): Cursor | undefined {
   if (cursor === undefined) return undefined;
   try {
     const { t, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { t?: unknown; i?: unknown };
-    if (typeof t === 'string' && isTimestamp(t) && typeof i === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(i)) {
+    if (
+      typeof t === 'string' &&
+      isTimestamp(t) &&
+      typeof i === 'string' &&
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(i)
+    ) {
       return { createdAt: t, id: i };
     }
   } catch {

@@ -14,7 +14,12 @@ type TaskCreate = components['schemas']['TaskCreate'];
 export async function createTask(ctx: RequestContext, orgId: string, input: TaskCreate, idempotencyKey?: string): Promise<Task> {
   const task = await asCaller(ctx, async (tx) => {
     await requireOrganization(tx, orgId);
-    const id = await queries.createTask(tx, { orgId, employeeId: input.employeeId, input: input.input, idempotencyKey: idempotencyKey ?? null });
+    const id = await queries.createTask(tx, {
+      orgId,
+      employeeId: input.employeeId,
+      input: input.input,
+      idempotencyKey: idempotencyKey ?? null,
+    });
     return (await queries.findTask(tx, orgId, id))!;
   });
   ctx.deps.onTaskCreated?.(task.id);

@@ -37,39 +37,50 @@ export async function processStripeEvent(
   limits: TxLimits = {},
 ): Promise<{ duplicate: boolean }> {
   const envelope = event as unknown as { id?: unknown; type?: unknown; created?: unknown; data?: { object?: unknown } | null };
-  if (!str(envelope.id) || !str(envelope.type) || int(envelope.created) === undefined || typeof envelope.data?.object !== 'object' || envelope.data.object === null) {
+  if (
+    !str(envelope.id) ||
+    !str(envelope.type) ||
+    int(envelope.created) === undefined ||
+    typeof envelope.data?.object !== 'object' ||
+    envelope.data.object === null
+  ) {
     throw new ApiError('VALIDATION_ERROR', 'This is not a Stripe event: id, type, created and data.object are required.', [
       { field: 'body', message: 'is not a Stripe event' },
     ]);
   }
-  return withService(db, reason, async (tx) => {
-    if (!(await billing.recordStripeEvent(tx, { id: event.id, type: event.type, created: event.created }))) return { duplicate: true };
-    const object = event.data.object as unknown as Json;
-    if (handledTypes.has(event.type) && !str(object.id)) {
-      // Acknowledged (a 4xx or 5xx would only make Stripe send it again for days), recorded, and logged.
-      log.warn({ eventId: event.id, type: event.type }, 'stripe event without the object id it needs; ignored');
+  return withService(
+    db,
+    reason,
+    async (tx) => {
+      if (!(await billing.recordStripeEvent(tx, { id: event.id, type: event.type, created: event.created }))) return { duplicate: true };
+      const object = event.data.object as unknown as Json;
+      if (handledTypes.has(event.type) && !str(object.id)) {
+        // Acknowledged (a 4xx or 5xx would only make Stripe send it again for days), recorded, and logged.
+        log.warn({ eventId: event.id, type: event.type }, 'stripe event without the object id it needs; ignored');
+        return { duplicate: false };
+      }
+      switch (event.type) {
+        case 'checkout.session.completed':
+          await checkoutCompleted(tx, event, object, log);
+          break;
+        case 'customer.subscription.created':
+        case 'customer.subscription.updated':
+        case 'customer.subscription.deleted':
+          await subscriptionChanged(tx, config, event, object, log);
+          break;
+        case 'invoice.paid':
+          await invoicePaid(tx, config, object, log);
+          break;
+        case 'charge.refunded':
+          await chargeRefunded(tx, object, log);
+          break;
+        default:
+          log.info({ eventId: event.id, type: event.type }, 'stripe event acknowledged, not handled');
+      }
       return { duplicate: false };
-    }
-    switch (event.type) {
-      case 'checkout.session.completed':
-        await checkoutCompleted(tx, event, object, log);
-        break;
-      case 'customer.subscription.created':
-      case 'customer.subscription.updated':
-      case 'customer.subscription.deleted':
-        await subscriptionChanged(tx, config, event, object, log);
-        break;
-      case 'invoice.paid':
-        await invoicePaid(tx, config, object, log);
-        break;
-      case 'charge.refunded':
-        await chargeRefunded(tx, object, log);
-        break;
-      default:
-        log.info({ eventId: event.id, type: event.type }, 'stripe event acknowledged, not handled');
-    }
-    return { duplicate: false };
-  }, limits);
+    },
+    limits,
+  );
 }
 
 async function checkoutCompleted(tx: Tx, event: Stripe.Event, session: Json, log: Logger): Promise<void> {
@@ -98,7 +109,13 @@ async function checkoutCompleted(tx: Tx, event: Stripe.Event, session: Json, log
     amountCents: int(session.amount_total) ?? 0,
   });
   if (!recorded) return; // the same session through another event id
-  await moveCredits(tx, { orgId, kind: 'purchase', amount: credits, reference: `checkout:${sessionId}`, description: `Credit pack purchase (${sessionId})` });
+  await moveCredits(tx, {
+    orgId,
+    kind: 'purchase',
+    amount: credits,
+    reference: `checkout:${sessionId}`,
+    description: `Credit pack purchase (${sessionId})`,
+  });
   log.info({ organizationId: orgId, credits, sessionId }, 'credits purchased');
 }
 
@@ -112,7 +129,8 @@ function planOfPrice(config: StripeConfig, priceId: string | undefined): 'starte
 async function subscriptionChanged(tx: Tx, config: StripeConfig, event: Stripe.Event, subscription: Json, log: Logger): Promise<void> {
   const metadataOrg = str((subscription.metadata as Json | undefined)?.organization_id);
   const customer = idOf(subscription.customer);
-  const orgId = metadataOrg && uuid.test(metadataOrg) ? metadataOrg : customer ? await billing.organizationOfCustomer(tx, customer) : undefined;
+  const orgId =
+    metadataOrg && uuid.test(metadataOrg) ? metadataOrg : customer ? await billing.organizationOfCustomer(tx, customer) : undefined;
   if (!orgId || !(await billing.organizationExists(tx, orgId))) {
     log.warn({ eventId: event.id }, 'subscription of no known organization; ignored');
     return;
@@ -146,7 +164,13 @@ async function invoicePaid(tx: Tx, config: StripeConfig, invoice: Json, log: Log
   const planId = planOfPrice(config, priceId);
   if (!orgId || !planId) return; // not a plan invoice of ours
   const plan = plans.find((p) => p.id === planId)!;
-  await moveCredits(tx, { orgId, kind: 'grant', amount: plan.monthlyCredits, reference: `invoice:${str(invoice.id)}`, description: `${plan.name} plan credits` });
+  await moveCredits(tx, {
+    orgId,
+    kind: 'grant',
+    amount: plan.monthlyCredits,
+    reference: `invoice:${str(invoice.id)}`,
+    description: `${plan.name} plan credits`,
+  });
   log.info({ organizationId: orgId, planId, invoice: invoice.id }, 'plan credits granted');
 }
 
@@ -163,7 +187,13 @@ async function chargeRefunded(tx: Tx, charge: Json, log: Logger): Promise<void> 
   // Credits already spent cannot be taken back below zero: reverse what is there and log the rest.
   const reversed = Math.min(wanted, await findAvailable(tx, purchase.orgId));
   if (reversed > 0) {
-    await moveCredits(tx, { orgId: purchase.orgId, kind: 'refund', amount: -reversed, reference: `refund:${purchase.sessionId}:${target}`, description: `Refund of credit pack (${purchase.sessionId})` });
+    await moveCredits(tx, {
+      orgId: purchase.orgId,
+      kind: 'refund',
+      amount: -reversed,
+      reference: `refund:${purchase.sessionId}:${target}`,
+      description: `Refund of credit pack (${purchase.sessionId})`,
+    });
   }
   await billing.setRefundedCredits(tx, purchase.sessionId, purchase.refundedCredits + wanted);
   if (reversed < wanted) log.warn({ organizationId: purchase.orgId, shortfall: wanted - reversed }, 'refund exceeds the remaining credits');

@@ -54,18 +54,26 @@ export function createWorker(options: WorkerOptions): Worker {
     const taskLog = log.child({ taskId: task.id, organizationId: task.organizationId, attempt: task.attempts });
     if (task.attempts > task.maxAttempts) {
       // Its earlier workers died holding it as often as it may be tried.
-      await finish(task, { status: 'failed', provider: null, errorCode: 'attempts_exhausted', errorMessage: `Gave up after ${task.maxAttempts} attempts.` });
+      await finish(task, {
+        status: 'failed',
+        provider: null,
+        errorCode: 'attempts_exhausted',
+        errorMessage: `Gave up after ${task.maxAttempts} attempts.`,
+      });
       return true;
     }
     const controller = new AbortController();
     running.set(task.id, controller);
-    const heartbeat = setInterval(() => {
-      void withService(db, reason, (tx) => queries.renewLease(tx, task.id, id, leaseMs))
-        .then((lease) => {
-          if (!lease || lease.cancelRequested) controller.abort(lease ? 'canceled' : 'lease lost');
-        })
-        .catch((error: unknown) => taskLog.warn({ err: error }, 'lease renewal failed'));
-    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        void withService(db, reason, (tx) => queries.renewLease(tx, task.id, id, leaseMs))
+          .then((lease) => {
+            if (!lease || lease.cancelRequested) controller.abort(lease ? 'canceled' : 'lease lost');
+          })
+          .catch((error: unknown) => taskLog.warn({ err: error }, 'lease renewal failed'));
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     try {
       const outcome = await execute(task, controller.signal);
       if (outcome === 'release') {
@@ -76,7 +84,10 @@ export function createWorker(options: WorkerOptions): Worker {
         taskLog.warn({ delayMs: Math.round(delay), error: outcome.message }, 'task will be retried');
       } else {
         const recorded = await finish(task, outcome);
-        taskLog.info({ status: outcome.status, recorded, costCredits: outcome.status === 'succeeded' ? outcome.costCredits : 0 }, 'task finished');
+        taskLog.info(
+          { status: outcome.status, recorded, costCredits: outcome.status === 'succeeded' ? outcome.costCredits : 0 },
+          'task finished',
+        );
       }
     } finally {
       clearInterval(heartbeat);
@@ -90,15 +101,19 @@ export function createWorker(options: WorkerOptions): Worker {
     return withService(db, reason, async (tx) => {
       if (!(await queries.finishTask(tx, task.id, id, outcome))) return false;
       const cost = outcome.status === 'succeeded' ? outcome.costCredits : 0;
-      const description = outcome.status === 'succeeded'
-        ? `${task.model}: ${outcome.usage.inputTokens} input, ${outcome.usage.outputTokens} output, ${outcome.usage.cachedInputTokens} cached tokens`
-        : `Task ${outcome.status}`;
+      const description =
+        outcome.status === 'succeeded'
+          ? `${task.model}: ${outcome.usage.inputTokens} input, ${outcome.usage.outputTokens} output, ${outcome.usage.cachedInputTokens} cached tokens`
+          : `Task ${outcome.status}`;
       await settleTask(tx, task.id, cost, description);
       return true;
     });
   }
 
-  async function execute(task: queries.ClaimedTask, signal: AbortSignal): Promise<queries.Outcome | { status: 'retry'; message: string } | 'release'> {
+  async function execute(
+    task: queries.ClaimedTask,
+    signal: AbortSignal,
+  ): Promise<queries.Outcome | { status: 'retry'; message: string } | 'release'> {
     const model = findModel(task.model);
     const provider = model ? providers[model.provider] : undefined;
     if (!model || !provider) {
@@ -107,7 +122,9 @@ export function createWorker(options: WorkerOptions): Worker {
         status: 'failed',
         provider: model?.provider ?? null,
         errorCode: 'provider_unavailable',
-        errorMessage: model ? `The ${model.provider} provider is not configured on this deployment (set ${variable}).` : `Unknown model ${task.model}.`,
+        errorMessage: model
+          ? `The ${model.provider} provider is not configured on this deployment (set ${variable}).`
+          : `Unknown model ${task.model}.`,
       };
     }
     try {
@@ -132,7 +149,8 @@ export function createWorker(options: WorkerOptions): Worker {
         if (task.attempts < task.maxAttempts) return { status: 'retry', message: error.message };
         return { status: 'failed', provider: model.provider, errorCode: 'attempts_exhausted', errorMessage: error.message };
       }
-      if (error instanceof ProviderError) return { status: 'failed', provider: model.provider, errorCode: 'provider_error', errorMessage: error.message };
+      if (error instanceof ProviderError)
+        return { status: 'failed', provider: model.provider, errorCode: 'provider_error', errorMessage: error.message };
       log.error({ err: error, taskId: task.id }, 'task failed unexpectedly');
       return { status: 'failed', provider: model.provider, errorCode: 'internal', errorMessage: 'The task failed on our side.' };
     }

@@ -80,6 +80,10 @@ hooks.beforeEachValidation((transaction) => {
 hooks.afterEach((transaction) => {
   if (!process.env.DREDD_RECORD || transaction.skip) return;
   const operation = operationOf(transaction);
-  const line = { operationId: operation && operation.operationId, status: Number(transaction.expected.statusCode), result: transaction.test && transaction.test.status };
+  const line = {
+    operationId: operation && operation.operationId,
+    status: Number(transaction.expected.statusCode),
+    result: transaction.test && transaction.test.status,
+  };
   appendFileSync(process.env.DREDD_RECORD, `${JSON.stringify(line)}\n`);
 });

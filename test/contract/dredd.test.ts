@@ -39,7 +39,10 @@ beforeAll(async () => {
   await database.db`insert into staffroom.profiles (id, email) values (${member.id}, ${member.email})`;
   await database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${orgId}, ${member.id}, 'member')`;
   const client = server.client({ accessToken: user.token });
-  const invitation = await client.POST('/v1/organizations/{orgId}/invitations', { params: { path: { orgId } }, body: { email: 'dredd-later@example.com' } });
+  const invitation = await client.POST('/v1/organizations/{orgId}/invitations', {
+    params: { path: { orgId } },
+    body: { email: 'dredd-later@example.com' },
+  });
   const key = await client.POST('/v1/organizations/{orgId}/api-keys', { params: { path: { orgId } }, body: { name: 'dredd' } });
   const employee = await client.POST('/v1/organizations/{orgId}/employees', {
     params: { path: { orgId } },
@@ -68,15 +71,24 @@ beforeAll(async () => {
   };
 });
 async function finishedTask(client: StaffroomClient, orgId: string, employeeId: string): Promise<string> {
-  const task = await client.POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: 'Done for dredd.' } });
+  const task = await client.POST('/v1/organizations/{orgId}/tasks', {
+    params: { path: { orgId } },
+    body: { employeeId, input: 'Done for dredd.' },
+  });
   await createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }) }).drain();
   return task.data!.data.id;
 }
 
 async function queuedTaskElsewhere(client: StaffroomClient): Promise<{ orgId: string; taskId: string }> {
   const org = (await client.POST('/v1/organizations', { body: { name: 'Dredd queue' } })).data!.data.id;
-  const employee = await client.POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId: org } }, body: { name: 'Idle', instructions: 'Wait.' } });
-  const task = await client.POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId: org } }, body: { employeeId: employee.data!.data.id, input: 'Cancel me.' } });
+  const employee = await client.POST('/v1/organizations/{orgId}/employees', {
+    params: { path: { orgId: org } },
+    body: { name: 'Idle', instructions: 'Wait.' },
+  });
+  const task = await client.POST('/v1/organizations/{orgId}/tasks', {
+    params: { path: { orgId: org } },
+    body: { employeeId: employee.data!.data.id, input: 'Cancel me.' },
+  });
   return { orgId: org, taskId: task.data!.data.id };
 }
 
@@ -87,32 +99,50 @@ afterAll(async () => {
 });
 
 const record = join(mkdtempSync(join(tmpdir(), 'dredd-')), 'transactions.jsonl');
-const contract = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../src/generated/openapi.json'), 'utf8')) as { paths: Record<string, unknown> };
+const contract = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../src/generated/openapi.json'), 'utf8')) as {
+  paths: Record<string, unknown>;
+};
 // Every operation documents a success response, so each one must show up among dredd's transactions.
-const operationCount = Object.values(contract.paths).flatMap((item) => Object.values(item as Record<string, { operationId?: string }>).filter((op) => op?.operationId)).length;
+const operationCount = Object.values(contract.paths).flatMap((item) =>
+  Object.values(item as Record<string, { operationId?: string }>).filter((op) => op?.operationId),
+).length;
 
 describe('dredd', () => {
   it('passes every transaction, and exercises every documented success response', async () => {
-    const { code, output } = await runNodeProcess(require.resolve('dredd/bin/dredd'), [
-      resolve(import.meta.dirname, '../../src/generated/openapi.json'),
-      server.baseUrl,
-      `--hookfiles=${resolve(import.meta.dirname, 'dredd-hooks.cjs')}`,
-      '--loglevel=warning',
-      '--color=false',
-    ], { env: { DREDD_FIXTURE: JSON.stringify(fixture), DREDD_RECORD: record } });
+    const { code, output } = await runNodeProcess(
+      require.resolve('dredd/bin/dredd'),
+      [
+        resolve(import.meta.dirname, '../../src/generated/openapi.json'),
+        server.baseUrl,
+        `--hookfiles=${resolve(import.meta.dirname, 'dredd-hooks.cjs')}`,
+        '--loglevel=warning',
+        '--color=false',
+      ],
+      { env: { DREDD_FIXTURE: JSON.stringify(fixture), DREDD_RECORD: record } },
+    );
     const summary = /complete: (\d+) passing, (\d+) failing, (\d+) errors, (\d+) skipped/.exec(output);
     expect(summary, output).not.toBeNull();
     const [, , failing, errors] = summary!.map(Number);
     expect({ failing, errors, code }, output).toEqual({ failing: 0, errors: 0, code: 0 });
     // Every success response the contract documents was exercised and passed: the check cannot go quiet.
-    const ran = readFileSync(record, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { operationId: string; status: number; result: string });
+    const ran = readFileSync(record, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { operationId: string; status: number; result: string });
     const passed = new Set(ran.filter((t) => t.result === 'pass').map((t) => `${t.operationId} ${t.status}`));
     const documented = Object.values(contract.paths).flatMap((item) =>
       Object.values(item as Record<string, { operationId?: string; responses?: Record<string, unknown> }>).flatMap((op) =>
-        op?.operationId ? Object.keys(op.responses ?? {}).filter((s) => /^2\d\d$/.test(s)).map((s) => `${op.operationId} ${s}`) : [],
+        op?.operationId
+          ? Object.keys(op.responses ?? {})
+              .filter((s) => /^2\d\d$/.test(s))
+              .map((s) => `${op.operationId} ${s}`)
+          : [],
       ),
     );
     expect(new Set(documented.map((response) => response.split(' ')[0])).size).toBe(operationCount);
-    expect(documented.filter((response) => !passed.has(response)), output).toEqual([]);
+    expect(
+      documented.filter((response) => !passed.has(response)),
+      output,
+    ).toEqual([]);
   });
 });

@@ -57,15 +57,27 @@ describe('the Netlify worker bundles', () => {
     const user = await signUp(app.database.db, 'netlify@example.com');
     const client = app.server.client({ accessToken: user.token });
     const orgId = (await client.POST('/v1/organizations', { body: { name: 'Netlify' } })).data!.data.id;
-    const employeeId = (await client.POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId } }, body: { name: 'Edge', instructions: 'Be brief.' } })).data!.data.id;
-    const queue = async () => (await client.POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: 'Hello' } })).data!.data.id;
-    const status = async (taskId: string) => (await client.GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId } } })).data!.data.status;
+    const employeeId = (
+      await client.POST('/v1/organizations/{orgId}/employees', {
+        params: { path: { orgId } },
+        body: { name: 'Edge', instructions: 'Be brief.' },
+      })
+    ).data!.data.id;
+    const queue = async () =>
+      (await client.POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: 'Hello' } })).data!
+        .data.id;
+    const status = async (taskId: string) =>
+      (await client.GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId } } })).data!.data.status;
     process.env.DATABASE_URL = app.database.url;
     process.env.LOG_LEVEL = 'silent';
     try {
       for (const name of ['task-sweep', 'task-worker-background']) {
         const taskId = await queue();
-        const fn = ((await import(pathToFileURL(resolve(import.meta.dirname, `../../dist/functions/${name}.mjs`)).href)) as { default: () => Promise<Response> }).default;
+        const fn = (
+          (await import(pathToFileURL(resolve(import.meta.dirname, `../../dist/functions/${name}.mjs`)).href)) as {
+            default: () => Promise<Response>;
+          }
+        ).default;
         const response = await fn();
         expect(((await response.json()) as { finished: number }).finished).toBe(1);
         expect(await status(taskId)).toBe('succeeded');

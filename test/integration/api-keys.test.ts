@@ -65,18 +65,34 @@ describe('API keys', () => {
     expect(active.data?.data.map((k) => k.id)).not.toContain(key.id);
     const all = await as(owner).GET('/v1/organizations/{orgId}/api-keys', { params: { path: { orgId }, query: { includeRevoked: true } } });
     expect(all.data?.data.map((k) => k.id)).toContain(key.id);
-    const events = await as(owner).GET('/v1/organizations/{orgId}/audit-events', { params: { path: { orgId }, query: { targetType: 'api_key' } } });
+    const events = await as(owner).GET('/v1/organizations/{orgId}/audit-events', {
+      params: { path: { orgId }, query: { targetType: 'api_key' } },
+    });
     expect(events.data?.data.filter((e) => e.targetId === key.id).map((e) => e.action)).toEqual(['api_key.revoked', 'api_key.created']);
   });
 
   it('refuses expired keys, past expiry dates, members, and malformed keys', async () => {
-    const past = await as(owner).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Old', expiresAt: '2020-01-01T00:00:00Z' } });
+    const past = await as(owner).POST('/v1/organizations/{orgId}/api-keys', {
+      ...keysPath(),
+      body: { name: 'Old', expiresAt: '2020-01-01T00:00:00Z' },
+    });
     expect(past.error?.error.details?.[0]?.field).toBe('body.expiresAt');
-    const key = (await as(owner).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Soon', expiresAt: new Date(Date.now() + 60_000).toISOString() } })).data!.data;
+    const key = (
+      await as(owner).POST('/v1/organizations/{orgId}/api-keys', {
+        ...keysPath(),
+        body: { name: 'Soon', expiresAt: new Date(Date.now() + 60_000).toISOString() },
+      })
+    ).data!.data;
     await database.db`update staffroom.api_keys set expires_at = now() - interval '1 second' where id = ${key.id}`;
-    expect((await server.client({ apiKey: key.secret }).GET('/v1/organizations/{orgId}', keysPath())).error?.error.code).toBe('API_KEY_INVALID');
-    expect((await as(member).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Nope' } })).response.status).toBe(403);
-    expect((await server.client({ apiKey: 'sk_live_short' }).GET('/v1/organizations/{orgId}', keysPath())).error?.error.code).toBe('API_KEY_INVALID');
+    expect((await server.client({ apiKey: key.secret }).GET('/v1/organizations/{orgId}', keysPath())).error?.error.code).toBe(
+      'API_KEY_INVALID',
+    );
+    expect((await as(member).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Nope' } })).response.status).toBe(
+      403,
+    );
+    expect((await server.client({ apiKey: 'sk_live_short' }).GET('/v1/organizations/{orgId}', keysPath())).error?.error.code).toBe(
+      'API_KEY_INVALID',
+    );
     const asBearer = await server.client({ accessToken: key.secret }).GET('/v1/organizations/{orgId}', keysPath());
     expect(asBearer.error?.error.message).toMatch(/X-Api-Key/);
   });

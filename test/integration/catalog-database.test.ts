@@ -17,7 +17,13 @@ describe('the catalog in the database', () => {
              max_concurrent_tasks as "concurrentTasks", max_members as members
       from staffroom.plans order by id`;
     const expected = plans
-      .map((p) => ({ id: p.id, monthlyCredits: p.monthlyCredits, employees: p.limits.employees, concurrentTasks: p.limits.concurrentTasks, members: p.limits.members }))
+      .map((p) => ({
+        id: p.id,
+        monthlyCredits: p.monthlyCredits,
+        employees: p.limits.employees,
+        concurrentTasks: p.limits.concurrentTasks,
+        members: p.limits.members,
+      }))
       .sort((a, b) => a.id.localeCompare(b.id));
     expect(rows.map((r) => ({ ...r })).sort((a, b) => String(a.id).localeCompare(String(b.id)))).toEqual(expected);
   });

@@ -34,9 +34,11 @@ afterAll(async () => {
 });
 
 const ledger = async () =>
-  (await database.db<{ entries: number; available: number }[]>`
+  (
+    await database.db<{ entries: number; available: number }[]>`
     select (select count(*)::int from staffroom.credit_ledger where organization_id = ${orgId}) as entries,
-           (select available::int from staffroom.credit_accounts where organization_id = ${orgId}) as available`)[0]!;
+           (select available::int from staffroom.credit_accounts where organization_id = ${orgId}) as available`
+  )[0]!;
 
 async function expectUnavailable(server: TestServer): Promise<void> {
   const client = server.client({ accessToken: user.token });
@@ -80,8 +82,15 @@ describe('a database that cannot serve', () => {
 describe('every transaction', () => {
   it('bounds its statements', async () => {
     const service = await withService(database.db, 'a test of the statement timeout', (tx) => tx`show statement_timeout`);
-    const asUser = await withUser(database.db, { sub: user.id, email: user.email, role: 'authenticated' }, (tx) => tx`show statement_timeout`);
-    expect([service[0]?.statement_timeout, asUser[0]?.statement_timeout]).toEqual([`${statementTimeoutMs / 1000}s`, `${statementTimeoutMs / 1000}s`]);
+    const asUser = await withUser(
+      database.db,
+      { sub: user.id, email: user.email, role: 'authenticated' },
+      (tx) => tx`show statement_timeout`,
+    );
+    expect([service[0]?.statement_timeout, asUser[0]?.statement_timeout]).toEqual([
+      `${statementTimeoutMs / 1000}s`,
+      `${statementTimeoutMs / 1000}s`,
+    ]);
   });
 });
 
@@ -105,8 +114,7 @@ describe('the queue for connections', () => {
 });
 
 describe('a transaction given up on', () => {
-  const grant = (tx: Tx, reference: string) =>
-    tx`select staffroom.move_credits(${orgId}, 'adjustment', 5, ${reference}, null, 'test')`;
+  const grant = (tx: Tx, reference: string) => tx`select staffroom.move_credits(${orgId}, 'adjustment', 5, ${reference}, null, 'test')`;
 
   it('rolls back when its deadline passes while it works', async () => {
     const before = await ledger();

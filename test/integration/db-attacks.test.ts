@@ -54,7 +54,11 @@ let functions: { name: string; call: string; granted: boolean }[] = [];
 let snapshotSql = '';
 
 const userClaims = (p: Person): Claims => ({ sub: p.id, email: p.email, role: 'authenticated' });
-const keyClaims = (key: string, organization = ids.org): Claims => ({ role: 'authenticated', api_key_id: key, organization_id: organization });
+const keyClaims = (key: string, organization = ids.org): Claims => ({
+  role: 'authenticated',
+  api_key_id: key,
+  organization_id: organization,
+});
 
 function caller(role: Role): Claims {
   switch (role) {
@@ -127,7 +131,10 @@ async function invite(email: string, role: 'admin' | 'member', tokenHash = hex64
   const [{ plan_id: plan } = { plan_id: 'free' }] = await db`select plan_id from staffroom.organizations where id = ${ids.org}`;
   await db`update staffroom.organizations set plan_id = 'pro' where id = ${ids.org}`;
   try {
-    return await valueAs<string>(userClaims(owner), `select staffroom.create_invitation('${ids.org}', '${email}', '${role}', '${tokenHash}', 'req_setup')`);
+    return await valueAs<string>(
+      userClaims(owner),
+      `select staffroom.create_invitation('${ids.org}', '${email}', '${role}', '${tokenHash}', 'req_setup')`,
+    );
   } finally {
     await db`update staffroom.organizations set plan_id = ${plan as string} where id = ${ids.org}`;
   }
@@ -144,7 +151,10 @@ async function join(p: Person, role: 'admin' | 'member'): Promise<string> {
 }
 
 const createKey = (org = ids.org, expiresAt = 'null') =>
-  valueAs<string>(userClaims(owner), `select staffroom.create_api_key('${org}', 'ci', 'sk_live_abcde', '${hex64()}', ${expiresAt}, 'req_setup')`);
+  valueAs<string>(
+    userClaims(owner),
+    `select staffroom.create_api_key('${org}', 'ci', 'sk_live_abcde', '${hex64()}', ${expiresAt}, 'req_setup')`,
+  );
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -152,7 +162,10 @@ beforeAll(async () => {
   for (const p of [owner, admin, member, outsider]) await signUp(p);
 
   ids.org = await valueAs(userClaims(owner), `select staffroom.create_organization('Target', 'target', 'offline-small', 'req_setup')`);
-  ids.otherOrg = await valueAs(userClaims(outsider), `select staffroom.create_organization('Elsewhere', 'elsewhere', 'offline-small', 'req_setup')`);
+  ids.otherOrg = await valueAs(
+    userClaims(outsider),
+    `select staffroom.create_organization('Elsewhere', 'elsewhere', 'offline-small', 'req_setup')`,
+  );
   ids.acceptedInvitation = await join(admin, 'admin');
   await join(member, 'member');
   ids.pendingInvitation = await invite('pending@example.com', 'member');
@@ -166,12 +179,18 @@ beforeAll(async () => {
   // Time passing is the one thing setup cannot do through the functions.
   await db`update staffroom.api_keys set expires_at = now() - interval '1 minute' where id = ${ids.expiredKey}`;
 
-  ids.helper = await valueAs(userClaims(owner),
-    `select staffroom.create_employee('${ids.org}', 'Helper', 'helper', '', 'Help with anything — précisément.', null, '{}', 32000, 'req_setup')`);
-  ids.analyst = await valueAs(userClaims(owner),
-    `select staffroom.create_employee('${ids.org}', 'Analyst', 'analyst', '', 'Analyse the numbers.', 'gpt-4o', '{}', 100, 'req_setup')`);
-  ids.otherEmployee = await valueAs(userClaims(outsider),
-    `select staffroom.create_employee('${ids.otherOrg}', 'Spy', 'spy', '', 'Watch.', null, '{}', 100, 'req_setup')`);
+  ids.helper = await valueAs(
+    userClaims(owner),
+    `select staffroom.create_employee('${ids.org}', 'Helper', 'helper', '', 'Help with anything — précisément.', null, '{}', 32000, 'req_setup')`,
+  );
+  ids.analyst = await valueAs(
+    userClaims(owner),
+    `select staffroom.create_employee('${ids.org}', 'Analyst', 'analyst', '', 'Analyse the numbers.', 'gpt-4o', '{}', 100, 'req_setup')`,
+  );
+  ids.otherEmployee = await valueAs(
+    userClaims(outsider),
+    `select staffroom.create_employee('${ids.otherOrg}', 'Spy', 'spy', '', 'Watch.', null, '{}', 100, 'req_setup')`,
+  );
   ids.task = await valueAs(userClaims(member), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Summarise the week.', null)`);
 
   tables = await db<typeof tables>`
@@ -187,7 +206,11 @@ beforeAll(async () => {
     select p.proname as name, array(select format_type(a, null) from unnest(p.proargtypes::oid[]) a) as args,
            has_function_privilege('authenticated', p.oid, 'execute') as granted
     from pg_proc p where p.pronamespace = 'staffroom'::regnamespace and p.prorettype <> 'trigger'::regtype order by p.proname`;
-  functions = procs.map((p) => ({ name: p.name, granted: p.granted, call: `select staffroom.${p.name}(${p.args.map((a) => `null::${a}`).join(', ')})` }));
+  functions = procs.map((p) => ({
+    name: p.name,
+    granted: p.granted,
+    call: `select staffroom.${p.name}(${p.args.map((a) => `null::${a}`).join(', ')})`,
+  }));
 
   snapshotSql = `select jsonb_build_object(${tables
     .map((t) => `'${t.name}', (select coalesce(jsonb_agg(to_jsonb(r) order by to_jsonb(r)::text), '[]') from staffroom.${t.name} r)`)
@@ -201,7 +224,11 @@ afterAll(() => database.drop());
 describe('setup', () => {
   it('has the roles, keys and invitations the attacks start from', async () => {
     const roles = await db`select user_id, role from staffroom.memberships where organization_id = ${ids.org} order by role`;
-    expect(roles.map((r) => [r.user_id, r.role])).toEqual([[admin.id, 'admin'], [member.id, 'member'], [owner.id, 'owner']]);
+    expect(roles.map((r) => [r.user_id, r.role])).toEqual([
+      [admin.id, 'admin'],
+      [member.id, 'member'],
+      [owner.id, 'owner'],
+    ]);
     expect(await valueAs(caller('key'), 'select count(*)::int from staffroom.employees')).toBe(2);
     expect(tables.map((t) => t.name)).toContain('credit_ledger');
     const credits = (await snapshot()) as { credits: { available: number; ledger: number }[] };
@@ -212,30 +239,58 @@ describe('setup', () => {
 describe('a member minting credits', () => {
   const forgedTask = randomUUID();
   const direct: [string, () => string, Outcome][] = [
-    ['inserting a task that holds a million credits', () => `
+    [
+      'inserting a task that holds a million credits',
+      () => `
       insert into staffroom.tasks (id, organization_id, employee_id, created_by, input, instructions, model, max_output_tokens, reserved_credits)
-      values ('${forgedTask}', '${ids.org}', '${ids.helper}', '${member.id}', 'x', 'x', 'offline-small', 4096, 1000000)`, denied],
-    ['then cancelling that task to release the million', () => `select staffroom.cancel_task('${ids.org}', '${forgedTask}')`, refused('NOT_FOUND')],
-    ['raising the balance', () => `update staffroom.credit_accounts set available = available + 1000000 where organization_id = '${ids.org}'`, denied],
-    ['writing a ledger entry', () => `insert into staffroom.credit_ledger (organization_id, kind, amount, balance_after, reference)
-      values ('${ids.org}', 'grant', 1000000, 1010000, 'grant:forged')`, denied],
-    ['calling move_credits', () => `select staffroom.move_credits('${ids.org}', 'grant', 1000000, 'grant:forged', null, 'free money')`, denied],
+      values ('${forgedTask}', '${ids.org}', '${ids.helper}', '${member.id}', 'x', 'x', 'offline-small', 4096, 1000000)`,
+      denied,
+    ],
+    [
+      'then cancelling that task to release the million',
+      () => `select staffroom.cancel_task('${ids.org}', '${forgedTask}')`,
+      refused('NOT_FOUND'),
+    ],
+    [
+      'raising the balance',
+      () => `update staffroom.credit_accounts set available = available + 1000000 where organization_id = '${ids.org}'`,
+      denied,
+    ],
+    [
+      'writing a ledger entry',
+      () => `insert into staffroom.credit_ledger (organization_id, kind, amount, balance_after, reference)
+      values ('${ids.org}', 'grant', 1000000, 1010000, 'grant:forged')`,
+      denied,
+    ],
+    [
+      'calling move_credits',
+      () => `select staffroom.move_credits('${ids.org}', 'grant', 1000000, 'grant:forged', null, 'free money')`,
+      denied,
+    ],
     ['settling a task at a negative cost', () => `select staffroom.settle_task('${ids.task}', -1000000, 'refund')`, denied],
     ['releasing a reservation directly', () => `select staffroom.release_reservation('${ids.task}', 'again')`, denied],
     ['cancelling a queued task behind the checks', () => `select staffroom.cancel_queued_task('${ids.task}', 'again')`, denied],
     ['granting the free credits again', () => `select staffroom.grant_free_credits_for_this_month('${ids.org}')`, denied],
-    ['writing an audit event through record_audit', () => `select staffroom.record_audit('${ids.org}', 'credits.granted', 'organization', null, null, null, 'r')`, denied],
+    [
+      'writing an audit event through record_audit',
+      () => `select staffroom.record_audit('${ids.org}', 'credits.granted', 'organization', null, null, null, 'r')`,
+      denied,
+    ],
   ];
   it.each(direct)('%s is refused', async (_name, statement, expected) => {
     await expectRefused(caller('member'), statement(), expected);
   });
 
-  it.each(direct.filter(([, , expected]) => expected === denied))('%s is refused for the owner, the admin, the API key and an outsider too', async (_name, statement) => {
-    for (const role of ['owner', 'admin', 'key', 'outsider'] as const) await expectRefused(caller(role), statement(), denied);
-  });
+  it.each(direct.filter(([, , expected]) => expected === denied))(
+    '%s is refused for the owner, the admin, the API key and an outsider too',
+    async (_name, statement) => {
+      for (const role of ['owner', 'admin', 'key', 'outsider'] as const) await expectRefused(caller(role), statement(), denied);
+    },
+  );
 
   it('cancelling a task twice releases its reservation once', async () => {
-    const available = () => db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`.then((r) => r[0]?.n as number);
+    const available = () =>
+      db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`.then((r) => r[0]?.n as number);
     const start = await available();
     const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Once only.', null)`);
     expect(await available()).toBeLessThan(start);
@@ -249,14 +304,26 @@ describe('a member minting credits', () => {
 
 describe('a member running models for free', () => {
   it('a task inserted directly with nothing reserved is refused', async () => {
-    await expectRefused(caller('member'), `
+    await expectRefused(
+      caller('member'),
+      `
       insert into staffroom.tasks (organization_id, employee_id, created_by, input, instructions, model, max_output_tokens, reserved_credits)
-      values ('${ids.org}', '${ids.analyst}', '${member.id}', 'x', 'x', 'gpt-4o', 16384, 0)`, denied);
+      values ('${ids.org}', '${ids.analyst}', '${member.id}', 'x', 'x', 'gpt-4o', 16384, 0)`,
+      denied,
+    );
   });
 
   it("a task for another organization's employee is refused", async () => {
-    await expectRefused(caller('member'), `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
-    await expectRefused(caller('member'), `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(
+      caller('member'),
+      `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`,
+      refused('NOT_FOUND'),
+    );
+    await expectRefused(
+      caller('member'),
+      `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`,
+      refused('NOT_FOUND'),
+    );
   });
 
   it.each([
@@ -277,12 +344,23 @@ describe('a member running models for free', () => {
       from staffroom.tasks t join staffroom.employees e on e.id = t.employee_id join staffroom.models m on m.id = t.model
       where t.id = ${task}`;
     const model = findModel(row!.model as string)!;
-    expect(model.pricing).toEqual({ inputPerMillion: row!.input_price, outputPerMillion: row!.output_price, cachedInputPerMillion: row!.cached_price });
+    expect(model.pricing).toEqual({
+      inputPerMillion: row!.input_price,
+      outputPerMillion: row!.output_price,
+      cachedInputPerMillion: row!.cached_price,
+    });
     expect(model.maxOutputTokens).toBe(row!.model_max);
     const bytes = Buffer.byteLength(row!.instructions as string, 'utf8') + Buffer.byteLength(input, 'utf8') + 64;
     const maxOutput = Math.min(row!.employee_max as number, model.maxOutputTokens);
     const expected = maximumCostInCredits(model.pricing, bytes, maxOutput);
-    expect(row).toMatchObject({ reserved: expected, computed: expected, held: expected, max_output_tokens: maxOutput, created_by: member.id, created_by_key: null });
+    expect(row).toMatchObject({
+      reserved: expected,
+      computed: expected,
+      held: expected,
+      max_output_tokens: maxOutput,
+      created_by: member.id,
+      created_by_key: null,
+    });
     expect(row!.model).toBe(employee === 'analyst' ? 'gpt-4o' : 'offline-small');
     const after = await db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`;
     expect(after[0]!.n).toBe(before[0]!.n - expected);
@@ -291,13 +369,33 @@ describe('a member running models for free', () => {
 
 describe('an admin taking over', () => {
   it.each([
-    ['making themselves owner in the table', () => `update staffroom.memberships set role = 'owner' where organization_id = '${ids.org}' and user_id = '${admin.id}'`, denied],
-    ['making themselves owner through set_member_role', () => `select staffroom.set_member_role('${ids.org}', '${admin.id}', 'owner', 'r')`, refused('FORBIDDEN')],
+    [
+      'making themselves owner in the table',
+      () => `update staffroom.memberships set role = 'owner' where organization_id = '${ids.org}' and user_id = '${admin.id}'`,
+      denied,
+    ],
+    [
+      'making themselves owner through set_member_role',
+      () => `select staffroom.set_member_role('${ids.org}', '${admin.id}', 'owner', 'r')`,
+      refused('FORBIDDEN'),
+    ],
     ['demoting the owner', () => `select staffroom.set_member_role('${ids.org}', '${owner.id}', 'member', 'r')`, refused('FORBIDDEN')],
     ['removing the owner', () => `select staffroom.remove_member('${ids.org}', '${owner.id}', 'r')`, refused('FORBIDDEN')],
-    ["deleting the owner's membership row", () => `delete from staffroom.memberships where organization_id = '${ids.org}' and user_id = '${owner.id}'`, denied],
-    ['inviting someone as owner', () => `select staffroom.create_invitation('${ids.org}', 'boss@example.com', 'owner', '${hex64()}', 'r')`, refused('VALIDATION_ERROR')],
-    ['re-inviting themselves', () => `select staffroom.create_invitation('${ids.org}', '${admin.email}', 'admin', '${hex64()}', 'r')`, refused('ALREADY_MEMBER')],
+    [
+      "deleting the owner's membership row",
+      () => `delete from staffroom.memberships where organization_id = '${ids.org}' and user_id = '${owner.id}'`,
+      denied,
+    ],
+    [
+      'inviting someone as owner',
+      () => `select staffroom.create_invitation('${ids.org}', 'boss@example.com', 'owner', '${hex64()}', 'r')`,
+      refused('VALIDATION_ERROR'),
+    ],
+    [
+      're-inviting themselves',
+      () => `select staffroom.create_invitation('${ids.org}', '${admin.email}', 'admin', '${hex64()}', 'r')`,
+      refused('ALREADY_MEMBER'),
+    ],
     ['upgrading the plan', () => `update staffroom.organizations set plan_id = 'pro' where id = '${ids.org}'`, denied],
     ['deleting the organization', () => `select staffroom.delete_organization('${ids.org}', 'r')`, refused('FORBIDDEN')],
     ['restoring the organization', () => `select staffroom.restore_organization('${ids.org}', 'r')`, refused('FORBIDDEN')],
@@ -316,7 +414,10 @@ describe('a member reaching above their role', () => {
     ['revoking the API key', () => `select staffroom.revoke_api_key('${ids.org}', '${ids.key}', 'r')`],
     ['renaming the organization', () => `select staffroom.update_organization('${ids.org}', 'Mine', null, null, 'r')`],
     ['hiring an employee', () => `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`],
-    ['raising an employee to a dearer model', () => `select staffroom.update_employee('${ids.org}', '${ids.helper}', '{"model": "claude-sonnet-4-5"}', 'r')`],
+    [
+      'raising an employee to a dearer model',
+      () => `select staffroom.update_employee('${ids.org}', '${ids.helper}', '{"model": "claude-sonnet-4-5"}', 'r')`,
+    ],
     ['deleting an employee', () => `select staffroom.delete_employee('${ids.org}', '${ids.helper}', 'r')`],
   ] as const)('%s is refused', async (_name, statement) => {
     await expectRefused(caller('member'), statement(), refused('FORBIDDEN'));
@@ -329,9 +430,13 @@ describe('a member reaching above their role', () => {
 
 describe('bypassing the plan', () => {
   it.each(['member', 'admin', 'owner', 'outsider', 'key'] as const)('%s cannot insert an organization on the pro plan', async (role) => {
-    await expectRefused(caller(role), `
+    await expectRefused(
+      caller(role),
+      `
       insert into staffroom.organizations (name, slug, plan_id, default_model, created_by)
-      values ('Pro', 'free-pro', 'pro', 'offline-small', '${outsider.id}')`, denied);
+      values ('Pro', 'free-pro', 'pro', 'offline-small', '${outsider.id}')`,
+      denied,
+    );
   });
 
   it('the owner cannot change the plan in the table', async () => {
@@ -347,14 +452,20 @@ describe('bypassing the plan', () => {
   });
 
   it("an organization at its plan's member limit cannot take one more member", async () => {
-    const members = () => db`select count(*)::int as n from staffroom.memberships where organization_id = ${ids.org}`.then((r) => r[0]!.n as number);
-    const [plan] = await db`select p.max_members::int as max from staffroom.plans p join staffroom.organizations o on o.plan_id = p.id where o.id = ${ids.org}`;
+    const members = () =>
+      db`select count(*)::int as n from staffroom.memberships where organization_id = ${ids.org}`.then((r) => r[0]!.n as number);
+    const [plan] =
+      await db`select p.max_members::int as max from staffroom.plans p join staffroom.organizations o on o.plan_id = p.id where o.id = ${ids.org}`;
     expect(await members()).toBe(plan!.max);
     const extra = person('one-too-many');
     await signUp(extra);
     const tokenHash = hex64();
-    const invited = await attempt(caller('owner'), `select staffroom.create_invitation('${ids.org}', '${extra.email}', 'member', '${tokenHash}', 'r')`);
-    const joined = invited.code === 'succeeded' ? await attempt(userClaims(extra), `select staffroom.accept_invitation('${tokenHash}', 'r')`) : invited;
+    const invited = await attempt(
+      caller('owner'),
+      `select staffroom.create_invitation('${ids.org}', '${extra.email}', 'member', '${tokenHash}', 'r')`,
+    );
+    const joined =
+      invited.code === 'succeeded' ? await attempt(userClaims(extra), `select staffroom.accept_invitation('${tokenHash}', 'r')`) : invited;
     expect(joined).toEqual(refused('PLAN_LIMIT_REACHED'));
     expect(await members()).toBe(plan!.max);
   });
@@ -383,7 +494,14 @@ describe('forging the audit trail', () => {
     const [event] = await db`
       select actor_type, actor_id, actor_email, action, target_id, request_id from staffroom.audit_events
       where organization_id = ${ids.org} and action = 'invitation.revoked' and target_id = ${invitation}`;
-    expect(event).toEqual({ actor_type: 'user', actor_id: admin.id, actor_email: admin.email, action: 'invitation.revoked', target_id: invitation, request_id: 'req_revoke' });
+    expect(event).toEqual({
+      actor_type: 'user',
+      actor_id: admin.id,
+      actor_email: admin.email,
+      action: 'invitation.revoked',
+      target_id: invitation,
+      request_id: 'req_revoke',
+    });
   });
 });
 
@@ -416,7 +534,9 @@ describe('reviving what is final', () => {
 
   it('the service role may not write revoked_at at all', async () => {
     const before = await snapshot();
-    const result = await outcome(() => withService(db, 'attack', (tx) => tx`update staffroom.api_keys set revoked_at = null where id = ${ids.revokedKey}`));
+    const result = await outcome(() =>
+      withService(db, 'attack', (tx) => tx`update staffroom.api_keys set revoked_at = null where id = ${ids.revokedKey}`),
+    );
     expect(result).toEqual(denied);
     expect(await snapshot()).toEqual(before);
   });
@@ -429,7 +549,10 @@ describe('reviving what is final', () => {
   });
 
   it.each([
-    ['re-opening an accepted invitation', () => `update staffroom.invitations set accepted_at = null, accepted_by = null where id = '${ids.acceptedInvitation}'`],
+    [
+      're-opening an accepted invitation',
+      () => `update staffroom.invitations set accepted_at = null, accepted_by = null where id = '${ids.acceptedInvitation}'`,
+    ],
     ['re-opening a revoked invitation', () => `update staffroom.invitations set revoked_at = null where id = '${ids.revokedInvitation}'`],
   ] as const)('%s is refused for the admin, the service role and, by the trigger, the table owner', async (_name, statement) => {
     await expectRefused(caller('admin'), statement(), denied);
@@ -440,7 +563,11 @@ describe('reviving what is final', () => {
   });
 
   it('an accepted invitation cannot be revoked', async () => {
-    await expectRefused(caller('admin'), `select staffroom.revoke_invitation('${ids.org}', '${ids.acceptedInvitation}', 'r')`, refused('INVITATION_NOT_PENDING'));
+    await expectRefused(
+      caller('admin'),
+      `select staffroom.revoke_invitation('${ids.org}', '${ids.acceptedInvitation}', 'r')`,
+      refused('INVITATION_NOT_PENDING'),
+    );
   });
 });
 
@@ -452,14 +579,17 @@ describe('writing any table directly', () => {
     `truncate staffroom.${table.name}`,
   ];
 
-  it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)('%s: insert, update, delete and truncate are denied on every table', async (role) => {
-    expect(tables.length).toBeGreaterThanOrEqual(16);
-    const before = await snapshot();
-    for (const table of tables) {
-      for (const statement of statements(table)) expect(await attempt(caller(role), statement), statement).toEqual(denied);
-    }
-    expect(await snapshot()).toEqual(before);
-  });
+  it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)(
+    '%s: insert, update, delete and truncate are denied on every table',
+    async (role) => {
+      expect(tables.length).toBeGreaterThanOrEqual(16);
+      const before = await snapshot();
+      for (const table of tables) {
+        for (const statement of statements(table)) expect(await attempt(caller(role), statement), statement).toEqual(denied);
+      }
+      expect(await snapshot()).toEqual(before);
+    },
+  );
 
   it('nobody can add a function or a table to the schema', async () => {
     for (const statement of [
@@ -502,13 +632,23 @@ describe('an outsider', () => {
       });
       expect(seen, statement).toEqual(table.readable ? { code: 'succeeded' } : denied);
     }
-    expect(await valueAs(caller('outsider'), `select count(*)::int from staffroom.profiles where id in ('${owner.id}', '${admin.id}', '${member.id}')`)).toBe(0);
+    expect(
+      await valueAs(
+        caller('outsider'),
+        `select count(*)::int from staffroom.profiles where id in ('${owner.id}', '${admin.id}', '${member.id}')`,
+      ),
+    ).toBe(0);
     expect(await valueAs(caller('outsider'), `select count(*)::int from staffroom.organizations where id = '${ids.otherOrg}'`)).toBe(1);
   });
 
   it('learns nothing from the helper functions', async () => {
     expect(await valueAs(caller('outsider'), `select staffroom.org_role('${ids.org}', true)`)).toBeNull();
-    expect(await valueAs(caller('outsider'), `select count(*)::int from staffroom.caller_organizations('member', false, true) o where o = '${ids.org}'`)).toBe(0);
+    expect(
+      await valueAs(
+        caller('outsider'),
+        `select count(*)::int from staffroom.caller_organizations('member', false, true) o where o = '${ids.org}'`,
+      ),
+    ).toBe(0);
     expect(await valueAs(caller('outsider'), `select staffroom.shares_organization('${owner.id}')`)).toBe(false);
   });
 
@@ -550,7 +690,11 @@ describe('an outsider', () => {
   it('cannot accept an invitation sent to someone else', async () => {
     const tokenHash = hex64();
     await invite('invitee@example.com', 'admin', tokenHash);
-    await expectRefused(caller('outsider'), `select staffroom.accept_invitation('${tokenHash}', 'r')`, refused('INVITATION_EMAIL_MISMATCH'));
+    await expectRefused(
+      caller('outsider'),
+      `select staffroom.accept_invitation('${tokenHash}', 'r')`,
+      refused('INVITATION_EMAIL_MISMATCH'),
+    );
   });
 });
 
@@ -577,14 +721,30 @@ describe('an API key', () => {
   });
 
   it('acts only in its own organization, and is recorded as itself', async () => {
-    await expectRefused(caller('key'), `select staffroom.create_employee('${ids.otherOrg}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('NOT_FOUND'));
-    await expectRefused(caller('key'), `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
-    await expectRefused(caller('key'), `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
-    const employee = await valueAs<string>(caller('key'), `select staffroom.create_employee('${ids.org}', 'Bot', 'bot', '', 'Automate.', null, '{}', 50, 'req_key')`);
+    await expectRefused(
+      caller('key'),
+      `select staffroom.create_employee('${ids.otherOrg}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      refused('NOT_FOUND'),
+    );
+    await expectRefused(
+      caller('key'),
+      `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`,
+      refused('NOT_FOUND'),
+    );
+    await expectRefused(
+      caller('key'),
+      `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`,
+      refused('NOT_FOUND'),
+    );
+    const employee = await valueAs<string>(
+      caller('key'),
+      `select staffroom.create_employee('${ids.org}', 'Bot', 'bot', '', 'Automate.', null, '{}', 50, 'req_key')`,
+    );
     const task = await valueAs<string>(caller('key'), `select staffroom.create_task('${ids.org}', '${employee}', 'Go.', null)`);
     const [row] = await db`select organization_id, created_by, created_by_key from staffroom.tasks where id = ${task}`;
     expect(row).toEqual({ organization_id: ids.org, created_by: null, created_by_key: ids.key });
-    const [event] = await db`select actor_type, actor_id, actor_email from staffroom.audit_events where action = 'employee.created' and target_id = ${employee}`;
+    const [event] =
+      await db`select actor_type, actor_id, actor_email from staffroom.audit_events where action = 'employee.created' and target_id = ${employee}`;
     expect(event).toEqual({ actor_type: 'api_key', actor_id: ids.key, actor_email: null });
   });
 
@@ -596,14 +756,22 @@ describe('an API key', () => {
       expect(await valueAs(keyClaims(key), `select count(*)::int from staffroom.${table}`), table).toBe(0);
     }
     await expectRefused(keyClaims(key), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
-    await expectRefused(keyClaims(key), `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('NOT_FOUND'));
+    await expectRefused(
+      keyClaims(key),
+      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      refused('NOT_FOUND'),
+    );
   });
 
   it('an expired key or a key named with the wrong organization sees and does nothing', async () => {
     for (const claims of [keyClaims(ids.expiredKey), keyClaims(ids.key, ids.otherOrg), keyClaims(ids.revokedKey)]) {
       expect(await valueAs(claims, 'select count(*)::int from staffroom.employees')).toBe(0);
       await expectRefused(claims, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
-      await expectRefused(claims, `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`, refused('NOT_FOUND'));
+      await expectRefused(
+        claims,
+        `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`,
+        refused('NOT_FOUND'),
+      );
     }
   });
 
@@ -612,29 +780,61 @@ describe('an API key', () => {
     expect(await valueAs(outsiderWithKey, `select count(*)::int from staffroom.employees where organization_id = '${ids.org}'`)).toBe(0);
     expect(await valueAs(outsiderWithKey, `select staffroom.org_role('${ids.org}')`)).toBeNull();
     await expectRefused(outsiderWithKey, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
-    await expectRefused(outsiderWithKey, `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('NOT_FOUND'));
+    await expectRefused(
+      outsiderWithKey,
+      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      refused('NOT_FOUND'),
+    );
     const memberWithKey: Claims = { ...userClaims(member), api_key_id: ids.key, organization_id: ids.org };
     expect(await valueAs(memberWithKey, `select staffroom.org_role('${ids.org}')`)).toBe('member');
-    await expectRefused(memberWithKey, `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`, refused('FORBIDDEN'));
+    await expectRefused(
+      memberWithKey,
+      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      refused('FORBIDDEN'),
+    );
     expect(await valueAs(memberWithKey, 'select count(*)::int from staffroom.api_keys')).toBe(0);
   });
 });
 
 describe('function privileges', () => {
   const userCallable = [
-    'accept_invitation', 'cancel_task', 'caller_organizations', 'create_api_key', 'create_employee', 'create_invitation',
-    'create_organization', 'create_task', 'delete_employee', 'delete_organization', 'org_role', 'remove_member',
-    'restore_employee', 'restore_organization', 'revoke_api_key', 'revoke_invitation', 'set_member_role',
-    'shares_organization', 'sync_profile', 'update_employee', 'update_organization',
+    'accept_invitation',
+    'cancel_task',
+    'caller_organizations',
+    'create_api_key',
+    'create_employee',
+    'create_invitation',
+    'create_organization',
+    'create_task',
+    'delete_employee',
+    'delete_organization',
+    'org_role',
+    'remove_member',
+    'restore_employee',
+    'restore_organization',
+    'revoke_api_key',
+    'revoke_invitation',
+    'set_member_role',
+    'shares_organization',
+    'sync_profile',
+    'update_employee',
+    'update_organization',
   ];
 
   it('authenticated may execute exactly the functions the API calls', () => {
-    expect(functions.filter((f) => f.granted).map((f) => f.name).sort()).toEqual([...userCallable].sort());
+    expect(
+      functions
+        .filter((f) => f.granted)
+        .map((f) => f.name)
+        .sort(),
+    ).toEqual([...userCallable].sort());
   });
 
   it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)('%s is denied every other function of the schema', async (role) => {
     const others = functions.filter((f) => !f.granted);
-    expect(others.map((f) => f.name)).toEqual(expect.arrayContaining(['move_credits', 'settle_task', 'record_audit', 'caller_key', 'require_role']));
+    expect(others.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['move_credits', 'settle_task', 'record_audit', 'caller_key', 'require_role']),
+    );
     const before = await snapshot();
     for (const f of others) expect(await attempt(caller(role), f.call), f.call).toEqual(denied);
     expect(await snapshot()).toEqual(before);
@@ -645,7 +845,11 @@ describe('anon', () => {
   it('is denied every table', async () => {
     const before = await snapshot();
     for (const table of tables) {
-      for (const statement of [`select * from staffroom.${table.name}`, `insert into staffroom.${table.name} default values`, `delete from staffroom.${table.name}`]) {
+      for (const statement of [
+        `select * from staffroom.${table.name}`,
+        `insert into staffroom.${table.name} default values`,
+        `delete from staffroom.${table.name}`,
+      ]) {
         expect(await attempt('anon', statement), statement).toEqual(denied);
       }
     }
@@ -661,15 +865,25 @@ describe('anon', () => {
 
 describe('a deleted organization', () => {
   it('stays deleted for its admin, its API key and outsiders; only its owner sees it', async () => {
-    const org = await valueAs<string>(caller('owner'), `select staffroom.create_organization('Closing', 'closing', 'offline-small', 'req_setup')`);
+    const org = await valueAs<string>(
+      caller('owner'),
+      `select staffroom.create_organization('Closing', 'closing', 'offline-small', 'req_setup')`,
+    );
     await db`insert into staffroom.memberships (organization_id, user_id, role) values (${org}, ${admin.id}, 'admin')`;
     const key = await createKey(org);
-    const employee = await valueAs<string>(keyClaims(key, org), `select staffroom.create_employee('${org}', 'Clerk', 'clerk', '', 'File.', null, '{}', 100, 'r')`);
+    const employee = await valueAs<string>(
+      keyClaims(key, org),
+      `select staffroom.create_employee('${org}', 'Clerk', 'clerk', '', 'File.', null, '{}', 100, 'r')`,
+    );
     await rowsAs(caller('owner'), `select staffroom.delete_organization('${org}', 'req_delete')`);
 
     await expectRefused(caller('admin'), `select staffroom.restore_organization('${org}', 'r')`, refused('FORBIDDEN'));
     await expectRefused(caller('outsider'), `select staffroom.restore_organization('${org}', 'r')`, refused('NOT_FOUND'));
-    await expectRefused(caller('admin'), `select staffroom.update_organization('${org}', 'Reopened', null, null, 'r')`, refused('NOT_FOUND'));
+    await expectRefused(
+      caller('admin'),
+      `select staffroom.update_organization('${org}', 'Reopened', null, null, 'r')`,
+      refused('NOT_FOUND'),
+    );
     await expectRefused(keyClaims(key, org), `select staffroom.create_task('${org}', '${employee}', 'x', null)`, refused('NOT_FOUND'));
     expect(await valueAs(caller('admin'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(0);
     expect(await valueAs(keyClaims(key, org), 'select count(*)::int from staffroom.employees')).toBe(0);

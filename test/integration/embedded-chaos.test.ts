@@ -56,7 +56,10 @@ describe('the embedded postmaster killed under requests', () => {
       if (!recovered) await new Promise((resolve) => setTimeout(resolve, 500));
     }
     expect(recovered, `statuses: ${statuses.join(',')}`).toBe(true);
-    expect(statuses.filter((status) => status !== 200 && status !== 503), `statuses: ${statuses.join(',')}`).toEqual([]);
+    expect(
+      statuses.filter((status) => status !== 200 && status !== 503),
+      `statuses: ${statuses.join(',')}`,
+    ).toEqual([]);
     expect(logLines.map((line) => line.msg)).toContain('the embedded database stopped unexpectedly; restarting it');
     expect((await server.client().GET('/v1/health')).data?.data.status).toBe('ok');
     expect(await read()).toBe(200);

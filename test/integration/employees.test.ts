@@ -29,7 +29,10 @@ const orgPath = () => ({ params: { path: { orgId } } });
 const employeePath = (employeeId: string) => ({ params: { path: { orgId, employeeId } } });
 const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, '../fixtures/agents', name), 'utf8');
 const hire = (user: TestUser, body: Record<string, unknown>) =>
-  as(user).POST('/v1/organizations/{orgId}/employees', { ...orgPath(), body: { name: `Worker ${++n}`, instructions: 'Do the work.', ...body } as never });
+  as(user).POST('/v1/organizations/{orgId}/employees', {
+    ...orgPath(),
+    body: { name: `Worker ${++n}`, instructions: 'Do the work.', ...body } as never,
+  });
 const importFile = (user: TestUser, markdown: string, overwrite?: boolean) =>
   as(user).POST('/v1/organizations/{orgId}/employees/import', {
     params: { path: { orgId }, query: overwrite ? { overwrite } : {} },
@@ -42,7 +45,14 @@ describe('createEmployee', () => {
   it('hires with defaults and a derived slug', async () => {
     const { data, response } = await hire(owner, { name: 'Data Analyst', tools: ['Read', 'Grep'] });
     expect(response.status).toBe(201);
-    expect(data?.data).toMatchObject({ slug: 'data-analyst', model: null, tools: ['Read', 'Grep'], maxOutputTokens: 4096, description: '', deletedAt: null });
+    expect(data?.data).toMatchObject({
+      slug: 'data-analyst',
+      model: null,
+      tools: ['Read', 'Grep'],
+      maxOutputTokens: 4096,
+      description: '',
+      deletedAt: null,
+    });
     expect(response.headers.get('location')).toBe(`/v1/organizations/${orgId}/employees/${data?.data.id}`);
   });
 
@@ -66,7 +76,10 @@ describe('createEmployee', () => {
     const small = data!.data.id;
     const results = await Promise.all(
       Array.from({ length: 6 }, (_, i) =>
-        as(owner).POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId: small } }, body: { name: `Racer ${i}`, instructions: 'Go.' } }),
+        as(owner).POST('/v1/organizations/{orgId}/employees', {
+          params: { path: { orgId: small } },
+          body: { name: `Racer ${i}`, instructions: 'Go.' },
+        }),
       ),
     );
     const statuses = results.map((r) => r.response.status);
@@ -80,7 +93,10 @@ describe('createEmployee', () => {
     await app.database.db`insert into staffroom.api_keys (organization_id, name, prefix, secret_hash, created_by)
       values (${orgId}, 'bot', ${secret.slice(0, 13)}, ${hashSecret(secret)}, ${owner.id})`;
     const viaKey = app.server.client({ apiKey: secret });
-    const { response } = await viaKey.POST('/v1/organizations/{orgId}/employees', { ...orgPath(), body: { name: 'Hired by a key', instructions: 'Hi.' } });
+    const { response } = await viaKey.POST('/v1/organizations/{orgId}/employees', {
+      ...orgPath(),
+      body: { name: 'Hired by a key', instructions: 'Hi.' },
+    });
     expect(response.status).toBe(201);
   });
 });
@@ -89,7 +105,12 @@ describe('importEmployee', () => {
   it('imports agent definition files of several shapes', async () => {
     const reviewer = await importFile(owner, fixture('code-reviewer.md'));
     expect(reviewer.response.status).toBe(201);
-    expect(reviewer.data?.data).toMatchObject({ name: 'Code reviewer', slug: 'code-reviewer', tools: ['Read', 'Grep', 'Glob', 'Bash'], model: null });
+    expect(reviewer.data?.data).toMatchObject({
+      name: 'Code reviewer',
+      slug: 'code-reviewer',
+      tools: ['Read', 'Grep', 'Glob', 'Bash'],
+      model: null,
+    });
     const writer = await importFile(owner, fixture('release-notes-writer.md'));
     expect(writer.data?.data).toMatchObject({ slug: 'release-notes-writer', model: 'claude-haiku-4-5', tools: ['Read', 'WebFetch'] });
     const triage = await importFile(owner, fixture('no-tools.md'));
@@ -123,14 +144,22 @@ describe('importEmployee', () => {
 describe('reading, updating, deleting and restoring', () => {
   it('updates, soft-deletes, hides, shows on request and restores', async () => {
     const id = (await hire(owner, { name: 'Lifecycle' })).data!.data.id;
-    const updated = await as(owner).PATCH('/v1/organizations/{orgId}/employees/{employeeId}', { ...employeePath(id), body: { model: 'gpt-4o-mini', tools: ['WebSearch'] } });
+    const updated = await as(owner).PATCH('/v1/organizations/{orgId}/employees/{employeeId}', {
+      ...employeePath(id),
+      body: { model: 'gpt-4o-mini', tools: ['WebSearch'] },
+    });
     expect(updated.data?.data).toMatchObject({ model: 'gpt-4o-mini', tools: ['WebSearch'] });
     expect((await as(member).GET('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id))).response.status).toBe(200);
-    expect((await as(member).PATCH('/v1/organizations/{orgId}/employees/{employeeId}', { ...employeePath(id), body: { name: 'X' } })).response.status).toBe(403);
+    expect(
+      (await as(member).PATCH('/v1/organizations/{orgId}/employees/{employeeId}', { ...employeePath(id), body: { name: 'X' } })).response
+        .status,
+    ).toBe(403);
     const deleted = await as(owner).DELETE('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id));
     expect(deleted.data?.data.deletedAt).not.toBeNull();
     expect((await as(owner).GET('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id))).response.status).toBe(404);
-    const shown = await as(owner).GET('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId: id }, query: { includeDeleted: true } } });
+    const shown = await as(owner).GET('/v1/organizations/{orgId}/employees/{employeeId}', {
+      params: { path: { orgId, employeeId: id }, query: { includeDeleted: true } },
+    });
     expect(shown.data?.data.id).toBe(id);
     const listed = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { limit: 100 } } });
     expect(listed.data?.data.map((e) => e.id)).not.toContain(id);
@@ -143,9 +172,13 @@ describe('reading, updating, deleting and restoring', () => {
 
   it('filters by name prefix and pages', async () => {
     for (const name of ['Zeta one', 'Zeta two', 'Zeta three']) await hire(owner, { name });
-    const first = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { q: 'zeta', limit: 2 } } });
+    const first = await as(owner).GET('/v1/organizations/{orgId}/employees', {
+      params: { path: { orgId }, query: { q: 'zeta', limit: 2 } },
+    });
     expect(first.data?.data.map((e) => e.name)).toEqual(['Zeta three', 'Zeta two']);
-    const second = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { q: 'zeta', limit: 2, cursor: first.data!.page.nextCursor! } } });
+    const second = await as(owner).GET('/v1/organizations/{orgId}/employees', {
+      params: { path: { orgId }, query: { q: 'zeta', limit: 2, cursor: first.data!.page.nextCursor! } },
+    });
     expect(second.data?.data.map((e) => e.name)).toEqual(['Zeta one']);
     const percent = await as(owner).GET('/v1/organizations/{orgId}/employees', { params: { path: { orgId }, query: { q: '%' } } });
     expect(percent.data?.data).toEqual([]);
@@ -155,7 +188,9 @@ describe('reading, updating, deleting and restoring', () => {
     const id = (await hire(owner, {})).data!.data.id;
     expect((await as(stranger).GET('/v1/organizations/{orgId}/employees/{employeeId}', employeePath(id))).response.status).toBe(404);
     const { data } = await as(stranger).POST('/v1/organizations', { body: { name: 'Elsewhere' } });
-    const foreign = await as(stranger).GET('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId: data!.data.id, employeeId: id } } });
+    const foreign = await as(stranger).GET('/v1/organizations/{orgId}/employees/{employeeId}', {
+      params: { path: { orgId: data!.data.id, employeeId: id } },
+    });
     expect(foreign.response.status).toBe(404);
   });
 });

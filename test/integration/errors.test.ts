@@ -17,7 +17,12 @@ const orgs = '/v1/organizations';
 async function call(method: string, path: string, init: { body?: RequestInit['body']; headers?: Record<string, string> } = {}) {
   const response = await fetch(`${server.baseUrl}${path}`, { method, ...init });
   const text = await response.text();
-  return { response, body: text ? (JSON.parse(text) as { success: boolean; error: { code: string; details?: { field: string }[]; requestId: string } }) : undefined };
+  return {
+    response,
+    body: text
+      ? (JSON.parse(text) as { success: boolean; error: { code: string; details?: { field: string }[]; requestId: string } })
+      : undefined,
+  };
 }
 
 describe('error envelope', () => {
@@ -48,7 +53,10 @@ describe('error envelope', () => {
   });
 
   it('answers a wrong content type with 415', async () => {
-    const { response, body } = await call('POST', orgs, { body: 'name=acme', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    const { response, body } = await call('POST', orgs, {
+      body: 'name=acme',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
     expect(response.status).toBe(415);
     expect(body?.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
@@ -78,9 +86,24 @@ describe('error envelope', () => {
     const token = await mintAccessToken({ secret: testJwtSecret, userId: crypto.randomUUID(), email: 'nul@example.com' });
     const json = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
     const cases: [string, string, RequestInit | undefined, { field: string; message: string }][] = [
-      ['POST', orgs, { body: JSON.stringify({ name: 'a\u0000b' }), headers: json }, { field: 'body.name', message: 'must not contain NUL characters' }],
-      ['POST', `${orgs}/${crypto.randomUUID()}/tasks`, { body: JSON.stringify({ employeeId: crypto.randomUUID(), input: 'x\u0000' }), headers: json }, { field: 'body.input', message: 'must not contain NUL characters' }],
-      ['POST', `${orgs}/${crypto.randomUUID()}/employees/import`, { body: '---\nname: a\u0000\n---\nx', headers: { ...json, 'Content-Type': 'text/markdown' } }, { field: 'body', message: 'must not contain NUL characters' }],
+      [
+        'POST',
+        orgs,
+        { body: JSON.stringify({ name: 'a\u0000b' }), headers: json },
+        { field: 'body.name', message: 'must not contain NUL characters' },
+      ],
+      [
+        'POST',
+        `${orgs}/${crypto.randomUUID()}/tasks`,
+        { body: JSON.stringify({ employeeId: crypto.randomUUID(), input: 'x\u0000' }), headers: json },
+        { field: 'body.input', message: 'must not contain NUL characters' },
+      ],
+      [
+        'POST',
+        `${orgs}/${crypto.randomUUID()}/employees/import`,
+        { body: '---\nname: a\u0000\n---\nx', headers: { ...json, 'Content-Type': 'text/markdown' } },
+        { field: 'body', message: 'must not contain NUL characters' },
+      ],
       ['GET', '/v1/models?provider=%00', undefined, { field: 'query', message: 'must not contain NUL characters' }],
       ['GET', '/v1/organizations/%ff%fe/usage', undefined, { field: 'path', message: 'is not valid percent-encoding' }],
       ['GET', '/v1/health?verbose=1', undefined, { field: 'query.verbose', message: 'is not a parameter of this operation' }],
@@ -103,8 +126,19 @@ describe('error envelope', () => {
       expect(answer?.error.details?.[0]?.field).toBe('frontMatter');
     }
     const level = (name: string, of: string) => `${name}: &${name} [${Array(9).fill(`*${of}`).join(', ')}]`;
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', level('b', 'a'), level('c', 'b'), level('d', 'c'), level('e', 'd'), level('f', 'e'), 'name: bomb'].join('\n');
-    const exploded = await call('POST', importPath, { body: `---\n${bomb}\n---\nHi.`, headers: { ...auth, 'Content-Type': 'text/markdown' } });
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      level('b', 'a'),
+      level('c', 'b'),
+      level('d', 'c'),
+      level('e', 'd'),
+      level('f', 'e'),
+      'name: bomb',
+    ].join('\n');
+    const exploded = await call('POST', importPath, {
+      body: `---\n${bomb}\n---\nHi.`,
+      headers: { ...auth, 'Content-Type': 'text/markdown' },
+    });
     expect(exploded.response.status).toBe(400);
     expect(exploded.body?.error.details?.[0]).toEqual({ field: 'frontMatter', message: 'uses more than 50 YAML aliases' });
     const usage = (query: string) => call('GET', `${orgs}/${crypto.randomUUID()}/usage?${query}`, { headers: auth });
@@ -154,8 +188,14 @@ describe('error envelope', () => {
 describe('every secured operation', () => {
   const secured = contractOperations().filter((op) => op.responses.includes('401'));
   const expired = () =>
-    mintAccessToken({ secret: testJwtSecret, userId: crypto.randomUUID(), email: 'late@example.com', expiresIn: Math.floor(Date.now() / 1000) - 120 });
-  const forged = () => mintAccessToken({ secret: 'a-different-secret-a-different-secret', userId: crypto.randomUUID(), email: 'x@example.com' });
+    mintAccessToken({
+      secret: testJwtSecret,
+      userId: crypto.randomUUID(),
+      email: 'late@example.com',
+      expiresIn: Math.floor(Date.now() / 1000) - 120,
+    });
+  const forged = () =>
+    mintAccessToken({ secret: 'a-different-secret-a-different-secret', userId: crypto.randomUUID(), email: 'x@example.com' });
 
   it.each(secured)('$operationId answers 401 without credentials, with an expired and with a forged token', async (op) => {
     const request = exampleRequest(op.operationId);
@@ -187,7 +227,10 @@ describe('response validation', () => {
     });
     const response = await app.handle({ method: 'GET', path: '/v1/health', query: '', headers: {}, body: undefined });
     expect(response.status).toBe(500);
-    expect(JSON.parse(response.body)).toMatchObject({ success: false, error: { code: 'INTERNAL', message: expect.stringContaining('getHealth') } });
+    expect(JSON.parse(response.body)).toMatchObject({
+      success: false,
+      error: { code: 'INTERNAL', message: expect.stringContaining('getHealth') },
+    });
     expect(lines.join('')).toContain('response violates the contract');
   });
 });

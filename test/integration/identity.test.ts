@@ -57,11 +57,18 @@ describe('verifying Supabase tokens with the JWKS', () => {
         () => 'accepted',
         (e: unknown) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e)),
       );
-    expect(await codeOf(sign(rsa.privateKey, 'RS256', 'rsa-1', { iss: 'https://other.supabase.co/auth/v1' }))).toMatch(/^TOKEN_INVALID: .*iss/);
+    expect(await codeOf(sign(rsa.privateKey, 'RS256', 'rsa-1', { iss: 'https://other.supabase.co/auth/v1' }))).toMatch(
+      /^TOKEN_INVALID: .*iss/,
+    );
     const stranger = await generateKeyPair('RS256');
     expect(await codeOf(sign(stranger.privateKey, 'RS256', 'nope'))).toMatch(/^TOKEN_INVALID/);
     expect(await codeOf(sign(rsa.privateKey, 'RS256', 'rsa-1', { exp: Math.floor(Date.now() / 1000) - 60 }))).toMatch(/^TOKEN_EXPIRED/);
-    const hs = new SignJWT({ email: 'x@example.com' }).setProtectedHeader({ alg: 'HS256' }).setSubject('0d9c6a53-3b1e-4f0a-9d8c-7b6a5e4d3c2b').setAudience('authenticated').setExpirationTime('5m').sign(new TextEncoder().encode('s'.repeat(32)));
+    const hs = new SignJWT({ email: 'x@example.com' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('0d9c6a53-3b1e-4f0a-9d8c-7b6a5e4d3c2b')
+      .setAudience('authenticated')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode('s'.repeat(32)));
     expect(await codeOf(hs)).toMatch(/^TOKEN_INVALID: .*HS256/);
   });
 });
@@ -70,7 +77,13 @@ describe('what a token may carry', () => {
   const secret = 'k'.repeat(48);
   const verify = createTokenVerifier(authConfigFromEnv({}, secret)!);
   const base = () =>
-    new SignJWT({ email: 'zoe@example.com', role: 'authenticated', api_key_id: '6f1f4c1e-5d0a-4b8e-9a37-1c2d3e4f5a6b', organization_id: '0b7e2c55-8f43-4f5a-9b21-6c7d8e9f0a1b', plan: 'pro' })
+    new SignJWT({
+      email: 'zoe@example.com',
+      role: 'authenticated',
+      api_key_id: '6f1f4c1e-5d0a-4b8e-9a37-1c2d3e4f5a6b',
+      organization_id: '0b7e2c55-8f43-4f5a-9b21-6c7d8e9f0a1b',
+      plan: 'pro',
+    })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('0d9c6a53-3b1e-4f0a-9d8c-7b6a5e4d3c2b')
       .setAudience('authenticated')
@@ -85,8 +98,12 @@ describe('what a token may carry', () => {
 
   it('refuses a token without exp, one of another role, and one whose header is not an object', async () => {
     expect(await outcome(base().sign(key))).toMatch(/^TOKEN_INVALID: .*exp/);
-    const serviceRole = new SignJWT({ email: 'x@example.com', role: 'service_role' }).setProtectedHeader({ alg: 'HS256' })
-      .setSubject('0d9c6a53-3b1e-4f0a-9d8c-7b6a5e4d3c2b').setAudience('authenticated').setIssuer(localIssuer).setExpirationTime('5m');
+    const serviceRole = new SignJWT({ email: 'x@example.com', role: 'service_role' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('0d9c6a53-3b1e-4f0a-9d8c-7b6a5e4d3c2b')
+      .setAudience('authenticated')
+      .setIssuer(localIssuer)
+      .setExpirationTime('5m');
     expect(await outcome(serviceRole.sign(key))).toMatch(/^TOKEN_INVALID: .*service_role/);
     expect(await outcome(Promise.resolve('bnVsbA.e30.x'))).toBe('TOKEN_INVALID: The access token is malformed.');
   });
@@ -94,7 +111,13 @@ describe('what a token may carry', () => {
   it('passes Postgres only the standard claims: never an API key id or organization a token brings along', async () => {
     const user = await verify(await base().setExpirationTime('5m').sign(key));
     const claims = userClaims(user, user.claims);
-    expect(claims).toMatchObject({ sub: user.userId, email: 'zoe@example.com', role: 'authenticated', aud: 'authenticated', iss: localIssuer });
+    expect(claims).toMatchObject({
+      sub: user.userId,
+      email: 'zoe@example.com',
+      role: 'authenticated',
+      aud: 'authenticated',
+      iss: localIssuer,
+    });
     expect(claims).not.toHaveProperty('api_key_id');
     expect(claims).not.toHaveProperty('organization_id');
     expect(claims).not.toHaveProperty('plan');

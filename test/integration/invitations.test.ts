@@ -72,12 +72,15 @@ describe('the invitation flow', () => {
     });
     expect(revoke.data?.data.status).toBe('revoked');
     expect((await as(b).POST('/v1/invitations/accept', { body: { token: revoked.token! } })).response.status).toBe(404);
-    const again = await as(a).DELETE('/v1/organizations/{orgId}/invitations/{invitationId}', { params: { path: { orgId, invitationId: revoked.id } } });
+    const again = await as(a).DELETE('/v1/organizations/{orgId}/invitations/{invitationId}', {
+      params: { path: { orgId, invitationId: revoked.id } },
+    });
     expect(again.response.status).toBe(409);
     expect(again.error?.error.code).toBe('INVITATION_NOT_PENDING');
 
     const expiring = (await invite(a, orgId, c.email)).data!.data;
-    await app.database.db`update staffroom.invitations set expires_at = now() - interval '1 second', created_at = now() - interval '8 days' where id = ${expiring.id}`;
+    await app.database
+      .db`update staffroom.invitations set expires_at = now() - interval '1 second', created_at = now() - interval '8 days' where id = ${expiring.id}`;
     expect((await as(c).POST('/v1/invitations/accept', { body: { token: expiring.token! } })).response.status).toBe(404);
     const listed = await as(a).GET('/v1/organizations/{orgId}/invitations', { params: { path: { orgId }, query: { status: 'expired' } } });
     expect(listed.data?.data.map((i) => i.id)).toEqual([expiring.id]);
@@ -101,7 +104,10 @@ describe('the invitation flow', () => {
     expect((await invite(stranger, orgId, 'someone@example.com')).response.status).toBe(404);
     const badEmail = await invite(a, orgId, 'not-an-email');
     expect(badEmail.error?.error.details?.[0]?.field).toBe('body.email');
-    const ownerRole = await as(a).POST('/v1/organizations/{orgId}/invitations', { params: { path: { orgId } }, body: { email: 'x@example.com', role: 'owner' as never } });
+    const ownerRole = await as(a).POST('/v1/organizations/{orgId}/invitations', {
+      params: { path: { orgId } },
+      body: { email: 'x@example.com', role: 'owner' as never },
+    });
     expect(ownerRole.error?.error.details?.[0]?.field).toBe('body.role');
   });
 

@@ -32,12 +32,20 @@ describe.each([
     fake.script({ kind: 'ok', text: 'Hi.', usage: { input: 30, output: 2, cached: 10 } });
     const before = fake.received.length;
     const completion = await make().complete(request);
-    expect(completion).toEqual({ provider: name, model: 'some-model', output: 'Hi.', usage: { inputTokens: 30, outputTokens: 2, cachedInputTokens: 10 } });
+    expect(completion).toEqual({
+      provider: name,
+      model: 'some-model',
+      output: 'Hi.',
+      usage: { inputTokens: 30, outputTokens: 2, cachedInputTokens: 10 },
+    });
     const sent = fake.received[before]!;
     if (name === 'openai') {
       expect(sent.path).toBe('/v1/chat/completions');
       expect(sent.headers.authorization).toBe('Bearer sk-test-secret-key-123456');
-      expect(sent.body.messages).toEqual([{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hi.' }]);
+      expect(sent.body.messages).toEqual([
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Say hi.' },
+      ]);
     } else {
       expect(sent.path).toBe('/v1/messages');
       expect(sent.headers['x-api-key']).toBe('sk-ant-test-secret-123456');

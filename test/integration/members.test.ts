@@ -25,7 +25,10 @@ const memberPath = (orgId: string, userId: string) => ({ params: { path: { orgId
 describe('listMembers', () => {
   it('lists everyone in join order with their role, and filters by role', async () => {
     const [owner, a, b] = [await user(), await user(), await user()];
-    const orgId = await team(owner, [[a, 'admin'], [b, 'member']]);
+    const orgId = await team(owner, [
+      [a, 'admin'],
+      [b, 'member'],
+    ]);
     const { data } = await as(b).GET('/v1/organizations/{orgId}/members', { params: { path: { orgId } } });
     expect(data?.data.map((m) => [m.email, m.role])).toEqual([
       [owner.email, 'owner'],
@@ -52,30 +55,55 @@ describe('listMembers', () => {
 describe('updateMember', () => {
   it('lets an admin promote a member to admin, and records it', async () => {
     const [owner, admin, member] = [await user(), await user(), await user()];
-    const orgId = await team(owner, [[admin, 'admin'], [member, 'member']]);
-    const { data } = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, member.id), body: { role: 'admin' } });
+    const orgId = await team(owner, [
+      [admin, 'admin'],
+      [member, 'member'],
+    ]);
+    const { data } = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', {
+      ...memberPath(orgId, member.id),
+      body: { role: 'admin' },
+    });
     expect(data?.data.role).toBe('admin');
-    const [event] = await app.database.db`select before, after from staffroom.audit_events where organization_id = ${orgId} and action = 'member.role_changed'`;
+    const [event] = await app.database
+      .db`select before, after from staffroom.audit_events where organization_id = ${orgId} and action = 'member.role_changed'`;
     expect(event).toEqual({ before: { role: 'member' }, after: { role: 'admin' } });
   });
 
   it('forbids admins to touch owners or make owners, and members to change anything', async () => {
     const [owner, admin, member] = [await user(), await user(), await user()];
-    const orgId = await team(owner, [[admin, 'admin'], [member, 'member']]);
-    const demoteOwner = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, owner.id), body: { role: 'member' } });
+    const orgId = await team(owner, [
+      [admin, 'admin'],
+      [member, 'member'],
+    ]);
+    const demoteOwner = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', {
+      ...memberPath(orgId, owner.id),
+      body: { role: 'member' },
+    });
     expect(demoteOwner.response.status).toBe(403);
-    const makeOwner = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, member.id), body: { role: 'owner' } });
+    const makeOwner = await as(admin).PATCH('/v1/organizations/{orgId}/members/{userId}', {
+      ...memberPath(orgId, member.id),
+      body: { role: 'owner' },
+    });
     expect(makeOwner.response.status).toBe(403);
-    const byMember = await as(member).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, admin.id), body: { role: 'member' } });
+    const byMember = await as(member).PATCH('/v1/organizations/{orgId}/members/{userId}', {
+      ...memberPath(orgId, admin.id),
+      body: { role: 'member' },
+    });
     expect(byMember.response.status).toBe(403);
-    const badRole = await as(owner).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, member.id), body: { role: 'boss' as never } });
+    const badRole = await as(owner).PATCH('/v1/organizations/{orgId}/members/{userId}', {
+      ...memberPath(orgId, member.id),
+      body: { role: 'boss' as never },
+    });
     expect(badRole.error?.error.details?.[0]?.field).toBe('body.role');
   });
 
   it('refuses to demote the last owner (409)', async () => {
     const owner = await user();
     const orgId = await team(owner);
-    const { response, error } = await as(owner).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, owner.id), body: { role: 'admin' } });
+    const { response, error } = await as(owner).PATCH('/v1/organizations/{orgId}/members/{userId}', {
+      ...memberPath(orgId, owner.id),
+      body: { role: 'admin' },
+    });
     expect(response.status).toBe(409);
     expect(error?.error.code).toBe('LAST_OWNER');
   });
@@ -94,8 +122,12 @@ describe('updateMember', () => {
       expect(statuses[0]).toBe(200);
       expect([403, 409]).toContain(statuses[1]);
       const refused = results.find((r) => r.response.status !== 200)!;
-      expect([[403, 'FORBIDDEN'], [409, 'LAST_OWNER']]).toContainEqual([refused.response.status, refused.error?.error.code]);
-      const [row] = await app.database.db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
+      expect([
+        [403, 'FORBIDDEN'],
+        [409, 'LAST_OWNER'],
+      ]).toContainEqual([refused.response.status, refused.error?.error.code]);
+      const [row] = await app.database
+        .db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
       expect(row?.owners).toBe(1);
     }
   });
@@ -104,7 +136,11 @@ describe('updateMember', () => {
 describe('removeMember', () => {
   it('lets a member leave, an admin remove a member, but not an admin remove an owner', async () => {
     const [owner, admin, m1, m2] = [await user(), await user(), await user(), await user()];
-    const orgId = await team(owner, [[admin, 'admin'], [m1, 'member'], [m2, 'member']]);
+    const orgId = await team(owner, [
+      [admin, 'admin'],
+      [m1, 'member'],
+      [m2, 'member'],
+    ]);
     const leave = await as(m1).DELETE('/v1/organizations/{orgId}/members/{userId}', memberPath(orgId, m1.id));
     expect(leave.response.status).toBe(204);
     expect(leave.response.headers.get('x-request-id')).toBeTruthy();
@@ -130,8 +166,12 @@ describe('removeMember', () => {
     expect(statuses[0]).toBe(204);
     expect([403, 409]).toContain(statuses[1]);
     const refused = results.find((r) => r.response.status !== 204)!;
-    expect([[403, 'FORBIDDEN'], [409, 'LAST_OWNER']]).toContainEqual([refused.response.status, refused.error?.error.code]);
-    const [row] = await app.database.db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
+    expect([
+      [403, 'FORBIDDEN'],
+      [409, 'LAST_OWNER'],
+    ]).toContainEqual([refused.response.status, refused.error?.error.code]);
+    const [row] = await app.database
+      .db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
     expect(row?.owners).toBe(1);
   });
 });

@@ -63,9 +63,7 @@ describe('catalog', () => {
   });
 
   it('names the field when a query parameter is invalid', async () => {
-    const { error, response } = await server
-      .client()
-      .GET('/v1/models', { params: { query: { provider: 'mistral' as never } } });
+    const { error, response } = await server.client().GET('/v1/models', { params: { query: { provider: 'mistral' as never } } });
     expect(response.status).toBe(400);
     expect(error?.error.code).toBe('VALIDATION_ERROR');
     expect(error?.error.details?.[0]?.field).toBe('query.provider');

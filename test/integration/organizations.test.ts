@@ -130,7 +130,10 @@ describe('updateOrganization', () => {
     expect(data?.data).toMatchObject({ name: 'After', defaultModel: 'gpt-4o-mini' });
     const [event] = await database.db`select action, before, after, request_id from staffroom.audit_events
       where organization_id = ${org.id} and action = 'organization.updated'`;
-    expect(event).toMatchObject({ before: { name: 'Before', defaultModel: 'offline-small' }, after: { name: 'After', defaultModel: 'gpt-4o-mini' } });
+    expect(event).toMatchObject({
+      before: { name: 'Before', defaultModel: 'offline-small' },
+      after: { name: 'After', defaultModel: 'gpt-4o-mini' },
+    });
     expect(event?.request_id).toMatch(/^req_/);
   });
 
@@ -228,7 +231,10 @@ describe('API keys as callers', () => {
     expect(read.data?.data).toMatchObject({ id: org.id, role: 'admin' });
     expect((await client.GET('/v1/organizations')).response.status).toBe(403);
     expect((await client.POST('/v1/organizations', { body: { name: 'By key' } })).response.status).toBe(403);
-    const renamed = await client.PATCH('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } }, body: { name: 'Renamed by key' } });
+    const renamed = await client.PATCH('/v1/organizations/{orgId}', {
+      params: { path: { orgId: org.id } },
+      body: { name: 'Renamed by key' },
+    });
     expect(renamed.response.status).toBe(403);
     expect((await as(alice).GET('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } })).data?.data.name).toBe('Keyed');
     const other = await createOrg(bob, 'Not keyed');

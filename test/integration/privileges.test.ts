@@ -104,17 +104,38 @@ async function grantRows(db: Db): Promise<GrantRow[]> {
     select object, grantee, privilege, "column", grantable from rows order by object, grantee, privilege, attnum`);
 }
 
-const privilegeOrder = ['usage', 'create', 'select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger', 'maintain', 'execute'];
+const privilegeOrder = [
+  'usage',
+  'create',
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'truncate',
+  'references',
+  'trigger',
+  'maintain',
+  'execute',
+];
 const inPrivilegeOrder = (privileges: string[]): string[] =>
   [...privileges].sort((a, b) => (privilegeOrder.indexOf(a) + 1 || 99) - (privilegeOrder.indexOf(b) + 1 || 99));
 
-const defaultObjectTypes: Record<string, string> = { r: 'tables', S: 'sequences', f: 'functions', T: 'types', n: 'schemas', L: 'large objects' };
+const defaultObjectTypes: Record<string, string> = {
+  r: 'tables',
+  S: 'sequences',
+  f: 'functions',
+  T: 'types',
+  n: 'schemas',
+  L: 'large objects',
+};
 
 async function readCatalog(db: Db): Promise<Catalog> {
   const catalog: Catalog = { schemas: {}, tables: {}, views: {}, sequences: {}, functions: {}, default_privileges: {} };
   const relationSection = new Map<string, RoleGrants>();
 
-  for (const s of await db.unsafe<{ name: string }[]>(`select format('%I', nspname) as name from pg_namespace n where ${nonSystem('n.nspname')} order by 1`)) {
+  for (const s of await db.unsafe<{ name: string }[]>(
+    `select format('%I', nspname) as name from pg_namespace n where ${nonSystem('n.nspname')} order by 1`,
+  )) {
     catalog.schemas[s.name] = emptyRoleLists();
   }
   const relations = await db.unsafe<{ name: string; relkind: string; rls: boolean; options: string[] | null }[]>(`
@@ -145,7 +166,9 @@ async function readCatalog(db: Db): Promise<Catalog> {
   }
   for (const f of Object.values(catalog.functions)) f.execute = grantees.filter((g) => f.execute.includes(g));
 
-  const defaults = await db.unsafe<{ type: string; creator: string; schema: string | null; grantee: Grantee | null; privilege: string | null }[]>(`
+  const defaults = await db.unsafe<
+    { type: string; creator: string; schema: string | null; grantee: Grantee | null; privilege: string | null }[]
+  >(`
     with ${granteesCte}
     select d.defaclobjtype::text as type, d.defaclrole::regrole::text as creator, quote_ident(n.nspname) as schema,
            g.name as grantee, lower(a.privilege_type) as privilege
@@ -161,7 +184,9 @@ async function readCatalog(db: Db): Promise<Catalog> {
   for (const lists of [...Object.values(catalog.schemas), ...Object.values(catalog.default_privileges)]) {
     for (const g of grantees) lists[g] = inPrivilegeOrder([...new Set(lists[g])]);
   }
-  for (const grants of [...Object.values(catalog.tables), ...Object.values(catalog.views)].map((r) => r.grants).concat(Object.values(catalog.sequences))) {
+  for (const grants of [...Object.values(catalog.tables), ...Object.values(catalog.views)]
+    .map((r) => r.grants)
+    .concat(Object.values(catalog.sequences))) {
     for (const g of grantees) grants[g] = Object.fromEntries(inPrivilegeOrder(Object.keys(grants[g])).map((p) => [p, grants[g][p]!]));
   }
   return catalog;
@@ -278,7 +303,8 @@ function readAllowList(problems: string[]): Catalog {
 
 // --- Comparing the two. ---
 
-const show = (scope: 'all' | string[] | undefined): string => (scope === undefined ? 'nothing' : scope === 'all' ? 'all' : `[${scope.join(', ')}]`);
+const show = (scope: 'all' | string[] | undefined): string =>
+  scope === undefined ? 'nothing' : scope === 'all' ? 'all' : `[${scope.join(', ')}]`;
 
 function diffGrants(where: string, live: Grants, allowed: Grants): string[] {
   const problems: string[] = [];
@@ -338,7 +364,12 @@ function entryFor(section: Section, name: string, catalog: Catalog): Entry {
       return { why, ...grantsView(catalog.sequences[name]!) };
     case 'functions': {
       const f = catalog.functions[name]!;
-      return { why, security_definer: f.security_definer, config: f.config.length ? f.config : 'none', execute: f.execute.length ? f.execute : 'none' };
+      return {
+        why,
+        security_definer: f.security_definer,
+        config: f.config.length ? f.config : 'none',
+        execute: f.execute.length ? f.execute : 'none',
+      };
     }
   }
 }
@@ -393,7 +424,8 @@ function compare(live: Catalog, allowed: Catalog): string[] {
       } else problems.push(...diffEntry(section, name, live, allowed));
     }
     for (const name of listed) {
-      if (!have.includes(name)) problems.push(`${section}: ${name} is in supabase/privileges.yaml but not in the database; remove the entry`);
+      if (!have.includes(name))
+        problems.push(`${section}: ${name} is in supabase/privileges.yaml but not in the database; remove the entry`);
     }
   }
   return problems;

@@ -54,7 +54,14 @@ describe('Row Level Security as authenticated', () => {
   });
 
   it.each(tenantTables)("%s: A cannot update or delete B's rows", async (table) => {
-    const column = { organizations: 'name', memberships: 'role', invitations: 'role', api_keys: 'name', audit_events: 'action', employees: 'name' }[table];
+    const column = {
+      organizations: 'name',
+      memberships: 'role',
+      invitations: 'role',
+      api_keys: 'name',
+      audit_events: 'action',
+      employees: 'name',
+    }[table];
     const value = column === 'role' ? 'member' : 'hijacked';
     const updated = await withUser(db, claimsOf(alice), (tx) =>
       tx.unsafe(`update staffroom.${table} set ${column} = $1 where ${orgColumn(table)} = $2 returning 1`, [value, bobOrg]),
@@ -93,15 +100,19 @@ describe('Row Level Security as authenticated', () => {
   });
 
   it('audit events cannot be changed, even by the organization owner', async () => {
-    const updated = await withUser(db, claimsOf(alice), (tx) =>
-      tx`update staffroom.audit_events set action = 'forged' where organization_id = ${aliceOrg} returning 1`,
+    const updated = await withUser(
+      db,
+      claimsOf(alice),
+      (tx) => tx`update staffroom.audit_events set action = 'forged' where organization_id = ${aliceOrg} returning 1`,
     ).catch((e: { code?: string }) => e.code);
     expect(updated).toBe('42501');
   });
 
   it('the last owner cannot be demoted or removed', async () => {
-    const demote = await withUser(db, claimsOf(alice), (tx) =>
-      tx`select staffroom.set_member_role(${aliceOrg}, ${alice.id}, 'admin', 'req')`,
+    const demote = await withUser(
+      db,
+      claimsOf(alice),
+      (tx) => tx`select staffroom.set_member_role(${aliceOrg}, ${alice.id}, 'admin', 'req')`,
     ).catch((e: { hint?: string; message?: string }) => [e.hint, e.message]);
     expect(demote).toEqual(['staffroom:LAST_OWNER', expect.stringContaining('at least one owner')]);
     const remove = await withUser(db, claimsOf(alice), (tx) => tx`select staffroom.remove_member(${aliceOrg}, ${alice.id}, 'req')`).catch(

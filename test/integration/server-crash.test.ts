@@ -48,7 +48,9 @@ function stopServer(child: ChildProcess | undefined, signal: NodeJS.Signals): Pr
 
 function database(): Db {
   const { port: pgPort } = runningPostmaster(join(dataDir, 'pg'))!;
-  return connect(`postgres://postgres:${encodeURIComponent(loadLocalSecrets(dataDir).databasePassword)}@127.0.0.1:${pgPort}/postgres`, { max: 2 });
+  return connect(`postgres://postgres:${encodeURIComponent(loadLocalSecrets(dataDir).databasePassword)}@127.0.0.1:${pgPort}/postgres`, {
+    max: 2,
+  });
 }
 
 beforeAll(async () => {
@@ -68,7 +70,12 @@ describe('npm start killed while tasks are created', () => {
     let db = database();
     await db`insert into auth.users (id, email) values (${userId}, 'crash@example.com')`;
     await db.end();
-    const token = await mintAccessToken({ secret: loadLocalSecrets(dataDir).jwtSecret, userId, email: 'crash@example.com', issuer: localIssuer });
+    const token = await mintAccessToken({
+      secret: loadLocalSecrets(dataDir).jwtSecret,
+      userId,
+      email: 'crash@example.com',
+      issuer: localIssuer,
+    });
     const call = async (path: string, body: unknown) => {
       const response = await fetch(`http://127.0.0.1:${port}${path}`, {
         method: 'POST',
@@ -78,7 +85,9 @@ describe('npm start killed while tasks are created', () => {
       return { status: response.status, body: (await response.json()) as { data: { id: string } } };
     };
     const orgId = (await call('/v1/organizations', { name: 'Crash' })).body.data.id;
-    const employeeId = (await call(`/v1/organizations/${orgId}/employees`, { name: 'Worker', instructions: 'Answer.', maxOutputTokens: 16 })).body.data.id;
+    const employeeId = (
+      await call(`/v1/organizations/${orgId}/employees`, { name: 'Worker', instructions: 'Answer.', maxOutputTokens: 16 })
+    ).body.data.id;
 
     const accepted: string[] = [];
     const creating = Array.from({ length: 40 }, async (_, i) => {
@@ -87,7 +96,8 @@ describe('npm start killed while tasks are created', () => {
       if (created?.status === 202) accepted.push(created.body.data.id);
     });
     // Killed in the middle: some tasks accepted, some in flight, some not yet sent.
-    for (let waited = 0; accepted.length < 10 && waited < 10_000; waited += 5) await new Promise((resolveDelay) => setTimeout(resolveDelay, 5));
+    for (let waited = 0; accepted.length < 10 && waited < 10_000; waited += 5)
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, 5));
     await stopServer(server, 'SIGKILL');
     await Promise.all(creating);
     server = await startServer();

@@ -42,7 +42,10 @@ describe('createCheckoutSession', () => {
     const before = fake.customersCreated();
     const results = await Promise.all(
       Array.from({ length: 5 }, () =>
-        as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'credit_pack', pack: 'credits-100k', quantity: 3, ...urls } }),
+        as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {
+          params: { path: { orgId } },
+          body: { kind: 'credit_pack', pack: 'credits-100k', quantity: 3, ...urls },
+        }),
       ),
     );
     expect(results.map((r) => r.response.status)).toEqual([201, 201, 201, 201, 201]);
@@ -60,45 +63,78 @@ describe('createCheckoutSession', () => {
 
   it('subscribes to a plan with the organization in the subscription metadata', async () => {
     const orgId = await newOrg('Planner');
-    const { response } = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'plan', plan: 'starter', ...urls } });
+    const { response } = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {
+      params: { path: { orgId } },
+      body: { kind: 'plan', plan: 'starter', ...urls },
+    });
     expect(response.status).toBe(201);
     const session = fake.requests.filter((r) => r.path === '/v1/checkout/sessions').at(-1)!.form;
-    expect([session.get('mode'), session.get('metadata[plan]'), session.get('subscription_data[metadata][organization_id]')]).toEqual(['subscription', 'starter', orgId]);
+    expect([session.get('mode'), session.get('metadata[plan]'), session.get('subscription_data[metadata][organization_id]')]).toEqual([
+      'subscription',
+      'starter',
+      orgId,
+    ]);
   });
 
   it('refuses to subscribe again to the live plan, naming the cause', async () => {
     const orgId = await newOrg('Subscribed');
     await database.db`insert into staffroom.subscriptions (organization_id, stripe_subscription_id, plan_id, status, last_event_created)
       values (${orgId}, ${`sub_${orgId}`}, 'starter', 'active', 1)`;
-    const again = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'plan', plan: 'starter', ...urls } });
+    const again = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {
+      params: { path: { orgId } },
+      body: { kind: 'plan', plan: 'starter', ...urls },
+    });
     expect(again.response.status).toBe(409);
     expect(again.error?.error.code).toBe('ALREADY_SUBSCRIBED');
-    const credits = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'credit_pack', pack: 'credits-100k', ...urls } });
+    const credits = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {
+      params: { path: { orgId } },
+      body: { kind: 'credit_pack', pack: 'credits-100k', ...urls },
+    });
     expect(credits.response.status).toBe(201);
   });
 
   it('refuses redirects to other origins, unsold items, and says which variable to set when Stripe is off', async () => {
     const orgId = await newOrg('Careful');
-    const evil = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'plan', plan: 'starter', ...urls, successUrl: 'https://evil.example.net/' } });
+    const evil = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {
+      params: { path: { orgId } },
+      body: { kind: 'plan', plan: 'starter', ...urls, successUrl: 'https://evil.example.net/' },
+    });
     expect(evil.error?.error.details?.[0]?.field).toBe('body.successUrl');
-    const pro = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'plan', plan: 'pro', ...urls } });
+    const pro = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {
+      params: { path: { orgId } },
+      body: { kind: 'plan', plan: 'pro', ...urls },
+    });
     expect(pro.response.status).toBe(503);
     expect(pro.error?.error.message).toContain('STRIPE_PRICE_PRO');
-    const off = await as(owner, bare).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'plan', plan: 'starter', ...urls } });
+    const off = await as(owner, bare).POST('/v1/organizations/{orgId}/billing/checkout', {
+      params: { path: { orgId } },
+      body: { kind: 'plan', plan: 'starter', ...urls },
+    });
     expect(off.response.status).toBe(503);
     expect(off.error?.error.message).toContain('STRIPE_SECRET_KEY');
-    expect((await as(owner, bare).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data?.data.stripeConfigured).toBe(false);
+    expect(
+      (await as(owner, bare).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data?.data.stripeConfigured,
+    ).toBe(false);
   });
 });
 
 describe('createPortalSession', () => {
   it('needs a customer first, then opens the portal', async () => {
     const orgId = await newOrg('Portal');
-    const none = await as(owner).POST('/v1/organizations/{orgId}/billing/portal', { params: { path: { orgId } }, body: { returnUrl: 'https://app.example.com/billing' } });
+    const none = await as(owner).POST('/v1/organizations/{orgId}/billing/portal', {
+      params: { path: { orgId } },
+      body: { returnUrl: 'https://app.example.com/billing' },
+    });
     expect(none.response.status).toBe(409);
     expect(none.error?.error.code).toBe('NO_BILLING_ACCOUNT');
-    await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', { params: { path: { orgId } }, body: { kind: 'credit_pack', pack: 'credits-100k', ...urls } });
-    const portal = await as(owner).POST('/v1/organizations/{orgId}/billing/portal', { params: { path: { orgId } }, body: { returnUrl: 'https://app.example.com/billing' } });
+    await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {
+      params: { path: { orgId } },
+      body: { kind: 'credit_pack', pack: 'credits-100k', ...urls },
+    });
+    const portal = await as(owner).POST('/v1/organizations/{orgId}/billing/portal', {
+      params: { path: { orgId } },
+      body: { returnUrl: 'https://app.example.com/billing' },
+    });
     expect(portal.response.status).toBe(201);
     expect(portal.data?.data.url).toMatch(/^https:\/\/billing\.stripe\.com\//);
   });

@@ -20,7 +20,8 @@ beforeAll(async () => {
 
 const as = (user: TestUser) => app.server.client({ accessToken: user.token });
 const newOrg = async (name: string) => (await as(owner).POST('/v1/organizations', { body: { name } })).data!.data.id;
-const billing = async (orgId: string) => (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
+const billing = async (orgId: string) =>
+  (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
 
 async function deliver(event: object, signature?: string) {
   const { body, signature: valid } = signed(event);
@@ -55,7 +56,8 @@ describe('receiveStripeWebhook', () => {
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(results.filter((r) => r.body.data?.duplicate === false)).toHaveLength(1);
     expect((await billing(orgId)).credits.available).toBe(10_000 + 300_000);
-    const purchases = await app.database.db`select count(*)::int as n from staffroom.credit_ledger where organization_id = ${orgId} and kind = 'purchase'`;
+    const purchases = await app.database
+      .db`select count(*)::int as n from staffroom.credit_ledger where organization_id = ${orgId} and kind = 'purchase'`;
     expect(purchases[0]?.n).toBe(1);
   });
 
@@ -66,7 +68,11 @@ describe('receiveStripeWebhook', () => {
     const response = await deliver(event, forged.signature);
     expect(response.status).toBe(400);
     expect(response.body.error?.code).toBe('VALIDATION_ERROR');
-    const missing = await fetch(`${app.server.baseUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(event) });
+    const missing = await fetch(`${app.server.baseUrl}/v1/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(event),
+    });
     expect(missing.status).toBe(400);
     const events = await app.database.db`select count(*)::int as n from staffroom.stripe_events where id = ${event.id}`;
     expect(events[0]?.n).toBe(0);
@@ -82,17 +88,28 @@ describe('receiveStripeWebhook', () => {
       customer: `cus_${orgId.slice(0, 8)}`,
       cancel_at_period_end: false,
       metadata: { organization_id: orgId },
-      items: { object: 'list', data: [{ ...((stripeObject('subscription').items as { data: object[] }).data[0] ?? {}), price: { id: price }, current_period_end: end }] },
+      items: {
+        object: 'list',
+        data: [
+          { ...((stripeObject('subscription').items as { data: object[] }).data[0] ?? {}), price: { id: price }, current_period_end: end },
+        ],
+      },
     });
     const now = Math.floor(Date.now() / 1000);
-    const newest = stripeEvent('customer.subscription.updated', subscription('active', 'price_pro_test', now + 30 * 86_400), { created: now + 10 });
-    const older = stripeEvent('customer.subscription.created', subscription('incomplete', 'price_starter_test', now + 29 * 86_400), { created: now });
+    const newest = stripeEvent('customer.subscription.updated', subscription('active', 'price_pro_test', now + 30 * 86_400), {
+      created: now + 10,
+    });
+    const older = stripeEvent('customer.subscription.created', subscription('incomplete', 'price_starter_test', now + 29 * 86_400), {
+      created: now,
+    });
     expect((await deliver(newest)).status).toBe(200);
     expect((await deliver(older)).status).toBe(200);
     const state = await billing(orgId);
     expect(state.planId).toBe('pro');
     expect(state.subscription.status).toBe('active');
-    const canceled = stripeEvent('customer.subscription.deleted', subscription('canceled', 'price_pro_test', now + 30 * 86_400), { created: now + 20 });
+    const canceled = stripeEvent('customer.subscription.deleted', subscription('canceled', 'price_pro_test', now + 30 * 86_400), {
+      created: now + 20,
+    });
     await deliver(canceled);
     expect(await billing(orgId)).toMatchObject({ planId: 'free', subscription: { status: 'canceled' } });
   });
@@ -120,7 +137,10 @@ describe('receiveStripeWebhook', () => {
       ...stripeObject('invoice'),
       id: 'in_test_monthly',
       customer: 'cus_invoiced',
-      lines: { object: 'list', data: [{ ...((stripeObject('invoice').lines as { data: object[] }).data[0] ?? {}), price: { id: 'price_starter_test' } }] },
+      lines: {
+        object: 'list',
+        data: [{ ...((stripeObject('invoice').lines as { data: object[] }).data[0] ?? {}), price: { id: 'price_starter_test' } }],
+      },
     };
     await deliver(stripeEvent('invoice.paid', invoice));
     await deliver(stripeEvent('invoice.paid', invoice)); // another event id for the same invoice
@@ -130,22 +150,37 @@ describe('receiveStripeWebhook', () => {
   it('reverses refunded credits, partially and then fully, never below zero', async () => {
     const orgId = await newOrg('Refunded');
     await deliver(stripeEvent('checkout.session.completed', creditPackSession(orgId, 100_000, 'pi_refund_me')));
-    const charge = (refunded: number) => ({ ...stripeObject('charge'), id: 'ch_refund', payment_intent: 'pi_refund_me', amount: 3000, amount_captured: 3000, amount_refunded: refunded, refunded: refunded === 3000 });
+    const charge = (refunded: number) => ({
+      ...stripeObject('charge'),
+      id: 'ch_refund',
+      payment_intent: 'pi_refund_me',
+      amount: 3000,
+      amount_captured: 3000,
+      amount_refunded: refunded,
+      refunded: refunded === 3000,
+    });
     await deliver(stripeEvent('charge.refunded', charge(1500)));
     expect((await billing(orgId)).credits.available).toBe(10_000 + 50_000);
     await deliver(stripeEvent('charge.refunded', charge(3000)));
     expect((await billing(orgId)).credits.available).toBe(10_000);
-    const [state] = await app.database.db`select (select sum(amount)::float8 from staffroom.credit_ledger where organization_id = ${orgId}) as sum,
+    const [state] = await app.database
+      .db`select (select sum(amount)::float8 from staffroom.credit_ledger where organization_id = ${orgId}) as sum,
       (select available::float8 from staffroom.credit_accounts where organization_id = ${orgId}) as available`;
     expect(state?.sum).toBe(state?.available);
   });
 
   it('acknowledges an event that lacks what it needs without applying it, and refuses what is no event', async () => {
     const orgId = await newOrg('Broken');
-    const damaged = stripeEvent('checkout.session.completed', { ...creditPackSession(orgId, 1), metadata: { kind: 'credit_pack', credits: 'lots' } });
+    const damaged = stripeEvent('checkout.session.completed', {
+      ...creditPackSession(orgId, 1),
+      metadata: { kind: 'credit_pack', credits: 'lots' },
+    });
     expect(await deliver(damaged)).toMatchObject({ status: 200, body: { data: { duplicate: false } } });
     const { id: _id, ...noId } = creditPackSession(orgId, 1);
-    expect(await deliver(stripeEvent('checkout.session.completed', noId))).toMatchObject({ status: 200, body: { data: { duplicate: false } } });
+    expect(await deliver(stripeEvent('checkout.session.completed', noId))).toMatchObject({
+      status: 200,
+      body: { data: { duplicate: false } },
+    });
     expect((await billing(orgId)).credits.available).toBe(10_000);
     const notAnEvent = await deliver({ id: 'evt_x', type: 'checkout.session.completed', data: null });
     expect(notAnEvent).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_ERROR' } } });

@@ -23,7 +23,10 @@ const as = (user: TestUser) => app.server.client({ accessToken: user.token });
 const worker = (options: Partial<WorkerOptions> = {}) =>
   createWorker({
     db: app.database.db,
-    providers: { offline: createOfflineProvider(), openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 2_000 }) },
+    providers: {
+      offline: createOfflineProvider(),
+      openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 2_000 }),
+    },
     log: pino({ level: 'silent' }),
     retryBaseMs: 10,
     leaseMs: 2_000,
@@ -32,7 +35,8 @@ const worker = (options: Partial<WorkerOptions> = {}) =>
 const create = (employeeId: string, input = 'Summarise the week.', headers?: Record<string, string>) =>
   as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId }, header: headers as never }, body: { employeeId, input } });
 const get = (taskId: string) => as(owner).GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId } } });
-const cancel = (taskId: string) => as(owner).POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', { params: { path: { orgId, taskId } } });
+const cancel = (taskId: string) =>
+  as(owner).POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', { params: { path: { orgId, taskId } } });
 
 beforeAll(async () => {
   fake = await startFakeLlm();
@@ -40,7 +44,10 @@ beforeAll(async () => {
   stranger = await signUp(app.database.db, 'tasks-stranger@example.com');
   orgId = (await as(owner).POST('/v1/organizations', { body: { name: 'Taskers' } })).data!.data.id;
   const hire = (name: string, model: string | null) =>
-    as(owner).POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId } }, body: { name, instructions: `You are ${name}.`, model, maxOutputTokens: 256 } });
+    as(owner).POST('/v1/organizations/{orgId}/employees', {
+      params: { path: { orgId } },
+      body: { name, instructions: `You are ${name}.`, model, maxOutputTokens: 256 },
+    });
   offlineEmployee = (await hire('Offline helper', null)).data!.data.id;
   openaiEmployee = (await hire('Remote helper', 'gpt-4o-mini')).data!.data.id;
 });
@@ -82,7 +89,12 @@ describe('createTask and the offline provider', () => {
 
   it('validates, and answers 404 for a deleted employee or another tenant', async () => {
     expect((await create(offlineEmployee, '')).error?.error.details?.[0]?.field).toBe('body.input');
-    const temp = (await as(owner).POST('/v1/organizations/{orgId}/employees', { params: { path: { orgId } }, body: { name: 'Temp', instructions: 'x' } })).data!.data.id;
+    const temp = (
+      await as(owner).POST('/v1/organizations/{orgId}/employees', {
+        params: { path: { orgId } },
+        body: { name: 'Temp', instructions: 'x' },
+      })
+    ).data!.data.id;
     await as(owner).DELETE('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId: temp } } });
     expect((await create(temp)).response.status).toBe(404);
     const task = (await create(offlineEmployee)).data!.data.id;
@@ -92,7 +104,12 @@ describe('createTask and the offline provider', () => {
 
   it("answers MODEL_RETIRED when the employee's model is no longer offered", async () => {
     const path = { params: { path: { orgId } } };
-    const retiring = (await as(owner).POST('/v1/organizations/{orgId}/employees', { ...path, body: { name: 'Retiring', instructions: 'x', model: 'gpt-4o' } })).data!.data.id;
+    const retiring = (
+      await as(owner).POST('/v1/organizations/{orgId}/employees', {
+        ...path,
+        body: { name: 'Retiring', instructions: 'x', model: 'gpt-4o' },
+      })
+    ).data!.data.id;
     // A model taken off the catalogue after the employee was given it.
     await app.database.db`update staffroom.employees set model = 'gpt-3-retired' where id = ${retiring}`;
     const refused = await create(retiring);
@@ -113,7 +130,9 @@ describe('createTask and the offline provider', () => {
 
   it('lists by status and employee', async () => {
     await worker().drain();
-    const succeeded = await as(owner).GET('/v1/organizations/{orgId}/tasks', { params: { path: { orgId }, query: { status: 'succeeded', employeeId: offlineEmployee } } });
+    const succeeded = await as(owner).GET('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId }, query: { status: 'succeeded', employeeId: offlineEmployee } },
+    });
     expect(succeeded.data!.data.length).toBeGreaterThan(0);
     expect(succeeded.data!.data.every((t) => t.status === 'succeeded' && t.employeeId === offlineEmployee)).toBe(true);
   });
@@ -129,7 +148,13 @@ describe('the worker against an OpenAI-compatible server', () => {
       await w.drain();
       await new Promise((r) => setTimeout(r, 30));
     }
-    expect((await get(id)).data!.data).toMatchObject({ status: 'succeeded', output: 'Done.', attempts: 3, provider: 'openai', costCredits: 5 });
+    expect((await get(id)).data!.data).toMatchObject({
+      status: 'succeeded',
+      output: 'Done.',
+      attempts: 3,
+      provider: 'openai',
+      costCredits: 5,
+    });
   });
 
   it('fails at once on a permanent error, with the provider message', async () => {
@@ -226,7 +251,8 @@ describe('durability and races', () => {
       ids.push((await create(openaiEmployee, `Lane ${i}`)).data!.data.id);
       w.wake();
     }
-    const finished = async () => (await Promise.all(ids.map(async (id) => (await get(id)).data!.data.status))).every((s) => s === 'succeeded');
+    const finished = async () =>
+      (await Promise.all(ids.map(async (id) => (await get(id)).data!.data.status))).every((s) => s === 'succeeded');
     for (let i = 0; i < 300 && !(await finished()); i++) await new Promise((r) => setTimeout(r, 20));
     await w.stop();
     expect(await finished()).toBe(true);
@@ -243,7 +269,10 @@ describe('durability and races', () => {
     for (let round = 0; round < 5; round++) {
       const id = (await create(offlineEmployee, `Race ${round}`)).data!.data.id;
       const [canceled] = await Promise.all([cancel(id), worker().drain()]);
-      expect([[200, undefined], [409, 'TASK_FINISHED']]).toContainEqual([canceled.response.status, canceled.error?.error.code]);
+      expect([
+        [200, undefined],
+        [409, 'TASK_FINISHED'],
+      ]).toContainEqual([canceled.response.status, canceled.error?.error.code]);
       const task = (await get(id)).data!.data;
       expect(['succeeded', 'canceled']).toContain(task.status);
       expect(task.finishedAt).not.toBeNull();

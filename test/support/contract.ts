@@ -12,8 +12,7 @@ ajv.addSchema(contract as object, 'contract');
 type Json = Record<string, unknown>;
 const doc = contract as unknown as { paths: Record<string, Record<string, Json>>; components: Json };
 
-const pointer = (...segments: string[]): string =>
-  segments.map((s) => s.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+const pointer = (...segments: string[]): string => segments.map((s) => s.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
 
 function resolveRef(node: Json): Json {
   let current = node;

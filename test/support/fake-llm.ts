@@ -40,9 +40,12 @@ export async function startFakeLlm(): Promise<FakeLlm> {
       if (reply.kind === 'slow') return void setTimeout(() => send(200, okBody(anthropic, body, {})), reply.ms);
       if (reply.kind === 'malformed') return void send(200, '{"choices": [');
       if (reply.kind === 'error') {
-        return void send(reply.status, anthropic
-          ? { type: 'error', error: { type: 'api_error', message: reply.message ?? 'failure' } }
-          : { error: { message: reply.message ?? 'failure', type: 'server_error' } });
+        return void send(
+          reply.status,
+          anthropic
+            ? { type: 'error', error: { type: 'api_error', message: reply.message ?? 'failure' } }
+            : { error: { message: reply.message ?? 'failure', type: 'server_error' } },
+        );
       }
       send(200, okBody(anthropic, body, reply));
     });
@@ -65,7 +68,11 @@ export async function startFakeLlm(): Promise<FakeLlm> {
   };
 }
 
-function okBody(anthropic: boolean, request: Record<string, unknown>, reply: { text?: string; usage?: { input: number; output: number; cached?: number } }) {
+function okBody(
+  anthropic: boolean,
+  request: Record<string, unknown>,
+  reply: { text?: string; usage?: { input: number; output: number; cached?: number } },
+) {
   const text = reply.text ?? `echo: ${JSON.stringify(request.messages).slice(0, 80)}`;
   const usage = reply.usage ?? { input: 42, output: 7, cached: 0 };
   return anthropic

@@ -22,19 +22,41 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       const form = new URLSearchParams(raw);
       const key = req.headers['idempotency-key'] as string | undefined;
       requests.push({ path: req.url ?? '', form, idempotencyKey: key });
-      const send = (status: number, body: string) => res.writeHead(status, { 'Content-Type': 'application/json', 'Request-Id': 'req_fake' }).end(body);
+      const send = (status: number, body: string) =>
+        res.writeHead(status, { 'Content-Type': 'application/json', 'Request-Id': 'req_fake' }).end(body);
       if (key && byKey.has(`${req.url} ${key}`)) return void send(200, byKey.get(`${req.url} ${key}`)!);
       let body: object;
       if (req.url === '/v1/customers') {
         customers++;
-        body = { ...stripeObject('customer'), id: `cus_fake_${customers}`, name: form.get('name'), metadata: { organization_id: form.get('metadata[organization_id]') } };
+        body = {
+          ...stripeObject('customer'),
+          id: `cus_fake_${customers}`,
+          name: form.get('name'),
+          metadata: { organization_id: form.get('metadata[organization_id]') },
+        };
       } else if (req.url === '/v1/checkout/sessions') {
         const id = `cs_test_fake_${requests.length}`;
-        body = { ...stripeObject('checkout-session'), id, url: `https://checkout.stripe.com/c/pay/${id}`, expires_at: Math.floor(Date.now() / 1000) + 86_400, customer: form.get('customer'), mode: form.get('mode') };
+        body = {
+          ...stripeObject('checkout-session'),
+          id,
+          url: `https://checkout.stripe.com/c/pay/${id}`,
+          expires_at: Math.floor(Date.now() / 1000) + 86_400,
+          customer: form.get('customer'),
+          mode: form.get('mode'),
+        };
       } else if (req.url === '/v1/billing_portal/sessions') {
-        body = { object: 'billing_portal.session', id: 'bps_fake', url: 'https://billing.stripe.com/p/session/test_fake', customer: form.get('customer'), return_url: form.get('return_url') };
+        body = {
+          object: 'billing_portal.session',
+          id: 'bps_fake',
+          url: 'https://billing.stripe.com/p/session/test_fake',
+          customer: form.get('customer'),
+          return_url: form.get('return_url'),
+        };
       } else {
-        return void send(404, JSON.stringify({ error: { type: 'invalid_request_error', message: `Unrecognized request URL (POST: ${req.url})` } }));
+        return void send(
+          404,
+          JSON.stringify({ error: { type: 'invalid_request_error', message: `Unrecognized request URL (POST: ${req.url})` } }),
+        );
       }
       const text = JSON.stringify(body);
       if (key) byKey.set(`${req.url} ${key}`, text);

@@ -55,7 +55,8 @@ const errorEnvelope = ajv.getSchema('contract#/components/schemas/ErrorEnvelope'
 function envelopeProblems(response: FuzzResponse): string[] {
   if (response.status === 204) return response.text === '' ? [] : ['204 with a body'];
   const problems: string[] = [];
-  if (!(response.headers.get('content-type') ?? '').startsWith('application/json')) problems.push(`content type is ${response.headers.get('content-type')}`);
+  if (!(response.headers.get('content-type') ?? '').startsWith('application/json'))
+    problems.push(`content type is ${response.headers.get('content-type')}`);
   const body = response.body as { success?: unknown; error?: { code?: unknown; message?: unknown; requestId?: unknown } } | undefined;
   if (!body || typeof body !== 'object') return [...problems, 'body is not a JSON object'];
   if (typeof body.success !== 'boolean') return [...problems, 'body has no boolean success'];
@@ -108,9 +109,14 @@ function statusProblems(request: FuzzRequest, response: FuzzResponse, options: {
   // A path routers may normalise either way may still reach the operation it was generated for.
   if (!operation && request.routing === 'maybe') generic.push(...(operationsById.get(request.operationId)?.responses.map(Number) ?? []));
   const problems: string[] = [];
-  if (response.status >= 500 && !(options.allowDependency503 && response.status === 503 && declared)) problems.push(`server error ${response.status}`);
+  if (response.status >= 500 && !(options.allowDependency503 && response.status === 503 && declared))
+    problems.push(`server error ${response.status}`);
   if (!declared && !generic.includes(response.status)) {
-    problems.push(operation ? `status ${response.status} is not declared for ${operation.operationId}` : `no operation takes ${request.method} on this path, yet it answered ${response.status}`);
+    problems.push(
+      operation
+        ? `status ${response.status} is not declared for ${operation.operationId}`
+        : `no operation takes ${request.method} on this path, yet it answered ${response.status}`,
+    );
   }
   if (response.status === 405 && !response.headers.get('allow')) problems.push('405 without Allow');
   return problems;
@@ -186,7 +192,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     report.byStatus[key] = (report.byStatus[key] ?? 0) + 1;
     const problems = checkResponse(request, response, { allowDependency503: options.allowDependency503 });
     if (problems.length) {
-      report.failures.push({ request, response: { status: response.status, headers: Object.fromEntries(response.headers), text: response.text }, problems });
+      report.failures.push({
+        request,
+        response: { status: response.status, headers: Object.fromEntries(response.headers), text: response.text },
+        problems,
+      });
     }
     await options.repair?.(request, response);
     if (index % 500 === 499) options.onProgress?.({ ...report, elapsedMs: Date.now() - started, operationsCovered: covered.size });
@@ -227,7 +237,9 @@ export function describeFailure(failure: FuzzFailure, fixture: FuzzFixture): str
   ];
   if (request.body !== undefined) lines.push(`  body:     ${truncate(JSON.stringify(request.body), 1000)}`);
   if (response) {
-    lines.push(`  response: ${response.status} ${JSON.stringify({ 'content-type': response.headers['content-type'], 'x-request-id': response.headers['x-request-id'] })}`);
+    lines.push(
+      `  response: ${response.status} ${JSON.stringify({ 'content-type': response.headers['content-type'], 'x-request-id': response.headers['x-request-id'] })}`,
+    );
     lines.push(`            ${truncate(response.text, 800)}`);
   }
   return lines.join('\n');

@@ -44,7 +44,11 @@ async function api<T>(baseUrl: string, token: string, method: string, path: stri
 export async function buildFixture(
   baseUrl: string,
   owner: { token: string },
-  extras: { member?: { token: string; email: string }; credentials?: Partial<FuzzFixture['credentials']>; stripeWebhookSecret?: string } = {},
+  extras: {
+    member?: { token: string; email: string };
+    credentials?: Partial<FuzzFixture['credentials']>;
+    stripeWebhookSecret?: string;
+  } = {},
 ): Promise<FuzzFixture> {
   const call = <T>(method: string, path: string, body?: unknown) => api<T>(baseUrl, owner.token, method, path, body);
   const me = (await call<{ profile: { id: string } }>('GET', '/v1/me')).profile;
@@ -52,7 +56,11 @@ export async function buildFixture(
   const org = await call<{ id: string }>('POST', '/v1/organizations', { name: `Fuzz ${Date.now()}` });
   const orgPath = `/v1/organizations/${org.id}`;
   if (extras.stripeWebhookSecret) await upgradeToPro(baseUrl, org.id, extras.stripeWebhookSecret);
-  const employee = await call<{ id: string }>('POST', `${orgPath}/employees`, { name: 'Fuzz target', instructions: 'Answer briefly.', maxOutputTokens: 64 });
+  const employee = await call<{ id: string }>('POST', `${orgPath}/employees`, {
+    name: 'Fuzz target',
+    instructions: 'Answer briefly.',
+    maxOutputTokens: 64,
+  });
   const task = await call<{ id: string }>('POST', `${orgPath}/tasks`, { employeeId: employee.id, input: 'Say hello.' });
   let userId = me.id;
   if (extras.member) {
@@ -60,7 +68,9 @@ export async function buildFixture(
     await api(baseUrl, extras.member.token, 'POST', '/v1/invitations/accept', { token: invited.token });
     userId = (await api<{ profile: { id: string } }>(baseUrl, extras.member.token, 'GET', '/v1/me')).profile.id;
   }
-  const invitation = await call<{ id: string; token: string }>('POST', `${orgPath}/invitations`, { email: `invitee-${Date.now()}@example.com` });
+  const invitation = await call<{ id: string; token: string }>('POST', `${orgPath}/invitations`, {
+    email: `invitee-${Date.now()}@example.com`,
+  });
   const key = await call<{ id: string }>('POST', `${orgPath}/api-keys`, { name: 'Fuzz target key' });
   const credential = await call<{ secret: string }>('POST', `${orgPath}/api-keys`, { name: 'Fuzz credential' });
   return {
@@ -87,8 +97,15 @@ async function upgradeToPro(baseUrl: string, orgId: string, secret: string): Pro
     metadata: { organization_id: orgId },
     items: { data: [{ price: { id: 'price_pro_test' }, current_period_end: periodEnd }] },
   };
-  const { body, signature } = signed(stripeEvent('customer.subscription.updated', subscription, { created: Number.MAX_SAFE_INTEGER }), secret);
-  const response = await fetch(`${baseUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature }, body });
+  const { body, signature } = signed(
+    stripeEvent('customer.subscription.updated', subscription, { created: Number.MAX_SAFE_INTEGER }),
+    secret,
+  );
+  const response = await fetch(`${baseUrl}/v1/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
+    body,
+  });
   if (!response.ok) throw new Error(`fixture: the Pro plan upgrade answered ${response.status}: ${await response.text()}`);
 }
 
@@ -129,7 +146,9 @@ export function fixtureRepair(
     await fetch(`${baseUrl}${path}/restore`, { method: 'POST', headers: { Authorization: `Bearer ${fixture.credentials.token}` } });
   };
   const rejoin = async (member: { token: string; email: string }) => {
-    const invited = await api<{ token: string }>(baseUrl, fixture.credentials.token, 'POST', `${orgPath}/invitations`, { email: member.email });
+    const invited = await api<{ token: string }>(baseUrl, fixture.credentials.token, 'POST', `${orgPath}/invitations`, {
+      email: member.email,
+    });
     await api(baseUrl, member.token, 'POST', '/v1/invitations/accept', { token: invited.token });
   };
   return async (request, response) => {
@@ -138,8 +157,10 @@ export function fixtureRepair(
     const routed = request.route?.operationId;
     try {
       if (routed === 'deleteOrganization' && request.url.includes(fixture.ids.orgId)) await restore(orgPath);
-      if (routed === 'deleteEmployee' && request.url.includes(fixture.ids.employeeId)) await restore(`${orgPath}/employees/${fixture.ids.employeeId}`);
-      if (routed === 'removeMember' && member && request.url.includes(fixture.ids.userId) && request.url.includes(fixture.ids.orgId)) await rejoin(member);
+      if (routed === 'deleteEmployee' && request.url.includes(fixture.ids.employeeId))
+        await restore(`${orgPath}/employees/${fixture.ids.employeeId}`);
+      if (routed === 'removeMember' && member && request.url.includes(fixture.ids.userId) && request.url.includes(fixture.ids.orgId))
+        await rejoin(member);
     } catch {
       // Best effort: a fixture left broken only narrows what later requests reach; the responses are still checked.
     }

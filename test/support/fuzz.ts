@@ -137,7 +137,8 @@ export function fuzzOperations(): Operation[] {
         method: method.toUpperCase(),
         path,
         parameters: parameters.map((p) => ({ ...p, required: Boolean(p.required), schema: resolve(p.schema) })),
-        body: mediaType && media ? { mediaType, schema: resolve(media.schema as Schema), required: Boolean(requestBody?.required) } : undefined,
+        body:
+          mediaType && media ? { mediaType, schema: resolve(media.schema as Schema), required: Boolean(requestBody?.required) } : undefined,
         responses: Object.keys(raw.responses as Json),
         security: security as Operation['security'],
       };
@@ -177,7 +178,18 @@ export interface FuzzFixture {
 // ---------------------------------------------------------------------------------------------------------
 // Valid values from schemas
 
-const unicodeSamples = ['Zoë', 'Ünïcödé', '日本語のテキスト', 'مرحبا بالعالم', '😀👩‍👩‍👧‍👦🏳️‍🌈', 'e\u0301\u0301\u0301', 'a\u200bb\u200dc', '\u202egnp.exe', 'Ꙭ𝔘𝔫𝔦𝔠𝔬𝔡𝔢', '\uFEFFbom'];
+const unicodeSamples = [
+  'Zoë',
+  'Ünïcödé',
+  '日本語のテキスト',
+  'مرحبا بالعالم',
+  '😀👩‍👩‍👧‍👦🏳️‍🌈',
+  'e\u0301\u0301\u0301',
+  'a\u200bb\u200dc',
+  '\u202egnp.exe',
+  'Ꙭ𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+  '\uFEFFbom',
+];
 
 function cursorValue(rng: Rng): string {
   const t = rng.pick([
@@ -272,7 +284,8 @@ function objectValue(schema: Schema, rng: Rng, fixture: FuzzFixture, depth: numb
   const required = new Set(schema.required ?? []);
   const names = Object.keys(schema.properties ?? {});
   for (const name of names) {
-    if (required.has(name) || (depth < 3 && rng.chance(0.5))) out[name] = validValue(schema.properties![name]!, rng, fixture, name, depth + 1);
+    if (required.has(name) || (depth < 3 && rng.chance(0.5)))
+      out[name] = validValue(schema.properties![name]!, rng, fixture, name, depth + 1);
   }
   for (const name of names) {
     if (Object.keys(out).length >= (schema.minProperties ?? 0)) break;
@@ -284,14 +297,21 @@ function objectValue(schema: Schema, rng: Rng, fixture: FuzzFixture, depth: numb
 const edgeFormats: Record<string, string[]> = {
   uuid: ['00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF'],
   date: ['2000-01-01', '9999-12-30', '2024-02-29'],
-  'date-time': ['9999-12-31T23:59:59.999Z', '2026-12-31T23:59:60Z', '2099-01-01T00:00:00+14:00', '2099-01-01t00:00:00z', '2099-06-30T12:00:00.123456789Z'],
+  'date-time': [
+    '9999-12-31T23:59:59.999Z',
+    '2026-12-31T23:59:60Z',
+    '2099-01-01T00:00:00+14:00',
+    '2099-01-01t00:00:00z',
+    '2099-06-30T12:00:00.123456789Z',
+  ],
   email: [`${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.example`, 'a+tag@example.com', 'A@EXAMPLE.COM'],
 };
 
 /** A value at the edge of what the schema accepts: a boundary length or number, an unusual but valid format. */
 function edgeValue(schema: Schema, rng: Rng): unknown {
   if (schema.format && edgeFormats[schema.format]) return rng.pick(edgeFormats[schema.format]!);
-  if (schema.type === 'integer' || schema.type === 'number') return rng.pick([schema.minimum ?? 0, schema.maximum ?? Number.MAX_SAFE_INTEGER]);
+  if (schema.type === 'integer' || schema.type === 'number')
+    return rng.pick([schema.minimum ?? 0, schema.maximum ?? Number.MAX_SAFE_INTEGER]);
   if (schema.type === 'string' && !schema.pattern && !schema.enum) {
     return rng.pick(['x', 'é', '😀', ' ']).repeat(rng.pick([Math.max(schema.minLength ?? 1, 1), schema.maxLength ?? 1000]));
   }
@@ -307,7 +327,7 @@ export function validValue(node: Schema, rng: Rng, fixture: FuzzFixture, name = 
   if (schema.enum) return rng.pick(schema.enum);
   const branches = schema.oneOf ?? schema.anyOf;
   if (branches) return validValue(rng.pick(branches), rng, fixture, name, depth);
-  if (schema.allOf) return Object.assign({}, ...schema.allOf.map((part) => validValue(part, rng, fixture, name, depth)) as Json[]);
+  if (schema.allOf) return Object.assign({}, ...(schema.allOf.map((part) => validValue(part, rng, fixture, name, depth)) as Json[]));
   const types = Array.isArray(schema.type) ? schema.type : [schema.type ?? (schema.properties ? 'object' : 'string')];
   const type = types.length > 1 && types.includes('null') && rng.chance(0.8) ? types.find((t) => t !== 'null')! : rng.pick(types);
   const hinted = type === 'string' ? hintedValue(name, rng, fixture) : undefined;
@@ -338,12 +358,23 @@ const agentNames = ['fuzz-reviewer', 'fuzz-writer', 'fuzz-tester'];
 /** An agent definition file: YAML front matter between --- lines, then the instructions as markdown. */
 export function agentDefinition(rng: Rng, fixture: FuzzFixture): string {
   const lines = [`name: ${rng.chance(0.7) ? rng.pick(agentNames) : slugValue(rng)}`];
-  if (rng.chance(0.7)) lines.push(`description: ${rng.chance(0.2) ? JSON.stringify(rng.pick(unicodeSamples)) : rng.string(rng.int(1, 60), 'abcdefghij klmnop')}`);
+  if (rng.chance(0.7))
+    lines.push(
+      `description: ${rng.chance(0.2) ? JSON.stringify(rng.pick(unicodeSamples)) : rng.string(rng.int(1, 60), 'abcdefghij klmnop')}`,
+    );
   const tools = ['Read', 'Grep', 'Glob', 'Write', 'Bash', 'WebFetch'].filter(() => rng.chance(0.4));
+  // Inline, else (half the time) as a YAML list: two draws, in this order.
   if (rng.chance(0.5)) lines.push(`tools: ${tools.join(', ')}`);
-  else if (rng.chance(0.5)) lines.push('tools:', ...tools.map((t) => `  - ${t}`));
+  else {
+    const asList = rng.chance(0.5);
+    if (asList) lines.push('tools:', ...tools.map((t) => `  - ${t}`));
+  }
   if (rng.chance(0.7)) lines.push(`model: ${rng.pick(['inherit', 'sonnet', 'haiku', ...fixture.modelIds])}`);
-  const instructions = rng.pick(['You are a careful reviewer.', '# Role\n\nPoint out **bugs** first.\n\n1. Read\n2. Report', `Say ${rng.pick(unicodeSamples)}.`]);
+  const instructions = rng.pick([
+    'You are a careful reviewer.',
+    '# Role\n\nPoint out **bugs** first.\n\n1. Read\n2. Report',
+    `Say ${rng.pick(unicodeSamples)}.`,
+  ]);
   return `---\n${lines.join('\n')}\n---\n\n${instructions}\n`;
 }
 
@@ -373,12 +404,21 @@ function stripeEventObject(type: string, rng: Rng, fixture: FuzzFixture): Json {
         customer,
         payment_intent: paymentIntent,
         amount_total: number(3000),
-        metadata: { kind: rng.pick(['credit_pack', 'plan', '']), credits: String(rng.pick<unknown>([100_000, 1, 0, -5, 1e308, 2 ** 53, 'abc', '1e3'])) },
+        metadata: {
+          kind: rng.pick(['credit_pack', 'plan', '']),
+          credits: String(rng.pick<unknown>([100_000, 1, 0, -5, 1e308, 2 ** 53, 'abc', '1e3'])),
+        },
       });
     case 'invoice.paid':
       return stripeExample('invoice', { id: `in_${rng.string(10)}`, customer, lines: { data: [{ price: { id: price } }] } });
     case 'charge.refunded':
-      return stripeExample('charge', { id: `ch_${rng.string(10)}`, payment_intent: paymentIntent, amount_refunded: number(1500), amount_captured: number(3000), amount: number(3000) });
+      return stripeExample('charge', {
+        id: `ch_${rng.string(10)}`,
+        payment_intent: paymentIntent,
+        amount_refunded: number(1500),
+        amount_captured: number(3000),
+        amount: number(3000),
+      });
     default:
       return stripeExample('subscription', {
         id: `sub_${rng.string(10)}`,
@@ -396,7 +436,9 @@ function stripeEventObject(type: string, rng: Rng, fixture: FuzzFixture): Json {
 export function stripeWebhookEvent(rng: Rng, fixture: FuzzFixture): Json {
   const type = rng.pick([...handledStripeEventTypes, 'customer.created']);
   // Never Number.MAX_SAFE_INTEGER: the fixture's plan comes from an event that late, and must stay the newest.
-  const created = rng.chance(0.8) ? Math.floor(Date.now() / 1000) - rng.int(0, 1000) : (rng.pick(bigNumbers.filter((n) => n !== Number.MAX_SAFE_INTEGER)) as number);
+  const created = rng.chance(0.8)
+    ? Math.floor(Date.now() / 1000) - rng.int(0, 1000)
+    : (rng.pick(bigNumbers.filter((n) => n !== Number.MAX_SAFE_INTEGER)) as number);
   return stripeEvent(type, stripeEventObject(type, rng, fixture), { id: `evt_fuzz_${rng.string(16)}`, created });
 }
 
@@ -451,7 +493,9 @@ function pathParamValue(parameter: Parameter, rng: Rng, fixture: FuzzFixture): s
 
 function queryPairs(op: Operation, rng: Rng, fixture: FuzzFixture): [string, string][] {
   const values = new Map(
-    op.parameters.filter((p) => p.in === 'query' && (p.required || rng.chance(0.4))).map((p) => [p.name, String(validValue(p.schema, rng, fixture, p.name))]),
+    op.parameters
+      .filter((p) => p.in === 'query' && (p.required || rng.chance(0.4)))
+      .map((p) => [p.name, String(validValue(p.schema, rng, fixture, p.name))]),
   );
   coherentRange(values, rng);
   return [...values].map(([name, value]) => [encodeURIComponent(name), encodeURIComponent(value)]);
@@ -516,7 +560,12 @@ function stripeSignature(draft: Draft, body: string | undefined, fixture: FuzzFi
   if (draft.signature.kind === 'literal') return draft.signature.value;
   if (!fixture.stripeWebhookSecret) return undefined;
   // signed() stringifies an event; a mutated body is signed as the exact bytes that are sent.
-  if (draft.body?.kind === 'json' && draft.body.value !== null && typeof draft.body.value === 'object' && !Array.isArray(draft.body.value)) {
+  if (
+    draft.body?.kind === 'json' &&
+    draft.body.value !== null &&
+    typeof draft.body.value === 'object' &&
+    !Array.isArray(draft.body.value)
+  ) {
     return signed(draft.body.value, fixture.stripeWebhookSecret).signature;
   }
   return Stripe.webhooks.generateTestHeaderString({ payload: body ?? '', secret: fixture.stripeWebhookSecret });
@@ -633,13 +682,71 @@ const boundaryNumbers = (schema: Schema | undefined): unknown[] => [
   '0x10',
 ];
 const badFormats: Record<string, string[]> = {
-  uuid: ['not-a-uuid', '00000000-0000-0000-0000-000000000000', '{3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13}', '3F1C9A527D2E4B8A9C412F6D8E0B7A13', '3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a1', 'ffffffff-ffff-ffff-ffff-ffffffffffff'],
-  email: ['not-an-email', '@example.com', 'a@', 'a@b@c', 'a b@example.com', `${'x'.repeat(250)}@example.com`, 'ünï@exämple.com', '"quoted"@example.com'],
-  uri: ['not a uri', 'javascript:alert(1)', 'http://[::1', '//app.example.com/x', 'mailto:a@example.com', 'https://app.example.com.evil.example/x', 'http://localhost:3000@evil.example/', 'file:///etc/passwd', `https://app.example.com/${'x'.repeat(2100)}`],
-  date: ['2026-02-30', '2026-13-01', '0000-01-01', '9999-12-31', '99999-01-01', '2026-1-1', 'yesterday', '1999-12-31', '2026-11-01T00:00:00Z'],
-  'date-time': ['yesterday', '2026-11-25', '2026-13-45T00:00:00Z', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '+275760-09-13T00:00:00Z', '2026-11-25T25:61:61Z', '1970-01-01T00:00:00Z', '2026-11-25T09:30:00+14:00'],
+  uuid: [
+    'not-a-uuid',
+    '00000000-0000-0000-0000-000000000000',
+    '{3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13}',
+    '3F1C9A527D2E4B8A9C412F6D8E0B7A13',
+    '3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a1',
+    'ffffffff-ffff-ffff-ffff-ffffffffffff',
+  ],
+  email: [
+    'not-an-email',
+    '@example.com',
+    'a@',
+    'a@b@c',
+    'a b@example.com',
+    `${'x'.repeat(250)}@example.com`,
+    'ünï@exämple.com',
+    '"quoted"@example.com',
+  ],
+  uri: [
+    'not a uri',
+    'javascript:alert(1)',
+    'http://[::1',
+    '//app.example.com/x',
+    'mailto:a@example.com',
+    'https://app.example.com.evil.example/x',
+    'http://localhost:3000@evil.example/',
+    'file:///etc/passwd',
+    `https://app.example.com/${'x'.repeat(2100)}`,
+  ],
+  date: [
+    '2026-02-30',
+    '2026-13-01',
+    '0000-01-01',
+    '9999-12-31',
+    '99999-01-01',
+    '2026-1-1',
+    'yesterday',
+    '1999-12-31',
+    '2026-11-01T00:00:00Z',
+  ],
+  'date-time': [
+    'yesterday',
+    '2026-11-25',
+    '2026-13-45T00:00:00Z',
+    '0000-01-01T00:00:00Z',
+    '9999-12-31T23:59:59Z',
+    '+275760-09-13T00:00:00Z',
+    '2026-11-25T25:61:61Z',
+    '1970-01-01T00:00:00Z',
+    '2026-11-25T09:30:00+14:00',
+  ],
 };
-const controlStrings = ['a\u0000b', '\u0000', 'a\u0001\u0002\u001f\u007f', 'line\nbreak\r\n', 'tab\there', '\ud800', 'a\udfffb', '\uffff\ufffe', '\u2028\u2029', '%00', '\\u0000'];
+const controlStrings = [
+  'a\u0000b',
+  '\u0000',
+  'a\u0001\u0002\u001f\u007f',
+  'line\nbreak\r\n',
+  'tab\there',
+  '\ud800',
+  'a\udfffb',
+  '\uffff\ufffe',
+  '\u2028\u2029',
+  '%00',
+  '\\u0000',
+];
 
 const bodyMutations: Mutation[] = [
   {
@@ -716,7 +823,9 @@ const bodyMutations: Mutation[] = [
     apply: (d, { rng }) => {
       const field = rng.pick(bodyFieldNames(d).filter((name) => propertySchema(d.op, name)?.format || propertySchema(d.op, name)?.pattern));
       const schema = propertySchema(d.op, field)!;
-      const value = schema.format ? rng.pick(badFormats[schema.format] ?? ['???']) : rng.pick(['Upper-Case', '-leading', 'trailing-', 'double--hyphen', 'a', 'x'.repeat(49), 'spa ce', 'ünï']);
+      const value = schema.format
+        ? rng.pick(badFormats[schema.format] ?? ['???'])
+        : rng.pick(['Upper-Case', '-leading', 'trailing-', 'double--hyphen', 'a', 'x'.repeat(49), 'spa ce', 'ünï']);
       setField(d, field, value);
       return `${field}=${value.slice(0, 40)}`;
     },
@@ -773,7 +882,21 @@ const bodyMutations: Mutation[] = [
     name: 'invalid JSON',
     applies: (d) => d.body !== undefined,
     apply: (d, { rng }) => {
-      const text = rng.pick(['{', '{"a":', "{'a':1}", '\uFEFF{}', 'NaN', '{"a":1}garbage', '{"a":1,}', 'undefined', '[[[[[[[[[[', `${'['.repeat(20_000)}${']'.repeat(20_000)}`, '\u0000\u0001', '{"a":"\\ud800"}', '{"a":"\\x00"}']);
+      const text = rng.pick([
+        '{',
+        '{"a":',
+        "{'a':1}",
+        '\uFEFF{}',
+        'NaN',
+        '{"a":1}garbage',
+        '{"a":1,}',
+        'undefined',
+        '[[[[[[[[[[',
+        `${'['.repeat(20_000)}${']'.repeat(20_000)}`,
+        '\u0000\u0001',
+        '{"a":"\\ud800"}',
+        '{"a":"\\x00"}',
+      ]);
       d.body = { kind: 'raw', text };
       return text.length > 20 ? `${text.slice(0, 20)}…` : text;
     },
@@ -784,7 +907,10 @@ const bodyMutations: Mutation[] = [
     apply: (d, { rng }) => {
       const value = (d.body as { value: Json }).value;
       const field = rng.pick(Object.keys(value));
-      const text = JSON.stringify(value).replace(/^\{/, `{${JSON.stringify(field)}:${JSON.stringify(rng.pick<unknown>([1, 'x', null, { a: 1 }]))},`);
+      const text = JSON.stringify(value).replace(
+        /^\{/,
+        `{${JSON.stringify(field)}:${JSON.stringify(rng.pick<unknown>([1, 'x', null, { a: 1 }]))},`,
+      );
       d.body = { kind: 'raw', text };
       return field;
     },
@@ -882,7 +1008,29 @@ function brokenAgentDefinition(rng: Rng): string {
   ])();
 }
 
-const badPathSegments = ['not-a-uuid', '0', '-1', '%', '%ZZ', '%E0%A4%A', '%C0%AF', '%FF%FE', '%00', '%0A', '%01', '%u0041', '%2F', '%2e%2e', '..', '%C3%A9', '%F0%9F%98%80', 'x'.repeat(3000), '3F1C9A52-7D2E-4B8A-9C41-2F6D8E0B7A13', '%20', '00000000-0000-0000-0000-000000000000'];
+const badPathSegments = [
+  'not-a-uuid',
+  '0',
+  '-1',
+  '%',
+  '%ZZ',
+  '%E0%A4%A',
+  '%C0%AF',
+  '%FF%FE',
+  '%00',
+  '%0A',
+  '%01',
+  '%u0041',
+  '%2F',
+  '%2e%2e',
+  '..',
+  '%C3%A9',
+  '%F0%9F%98%80',
+  'x'.repeat(3000),
+  '3F1C9A52-7D2E-4B8A-9C41-2F6D8E0B7A13',
+  '%20',
+  '00000000-0000-0000-0000-000000000000',
+];
 
 const paramMutations: Mutation[] = [
   {
@@ -1000,11 +1148,18 @@ const authMutations: Mutation[] = [
   },
   {
     name: 'token of another kind',
-    applies: (_, { fixture }) => Boolean(fixture.credentials.expiredToken || fixture.credentials.strangerToken || fixture.credentials.wrongAudienceToken),
+    applies: (_, { fixture }) =>
+      Boolean(fixture.credentials.expiredToken || fixture.credentials.strangerToken || fixture.credentials.wrongAudienceToken),
     apply: (d, { rng, fixture }) => {
       const { expiredToken, strangerToken, wrongAudienceToken } = fixture.credentials;
       const [label, token] = rng.pick(
-        ([['expired', expiredToken], ['stranger', strangerToken], ['wrong audience', wrongAudienceToken]] as const).filter(([, t]) => t),
+        (
+          [
+            ['expired', expiredToken],
+            ['stranger', strangerToken],
+            ['wrong audience', wrongAudienceToken],
+          ] as const
+        ).filter(([, t]) => t),
       );
       d.headers = { ...d.headers, Authorization: `Bearer ${token!}` };
       delete d.headers['X-Api-Key'];
@@ -1041,7 +1196,13 @@ const authMutations: Mutation[] = [
     name: 'API key that does not exist',
     applies: () => true,
     apply: (d, { rng }) => {
-      const value = rng.pick([`sk_live_${rng.string(40, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`, 'sk_live_short', 'not-a-key', `sk_live_${'ü'.repeat(40)}`, '']);
+      const value = rng.pick([
+        `sk_live_${rng.string(40, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`,
+        'sk_live_short',
+        'not-a-key',
+        `sk_live_${'ü'.repeat(40)}`,
+        '',
+      ]);
       delete d.headers.Authorization;
       d.headers['X-Api-Key'] = value;
       return value.slice(0, 16);
@@ -1104,7 +1265,14 @@ const routingMutations: Mutation[] = [
     applies: () => true,
     apply: (d, { rng }) => {
       const path = d.op.path.replace(/\{([^}]+)\}/g, (_, name: string) => d.pathParams[name] ?? '');
-      d.pathOverride = rng.pick([`${path}/`, path.replace('/v1/', '/v1//'), path.toUpperCase(), path.replace('/v1/', '/v1/./'), `${path};x=1`, `${path}%20`]);
+      d.pathOverride = rng.pick([
+        `${path}/`,
+        path.replace('/v1/', '/v1//'),
+        path.toUpperCase(),
+        path.replace('/v1/', '/v1/./'),
+        `${path};x=1`,
+        `${path}%20`,
+      ]);
       d.routing = 'maybe';
       return d.pathOverride.slice(0, 60);
     },

@@ -20,7 +20,13 @@ export interface TestServer {
 export const testJwtSecret = 'test-secret-for-hs256-tokens-only-in-tests-0123456789';
 
 export async function startTestServer(
-  options: { maxBodyBytes?: number; pingDatabase?: () => Promise<void>; db?: Db; mailer?: InvitationMailer; stripe?: AppDeps['stripe'] } = {},
+  options: {
+    maxBodyBytes?: number;
+    pingDatabase?: () => Promise<void>;
+    db?: Db;
+    mailer?: InvitationMailer;
+    stripe?: AppDeps['stripe'];
+  } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
   const { db } = options;
@@ -38,7 +44,10 @@ export async function startTestServer(
     validateResponses: true,
     maxBodyBytes,
   });
-  const server = createServer(createRequestListener(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(0, '127.0.0.1');
+  const server = createServer(createRequestListener(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(
+    0,
+    '127.0.0.1',
+  );
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -50,11 +50,16 @@ describe('parseAgentDefinition', () => {
 
   it('names what is wrong and where', () => {
     expect(detailsOf('no front matter here')).toEqual([{ field: 'frontMatter', message: expect.stringContaining('--- line') }]);
-    expect(detailsOf('---\nname: [unclosed\n---\nhi')?.[0]).toEqual({ field: 'frontMatter', message: expect.stringMatching(/not valid YAML \(line \d\)/) });
+    expect(detailsOf('---\nname: [unclosed\n---\nhi')?.[0]).toEqual({
+      field: 'frontMatter',
+      message: expect.stringMatching(/not valid YAML \(line \d\)/),
+    });
     expect(detailsOf('---\n- a\n- b\n---\nhi')?.[0]?.message).toMatch(/mapping/);
     expect(detailsOf('---\ndescription: x\n---\nhi')).toEqual([{ field: 'frontMatter.name', message: 'is required' }]);
     expect(detailsOf('---\nname: Code Reviewer\n---\nhi')?.[0]?.field).toBe('frontMatter.name');
-    expect(detailsOf('---\nname: a-b\nmodel: gpt-9\n---\nhi')).toEqual([{ field: 'frontMatter.model', message: expect.stringContaining('gpt-9') }]);
+    expect(detailsOf('---\nname: a-b\nmodel: gpt-9\n---\nhi')).toEqual([
+      { field: 'frontMatter.model', message: expect.stringContaining('gpt-9') },
+    ]);
     expect(detailsOf('---\nname: a-b\ntools: Read, Teleport\n---\nhi')?.[0]?.message).toMatch(/unknown tools: Teleport/);
     expect(detailsOf('---\nname: a-b\n---\n\n   \n')).toEqual([{ field: 'instructions', message: expect.stringContaining('empty') }]);
     expect(detailsOf(`---\nname: a-b\n---\n${'x'.repeat(50_001)}`)?.[0]?.field).toBe('instructions');

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { contractProblems } from '../support/contract.js';
 
 const json = new Headers({ 'content-type': 'application/json; charset=utf-8', 'x-request-id': 'req_1' });
-const health = { success: true, data: { status: 'ok', version: '1.0.0', time: '2026-11-25T09:30:00.000Z', database: { status: 'ok', latencyMs: 1 } } };
+const health = {
+  success: true,
+  data: { status: 'ok', version: '1.0.0', time: '2026-11-25T09:30:00.000Z', database: { status: 'ok', latencyMs: 1 } },
+};
 
 describe('contractProblems', () => {
   it('accepts a conforming response', () => {

@@ -28,11 +28,7 @@ export async function createApiKey(
   return row!.id;
 }
 
-export async function listApiKeys(
-  tx: Tx,
-  orgId: string,
-  options: PageRequest & { includeRevoked: boolean },
-): Promise<ApiKeyRow[]> {
+export async function listApiKeys(tx: Tx, orgId: string, options: PageRequest & { includeRevoked: boolean }): Promise<ApiKeyRow[]> {
   const page = keyset(tx, ['k.created_at', 'k.id'], options);
   return tx<ApiKeyRow[]>`
     select ${keyColumns(tx)} from staffroom.api_keys k
@@ -43,7 +39,9 @@ export async function listApiKeys(
 }
 
 export async function findApiKey(tx: Tx, orgId: string, id: string): Promise<ApiKeyRow | undefined> {
-  const [row] = await tx<ApiKeyRow[]>`select ${keyColumns(tx)} from staffroom.api_keys k where k.organization_id = ${orgId} and k.id = ${id}`;
+  const [row] = await tx<
+    ApiKeyRow[]
+  >`select ${keyColumns(tx)} from staffroom.api_keys k where k.organization_id = ${orgId} and k.id = ${id}`;
   return row;
 }
 

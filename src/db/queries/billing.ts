@@ -12,12 +12,16 @@ export async function organizationExists(tx: Tx, orgId: string): Promise<boolean
 }
 
 export async function findCustomer(tx: Tx, orgId: string): Promise<string | undefined> {
-  const [row] = await tx<{ id: string }[]>`select stripe_customer_id as id from staffroom.billing_customers where organization_id = ${orgId}`;
+  const [row] = await tx<
+    { id: string }[]
+  >`select stripe_customer_id as id from staffroom.billing_customers where organization_id = ${orgId}`;
   return row?.id;
 }
 
 export async function organizationOfCustomer(tx: Tx, customerId: string): Promise<string | undefined> {
-  const [row] = await tx<{ id: string }[]>`select organization_id as id from staffroom.billing_customers where stripe_customer_id = ${customerId}`;
+  const [row] = await tx<
+    { id: string }[]
+  >`select organization_id as id from staffroom.billing_customers where stripe_customer_id = ${customerId}`;
   return row?.id;
 }
 

@@ -63,8 +63,19 @@ export interface UsageRow {
 }
 
 /** Exact totals of tasks finished between two UTC dates (inclusive), grouped by day, employee or model. */
-export async function usageBy(tx: Tx, orgId: string, from: string, to: string, by: 'day' | 'employee' | 'model' | 'total'): Promise<UsageRow[]> {
-  const key = { day: tx`to_char(t.finished_at at time zone 'UTC', 'YYYY-MM-DD')`, employee: tx`t.employee_id::text`, model: tx`t.model`, total: tx`'total'` }[by];
+export async function usageBy(
+  tx: Tx,
+  orgId: string,
+  from: string,
+  to: string,
+  by: 'day' | 'employee' | 'model' | 'total',
+): Promise<UsageRow[]> {
+  const key = {
+    day: tx`to_char(t.finished_at at time zone 'UTC', 'YYYY-MM-DD')`,
+    employee: tx`t.employee_id::text`,
+    model: tx`t.model`,
+    total: tx`'total'`,
+  }[by];
   return tx<UsageRow[]>`
     select ${key} as key, ${by === 'employee' ? tx`min(e.name)` : tx`null`} as label, count(*)::int as tasks,
            -- float8 is exact for integers below 2^53 and arrives as a JS number (int8 would arrive as a string).

@@ -13,11 +13,7 @@ const memberColumns = (tx: Tx) => tx`
   m.user_id as "userId", p.email, p.name, m.role, to_json(m.created_at)#>>'{}' as "joinedAt"`;
 
 /** Members in the order they joined; the cursor is (joinedAt, userId) of the last one. */
-export async function listMembers(
-  tx: Tx,
-  orgId: string,
-  options: PageRequest & { role?: string },
-): Promise<MemberRow[]> {
+export async function listMembers(tx: Tx, orgId: string, options: PageRequest & { role?: string }): Promise<MemberRow[]> {
   const page = keyset(tx, ['m.created_at', 'm.user_id'], options, 'asc');
   return tx<MemberRow[]>`
     select ${memberColumns(tx)}

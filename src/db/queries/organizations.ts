@@ -34,7 +34,11 @@ export async function createOrganization(
   return row!.id;
 }
 
-export async function findOrganization(tx: Tx, id: string, options: { includeDeleted?: boolean } = {}): Promise<OrganizationRow | undefined> {
+export async function findOrganization(
+  tx: Tx,
+  id: string,
+  options: { includeDeleted?: boolean } = {},
+): Promise<OrganizationRow | undefined> {
   const [row] = await tx<OrganizationRow[]>`
     select ${organizationColumns(tx)} from staffroom.organizations o
     where o.id = ${id} ${options.includeDeleted ? tx`` : tx`and o.deleted_at is null`}`;

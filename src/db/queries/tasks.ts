@@ -21,7 +21,10 @@ const taskColumns = (tx: Tx) => tx`
  * Creates a queued task and reserves the most it can cost; the database computes that from the employee,
  * the model's price and the input. With an idempotency key, the same key and input return the first task.
  */
-export async function createTask(tx: Tx, task: { orgId: string; employeeId: string; input: string; idempotencyKey: string | null }): Promise<string> {
+export async function createTask(
+  tx: Tx,
+  task: { orgId: string; employeeId: string; input: string; idempotencyKey: string | null },
+): Promise<string> {
   const [row] = await tx<{ id: string }[]>`
     select staffroom.create_task(${task.orgId}, ${task.employeeId}, ${task.input}, ${task.idempotencyKey}) as id`;
   return row!.id;
@@ -96,7 +99,13 @@ export async function renewLease(tx: Tx, id: string, workerId: string, leaseMs: 
 }
 
 export type Outcome =
-  | { status: 'succeeded'; output: string; provider: string; usage: { inputTokens: number; outputTokens: number; cachedInputTokens: number }; costCredits: number }
+  | {
+      status: 'succeeded';
+      output: string;
+      provider: string;
+      usage: { inputTokens: number; outputTokens: number; cachedInputTokens: number };
+      costCredits: number;
+    }
   | { status: 'failed'; provider: string | null; errorCode: string; errorMessage: string }
   | { status: 'canceled' };
 

@@ -33,7 +33,10 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
     query: queryAt === -1 ? '' : url.slice(queryAt + 1),
     headers: req.headers,
     // GET and DELETE carry no body worth reading unless the client says it sends one.
-    body: req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? undefined : await readBody(req, options.maxBodyBytes + 1),
+    body:
+      req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined
+        ? undefined
+        : await readBody(req, options.maxBodyBytes + 1),
   };
   const response = await app.handle(request);
   res.writeHead(response.status, response.headers);

@@ -10,7 +10,9 @@ export function providersFromEnv(env: NodeJS.ProcessEnv): Providers {
   const timeoutMs = env.LLM_TIMEOUT_MS ? Number(env.LLM_TIMEOUT_MS) : undefined;
   return {
     offline: createOfflineProvider(),
-    ...(env.OPENAI_API_KEY ? { openai: createOpenAiProvider({ apiKey: env.OPENAI_API_KEY, baseUrl: env.OPENAI_BASE_URL, timeoutMs }) } : {}),
+    ...(env.OPENAI_API_KEY
+      ? { openai: createOpenAiProvider({ apiKey: env.OPENAI_API_KEY, baseUrl: env.OPENAI_BASE_URL, timeoutMs }) }
+      : {}),
     ...(env.ANTHROPIC_API_KEY
       ? { anthropic: createAnthropicProvider({ apiKey: env.ANTHROPIC_API_KEY, baseUrl: env.ANTHROPIC_BASE_URL, timeoutMs }) }
       : {}),

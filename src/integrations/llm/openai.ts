@@ -33,7 +33,12 @@ export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string
         throw new ProviderError('openai', 'openai sent a response without a message or token usage', true);
       }
       // prompt_tokens includes the cached ones; they are billed apart.
-      return { provider: 'openai', model: request.model, output, usage: { inputTokens: prompt - cached, outputTokens: completion, cachedInputTokens: cached } };
+      return {
+        provider: 'openai',
+        model: request.model,
+        output,
+        usage: { inputTokens: prompt - cached, outputTokens: completion, cachedInputTokens: cached },
+      };
     },
   };
 }

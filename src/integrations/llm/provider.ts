@@ -81,7 +81,13 @@ export async function postJson(
   } catch (error) {
     if (options.signal?.aborted) throw new ProviderError(provider, `${provider} call aborted`, false, undefined, { cause: error });
     const timedOut = (error as Error).name === 'TimeoutError';
-    throw new ProviderError(provider, timedOut ? `${provider} did not answer within ${options.timeoutMs} ms` : `${provider} could not be reached`, true, undefined, { cause: error });
+    throw new ProviderError(
+      provider,
+      timedOut ? `${provider} did not answer within ${options.timeoutMs} ms` : `${provider} could not be reached`,
+      true,
+      undefined,
+      { cause: error },
+    );
   }
   const text = await response.text().catch(() => '');
   let parsed: unknown;
@@ -93,7 +99,12 @@ export async function postJson(
   if (!response.ok) {
     const detail = (parsed as { error?: { message?: unknown } } | undefined)?.error?.message;
     const transient = response.status === 408 || response.status === 409 || response.status === 429 || response.status >= 500;
-    throw new ProviderError(provider, `${provider} answered ${response.status}: ${sanitizeProviderMessage(detail ?? response.statusText)}`, transient, response.status);
+    throw new ProviderError(
+      provider,
+      `${provider} answered ${response.status}: ${sanitizeProviderMessage(detail ?? response.statusText)}`,
+      transient,
+      response.status,
+    );
   }
   if (parsed === undefined) throw new ProviderError(provider, `${provider} sent a response that is not JSON`, true, response.status);
   return parsed;
