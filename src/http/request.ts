@@ -7,10 +7,19 @@ import type { HttpRequest } from './types.js';
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 
+// New ids are this process's random prefix and a counter: unique across instances, and cheap.
+const idPrefix = `req_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+let idCounter = 0;
+
 /** The client's X-Request-Id when it is a sensible token, else a new one. */
 export function requestIdOf(http: HttpRequest): string {
-  const incoming = single(http.headers['x-request-id']);
-  return incoming && requestIdPattern.test(incoming) ? incoming : `req_${randomUUID().replace(/-/g, '')}`;
+  const incoming = http.headers['x-request-id'];
+  if (incoming !== undefined) {
+    const value = single(incoming);
+    if (value && requestIdPattern.test(value)) return value;
+  }
+  idCounter = (idCounter + 1) % 0x1000000000000;
+  return idPrefix + idCounter.toString(16).padStart(12, '0');
 }
 
 /** Refuses a path or query string that is not percent-encoded UTF-8 or that carries NUL. */
