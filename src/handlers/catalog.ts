@@ -2,25 +2,26 @@ import type { Handler } from '../http/types.js';
 import * as catalog from '../services/catalog.js';
 
 const cacheable = { 'Cache-Control': 'public, max-age=3600' };
-const onePage = { nextCursor: null };
+const onePage = Object.freeze({ nextCursor: null });
+// The catalog is deeply frozen and handed out as it is: the core serialises a frozen body once.
 
 export const listPlans: Handler<'listPlans'> = async () => ({
   status: 200,
-  body: [...catalog.plans],
+  body: catalog.plans as catalog.Plan[],
   page: onePage,
   headers: cacheable,
 });
 
 export const listCreditPacks: Handler<'listCreditPacks'> = async () => ({
   status: 200,
-  body: [...catalog.creditPacks],
+  body: catalog.creditPacks as catalog.CreditPack[],
   page: onePage,
   headers: cacheable,
 });
 
 export const listModels: Handler<'listModels'> = async (req) => ({
   status: 200,
-  body: [...catalog.listModels(req.query.provider)],
+  body: catalog.listModels(req.query.provider) as catalog.Model[],
   page: onePage,
   headers: cacheable,
 });

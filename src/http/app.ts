@@ -120,7 +120,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     if (options.validateResponses && operation) outcome = checkAgainstContract(operation, outcome, ctx);
 
     const headers = responseHeaders(requestId, outcome);
-    const text = outcome.body === undefined ? '' : typeof outcome.body === 'string' ? outcome.body : JSON.stringify(outcome.body);
+    const text =
+      outcome.body === undefined ? '' : typeof outcome.body === 'string' ? outcome.body : (outcome.text ?? JSON.stringify(outcome.body));
     access({
       requestId,
       method: http.method,

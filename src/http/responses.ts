@@ -8,6 +8,8 @@ import { fromDatabaseError } from '../db/errors.js';
 export interface Outcome {
   status: number;
   body?: unknown;
+  /** The body already serialised, when it was (frozen data). */
+  text?: string;
   headers?: Record<string, string>;
 }
 
@@ -28,10 +30,19 @@ export function preflight(): Outcome {
   };
 }
 
-/** A handler's result in the success envelope; 204 has no body. */
+// Envelopes of frozen data (the catalog), serialised once: by the data, with the page it was sent with.
+const serialised = new WeakMap<object, { page: unknown; text: string }>();
+
+/** A handler's result in the success envelope; 204 has no body. Frozen data must be frozen all the way down. */
 export function success(result: { status: number; body?: unknown; page?: unknown; headers?: Record<string, string> }): Outcome {
   if (result.status === 204) return { status: 204, headers: result.headers };
   const body = result.page ? { success: true, data: result.body, page: result.page } : { success: true, data: result.body };
+  const data = result.body;
+  if (data !== null && typeof data === 'object' && Object.isFrozen(data) && (result.page === undefined || Object.isFrozen(result.page))) {
+    let cached = serialised.get(data);
+    if (!cached || cached.page !== result.page) serialised.set(data, (cached = { page: result.page, text: JSON.stringify(body) }));
+    return { status: result.status, body, text: cached.text, headers: result.headers };
+  }
   return { status: result.status, body, headers: result.headers };
 }
 

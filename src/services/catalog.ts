@@ -6,7 +6,18 @@ export type CreditPack = components['schemas']['CreditPack'];
 export type Model = components['schemas']['Model'];
 export type Provider = Model['provider'];
 
-export const plans: readonly Plan[] = [
+/** Deeply frozen: the catalog never changes while the service runs, so its responses are serialised once. */
+function frozen<T>(items: T[]): readonly T[] {
+  const freeze = (value: unknown): void => {
+    if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+    Object.freeze(value);
+    for (const item of Object.values(value)) freeze(item);
+  };
+  freeze(items);
+  return items;
+}
+
+export const plans: readonly Plan[] = frozen([
   {
     id: 'free',
     name: 'Free',
@@ -34,16 +45,16 @@ export const plans: readonly Plan[] = [
     monthlyCredits: 1_200_000,
     limits: { employees: 200, concurrentTasks: 25, members: 100 },
   },
-];
+]);
 
-export const creditPacks: readonly CreditPack[] = [
+export const creditPacks: readonly CreditPack[] = frozen([
   { id: 'credits-100k', name: '100,000 credits', credits: 100_000, priceCents: 1_000, currency: 'usd' },
   { id: 'credits-1m', name: '1,000,000 credits', credits: 1_000_000, priceCents: 9_500, currency: 'usd' },
-];
+]);
 
 // Prices are integer micro-dollars per million tokens. Offline models never call a provider; they carry a
 // small price so that credits move in a zero-configuration setup exactly as they do in production.
-export const models: readonly Model[] = [
+export const models: readonly Model[] = frozen([
   {
     id: 'offline-small',
     provider: 'offline',
@@ -92,12 +103,15 @@ export const models: readonly Model[] = [
     maxOutputTokens: 64_000,
     pricing: { inputPerMillion: 3_000_000, outputPerMillion: 15_000_000, cachedInputPerMillion: 300_000 },
   },
-];
+]);
 
 export const defaultModelId = 'offline-small';
 
+const modelsByProvider = new Map<Provider, readonly Model[]>();
+for (const model of models) modelsByProvider.set(model.provider, Object.freeze([...(modelsByProvider.get(model.provider) ?? []), model]));
+
 export function listModels(provider?: Provider): readonly Model[] {
-  return provider ? models.filter((m) => m.provider === provider) : models;
+  return provider ? (modelsByProvider.get(provider) ?? Object.freeze([])) : models;
 }
 
 export function findModel(id: string): Model | undefined {
