@@ -1,5 +1,5 @@
 // dredd hooks: run the transactions of the operations' success responses (dredd has no way to provoke a
-// 429 or a 500), and normalise express's
+// 429 or a 500), and normalise the server's
 // `; charset=utf-8` before dredd compares media types.
 const { appendFileSync, readFileSync } = require('node:fs');
 const { resolve } = require('node:path');
