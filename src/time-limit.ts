@@ -1,4 +1,5 @@
-// Racing work against a timer, for every wait the service bounds (health pings, a request's deadline).
+// Racing work against a timer, for a single wait the service bounds (a health ping). Request deadlines are
+// swept by one timer for all requests instead (http/app.ts).
 
 /** The work's outcome, or `onTimeout()`'s error once `ms` have passed; the timer never outlives the race. */
 export async function withTimeLimit<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

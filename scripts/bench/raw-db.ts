@@ -16,6 +16,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { jwtVerify } from 'jose';
 import postgres, { type TransactionSql } from 'postgres';
+import { readBody, sendJson } from './baseline-http.js';
 
 const port = Number(process.env.PORT);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -173,21 +174,6 @@ async function createApiKey(user: User, orgId: string, input: { name: string }):
     return findApiKey(tx, orgId, row!.id);
   });
   return [201, { success: true, data: { ...key, secret } }, { Location: `/v1/organizations/${orgId}/api-keys/${key!.id}` }];
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
 }
 
 const organizationPath = /^\/v1\/organizations\/([0-9a-f-]{36})$/;

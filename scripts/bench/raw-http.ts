@@ -4,6 +4,7 @@
 // Staffroom's envelope. Listens on HOST:PORT. Started by scripts/bench/index.ts, pinned to one core.
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readBody, sendJson } from './baseline-http.js';
 
 const port = Number(process.env.PORT);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -14,21 +15,6 @@ if (!Number.isInteger(port) || port <= 0 || !plansFile) {
 }
 const plansBody = readFileSync(plansFile);
 const plansContentType = process.env.BENCH_PLANS_CONTENT_TYPE ?? 'application/json; charset=utf-8';
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
-}
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];

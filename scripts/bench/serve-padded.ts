@@ -7,8 +7,8 @@ import { appDepsFromEnv, loadConfig } from '../../src/config.js';
 import { connect } from '../../src/db/client.js';
 import { handlers } from '../../src/handlers/index.js';
 import { createRequestListener } from '../../src/http/adapters/node.js';
-import { contract, createApp, type AppOptions } from '../../src/http/app.js';
-import { operationsOf, type OpenApiDocument } from '../../src/http/contract.js';
+import { createApp, type AppOptions } from '../../src/http/app.js';
+import { contract, operationsOf, type OpenApiDocument } from '../../src/http/contract.js';
 import { createLogger, flushLogs } from '../../src/logger.js';
 
 export const paddedOperationCount = 200;

@@ -8,9 +8,9 @@ import { handlers as operationHandlers } from '../handlers/index.js';
 import { ApiError } from '../kernel/errors.js';
 import type { Caller } from '../kernel/caller.js';
 import type { AppDeps, RequestContext } from '../kernel/context.js';
-import { contract as bundledContract, operationsOf, type OpenApiDocument, type Operation } from './contract.js';
+import { contract, operationsOf, type OpenApiDocument, type Operation } from './contract.js';
 import { checkTarget, declaredHeaders, parseBody, parseQuery, requestIdOf } from './request.js';
-import { corsHeaders, errorBody, failure, preflight, success, type Outcome } from './responses.js';
+import { errorBody, failure, jsonType, preflight, responseHeaders, success, type Outcome } from './responses.js';
 import { createRouter } from './router.js';
 import { authenticate } from './security.js';
 import { toErrorDetails } from './validation-errors.js';
@@ -43,15 +43,11 @@ export interface App {
   handle(request: HttpRequest): Promise<HttpResponse>;
 }
 
-export const contract = bundledContract;
-
 let yamlText: Promise<string> | undefined;
 /** The contract as YAML, made on first request (the YAML library loads only then). */
 export function contractYaml(): Promise<string> {
   return (yamlText ??= import('yaml').then(({ stringify }) => stringify(contract, { lineWidth: 0 })));
 }
-
-const jsonType = 'application/json; charset=utf-8';
 
 export async function createApp(options: AppOptions): Promise<App> {
   const { deps, log, maxBodyBytes } = options;
@@ -148,19 +144,6 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   return { handle };
-}
-
-/** CORS, the request id, the JSON content type when there is a body, and the outcome's own headers (which win). */
-function responseHeaders(requestId: string, outcome: Outcome): Record<string, string> {
-  // A literal of one shape, then the few extra headers: spreading objects with such keys is several times slower.
-  const headers: Record<string, string> = {
-    'Access-Control-Allow-Origin': corsHeaders['Access-Control-Allow-Origin']!,
-    'Access-Control-Expose-Headers': corsHeaders['Access-Control-Expose-Headers']!,
-    'X-Request-Id': requestId,
-  };
-  if (outcome.body !== undefined) headers['Content-Type'] = jsonType;
-  if (outcome.headers) for (const name in outcome.headers) if (name !== 'X-Request-Id') headers[name] = outcome.headers[name]!;
-  return headers;
 }
 
 /** The context a request's handler and services get; its child logger is made only when something logs. */

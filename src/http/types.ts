@@ -1,7 +1,6 @@
 // Transport types shared by the core and the handlers. Handlers see these, never node:http or a platform's types.
 import type { operations } from '../generated/api.js';
 import type { RequestContext } from '../kernel/context.js';
-export type { AppDeps, RequestContext } from '../kernel/context.js';
 
 export type OperationId = keyof operations;
 

@@ -22,6 +22,29 @@ async function team(owner: TestUser, others: [TestUser, 'owner' | 'admin' | 'mem
 
 const memberPath = (orgId: string, userId: string) => ({ params: { path: { orgId, userId } } });
 
+/**
+ * Two owners raced to demote or remove each other: one call succeeded with `okStatus`; the other was refused,
+ * 409 LAST_OWNER when it ran first into the last-owner rule or 403 FORBIDDEN when it saw that it had already
+ * lost its role. Either way exactly one owner remains.
+ */
+async function expectOneOwnerLeft(
+  results: { response: Response; error?: { error: { code: string } } }[],
+  okStatus: number,
+  orgId: string,
+): Promise<void> {
+  const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
+  expect(statuses[0]).toBe(okStatus);
+  expect([403, 409]).toContain(statuses[1]);
+  const refused = results.find((r) => r.response.status !== okStatus)!;
+  expect([
+    [403, 'FORBIDDEN'],
+    [409, 'LAST_OWNER'],
+  ]).toContainEqual([refused.response.status, refused.error?.error.code]);
+  const [row] = await app.database
+    .db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
+  expect(row?.owners).toBe(1);
+}
+
 describe('listMembers', () => {
   it('lists everyone in join order with their role, and filters by role', async () => {
     const [owner, a, b] = [await user(), await user(), await user()];
@@ -116,19 +139,7 @@ describe('updateMember', () => {
         as(a).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, b.id), body: { role: 'member' } }),
         as(b).PATCH('/v1/organizations/{orgId}/members/{userId}', { ...memberPath(orgId, a.id), body: { role: 'member' } }),
       ]);
-      // One wins; the other is refused: 409 when it ran first into the last-owner rule, 403 when it saw that it
-      // had already been demoted. Either way exactly one owner remains.
-      const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
-      expect(statuses[0]).toBe(200);
-      expect([403, 409]).toContain(statuses[1]);
-      const refused = results.find((r) => r.response.status !== 200)!;
-      expect([
-        [403, 'FORBIDDEN'],
-        [409, 'LAST_OWNER'],
-      ]).toContainEqual([refused.response.status, refused.error?.error.code]);
-      const [row] = await app.database
-        .db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
-      expect(row?.owners).toBe(1);
+      await expectOneOwnerLeft(results, 200, orgId);
     }
   });
 });
@@ -162,16 +173,6 @@ describe('removeMember', () => {
       as(a).DELETE('/v1/organizations/{orgId}/members/{userId}', memberPath(orgId, a.id)),
       as(b).DELETE('/v1/organizations/{orgId}/members/{userId}', memberPath(orgId, b.id)),
     ]);
-    const statuses = results.map((r) => r.response.status).sort((x, y) => x - y);
-    expect(statuses[0]).toBe(204);
-    expect([403, 409]).toContain(statuses[1]);
-    const refused = results.find((r) => r.response.status !== 204)!;
-    expect([
-      [403, 'FORBIDDEN'],
-      [409, 'LAST_OWNER'],
-    ]).toContainEqual([refused.response.status, refused.error?.error.code]);
-    const [row] = await app.database
-      .db`select count(*)::int as owners from staffroom.memberships where organization_id = ${orgId} and role = 'owner'`;
-    expect(row?.owners).toBe(1);
+    await expectOneOwnerLeft(results, 204, orgId);
   });
 });

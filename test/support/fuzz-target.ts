@@ -1,7 +1,7 @@
 // What the fuzzer runs against: the fixture it builds over HTTP with a user's token, the Stripe settings of an
 // in-process app, and the repairs that keep the fixture usable while requests delete and restore things.
 import { createStripeClient, stripeConfigFromEnv, type StripeConfig } from '../../src/integrations/stripe.js';
-import type { AppDeps } from '../../src/http/types.js';
+import type { AppDeps } from '../../src/kernel/context.js';
 import { mintAccessToken } from '../../src/services/identity.js';
 import type { Db } from '../../src/db/client.js';
 import type { FuzzFixture, FuzzRequest } from './fuzz.js';

@@ -2,12 +2,13 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createServer } from 'node:http';
-import { contract, createApp } from '../../src/http/app.js';
+import { createApp } from '../../src/http/app.js';
+import { contract } from '../../src/http/contract.js';
 import { createRequestListener } from '../../src/http/adapters/node.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
 import { ping, type Db } from '../../src/db/client.js';
-import type { AppDeps } from '../../src/http/types.js';
+import type { AppDeps } from '../../src/kernel/context.js';
 import type { InvitationMailer } from '../../src/integrations/supabase.js';
 import { createTokenVerifier, localIssuer, mintAccessToken } from '../../src/services/identity.js';
 

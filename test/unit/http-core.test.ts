@@ -1,0 +1,100 @@
+// The core without a database: the request deadline, validators compiled at run time answering exactly
+// as the ones `npm run gen` compiled, and the one access line per request.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createApp, type AppOptions } from '../../src/http/app.js';
+import { contract } from '../../src/http/contract.js';
+import { handlers } from '../../src/handlers/index.js';
+import type { HttpRequest } from '../../src/http/types.js';
+
+const userId = '0f8fad5b-d9cb-469f-a165-70867728950e';
+const deps: AppOptions['deps'] = {
+  version: '1.0.0',
+  verifyAccessToken: async () => ({ userId, email: 'a@example.com', name: null, claims: { sub: userId, exp: 2_000_000_000 } }),
+};
+const silent = pino({ level: 'silent' });
+
+function request(method: string, path: string, options: { query?: string; body?: unknown } = {}): HttpRequest {
+  return {
+    method,
+    path,
+    query: options.query ?? '',
+    headers: {
+      authorization: 'Bearer a.b.c',
+      'x-request-id': 'fixed-id',
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body)),
+  };
+}
+
+describe('the request deadline', () => {
+  it('answers 503 with Retry-After when a handler outlives it, and serves the next request as usual', async () => {
+    const app = await createApp({
+      deps,
+      log: silent,
+      validateResponses: true,
+      maxBodyBytes: 1024,
+      requestTimeoutMs: 50,
+      handlers: { ...(handlers as unknown as NonNullable<AppOptions['handlers']>), getCurrentUser: () => new Promise(() => undefined) },
+    });
+    const late = await app.handle(request('GET', '/v1/me'));
+    expect(late.status).toBe(503);
+    expect(late.headers['Retry-After']).toBe('2');
+    expect(JSON.parse(late.body)).toMatchObject({ success: false, error: { code: 'UNAVAILABLE', requestId: 'fixed-id' } });
+    expect((await app.handle(request('GET', '/v1/plans'))).status).toBe(200);
+  });
+});
+
+describe('validators compiled at run time', () => {
+  it('answer every request exactly as the ones compiled ahead of time', async () => {
+    const options = { deps, log: silent, validateResponses: true, maxBodyBytes: 1024 };
+    const ahead = await createApp(options);
+    // Handing the contract in makes the app compile its own validators (as for the bench's padded contract).
+    const atRunTime = await createApp({ ...options, contract: structuredClone(contract) });
+    const requests = [
+      request('GET', '/v1/plans', { query: 'x=1' }),
+      request('GET', '/v1/models', { query: 'provider=nope' }),
+      request('GET', '/v1/models', { query: 'provider=openai' }),
+      request('GET', '/v1/organizations', { query: 'limit=0&includeDeleted=maybe' }),
+      request('GET', '/v1/organizations/not-a-uuid'),
+      request('POST', '/v1/organizations', { body: { name: '', extra: 1 } }),
+      request('POST', '/v1/organizations', { body: 'x' }),
+      request('GET', '/v1/organizations/0f8fad5b-d9cb-469f-a165-70867728950e/usage', { query: 'from=2026-02-30' }),
+    ];
+    for (const each of requests) {
+      const [a, b] = [await ahead.handle(each), await atRunTime.handle(each)];
+      expect(b, `${each.method} ${each.path}?${each.query}`).toEqual(a);
+    }
+    const answers = await Promise.all(requests.slice(0, 6).map((each) => ahead.handle(each)));
+    expect(answers.map((answer) => answer.status)).toEqual([400, 400, 200, 400, 400, 400]);
+  });
+});
+
+describe('the access line', () => {
+  it('is one line per request with its id, route, operation, status, caller and duration', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info', base: { service: 'staffroom' } }, { write: (line: string) => void lines.push(line) });
+    const app = await createApp({ deps, log, validateResponses: false, maxBodyBytes: 1024 });
+    await app.handle(request('GET', '/v1/plans'));
+    await app.handle({ ...request('GET', '/v1/organizations'), headers: { 'x-request-id': 'anonymous' } });
+    await app.handle({ ...request('GET', '/v1/me'), headers: { authorization: 'Bearer a.b.c', 'x-request-id': 'signed-in' } });
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === 'request');
+    expect(entries).toEqual([
+      expect.objectContaining({
+        level: 30,
+        service: 'staffroom',
+        requestId: 'fixed-id',
+        method: 'GET',
+        path: '/v1/plans',
+        operationId: 'listPlans',
+        status: 200,
+      }),
+      expect.objectContaining({ requestId: 'anonymous', operationId: 'listOrganizations', status: 401 }),
+      // No database here: the signed-in call answers 503, and the line names its caller.
+      expect.objectContaining({ requestId: 'signed-in', operationId: 'getCurrentUser', status: 503, callerId: userId }),
+    ]);
+    expect(entries[0]!.durationMs).toEqual(expect.any(Number));
+    expect(entries[1]).not.toHaveProperty('callerId');
+  });
+});

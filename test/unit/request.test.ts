@@ -1,0 +1,36 @@
+// Reading the parts of a request: the query string and the request id.
+import { describe, expect, it } from 'vitest';
+import { parseQuery, requestIdOf } from '../../src/http/request.js';
+import { ApiError } from '../../src/kernel/errors.js';
+
+const request = (headers: Record<string, string>) => ({ method: 'GET', path: '/', query: '', headers, body: undefined });
+
+describe('parseQuery', () => {
+  it('decodes names and values, spaces written as +, and keeps a repeated name as a list', () => {
+    expect(parseQuery('')).toEqual({});
+    expect(parseQuery('q=caf%C3%A9+bar&flag&limit=5&&limit=6')).toEqual({ q: 'café bar', flag: '', limit: ['5', '6'] });
+    expect(parseQuery('a%5Bb%5D=1&x=a=b')).toEqual({ 'a[b]': '1', x: 'a=b' });
+  });
+
+  it('refuses text that is not percent-encoded UTF-8 with a 400 naming the query', () => {
+    for (const query of ['q=%E0%A4%A', 'q=%ZZ', '%C3=1']) {
+      let thrown: unknown;
+      try {
+        parseQuery(query);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, query).toBeInstanceOf(ApiError);
+      expect(thrown).toMatchObject({ code: 'VALIDATION_ERROR', details: [{ field: 'query', message: 'is not valid percent-encoding' }] });
+    }
+  });
+});
+
+describe('requestIdOf', () => {
+  it('keeps a sensible X-Request-Id and makes a new, distinct one otherwise', () => {
+    expect(requestIdOf(request({ 'x-request-id': 'client-42.a_b' }))).toBe('client-42.a_b');
+    const made = [requestIdOf(request({})), requestIdOf(request({ 'x-request-id': 'not ok!' })), requestIdOf(request({}))];
+    for (const id of made) expect(id).toMatch(/^req_[0-9a-f]{32}$/);
+    expect(new Set(made).size).toBe(3);
+  });
+});
