@@ -185,6 +185,20 @@ describe('error envelope', () => {
   });
 });
 
+describe('framing', () => {
+  it('sends each body with its Content-Length, in one piece, and none on a 204', async () => {
+    for (const path of ['/v1/plans', '/v1/nothing-here', '/v1/organizations']) {
+      const response = await fetch(`${server.baseUrl}${path}`);
+      const bytes = Buffer.from(await response.arrayBuffer());
+      expect(response.headers.get('content-length'), path).toBe(String(bytes.length));
+      expect(response.headers.get('transfer-encoding'), path).toBeNull();
+    }
+    const preflight = await fetch(`${server.baseUrl}/v1/plans`, { method: 'OPTIONS' });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('content-length')).toBeNull();
+  });
+});
+
 describe('every secured operation', () => {
   const secured = contractOperations().filter((op) => op.responses.includes('401'));
   const expired = () =>

@@ -7,6 +7,7 @@ import { errorStatus } from '../../src/kernel/errors.js';
 
 const contract = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../src/generated/openapi.json'), 'utf8')) as {
   components: { schemas: { ErrorCode: { enum: string[]; description: string } } };
+  paths: Record<string, Record<string, { operationId?: string; responses?: Record<string, unknown> }>>;
 };
 const errorCode = contract.components.schemas.ErrorCode;
 
@@ -24,5 +25,16 @@ describe('the error catalogue', () => {
     const documented = documentedStatuses();
     expect(documented.map(([code]) => code)).toEqual(errorCode.enum);
     expect(Object.fromEntries(documented)).toEqual(errorStatus);
+  });
+
+  // Any write that reaches the database can lose a deadlock or a serialization race (40P01, 40001), which the
+  // core answers as 409 CONCURRENT_UPDATE: the contract must let every such operation say so.
+  it('declares 409 on every operation that writes to the database', () => {
+    const undeclared = Object.values(contract.paths).flatMap((item) =>
+      Object.entries(item)
+        .filter(([method, operation]) => method !== 'get' && operation.responses?.['503'] && !operation.responses['409'])
+        .map(([, operation]) => operation.operationId),
+    );
+    expect(undeclared).toEqual([]);
   });
 });

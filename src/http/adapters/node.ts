@@ -39,8 +39,14 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
         : await readBody(req, options.maxBodyBytes + 1),
   };
   const response = await app.handle(request);
+  if (response.status === 204 || response.status === 304) {
+    res.writeHead(response.status, response.headers).end();
+    return;
+  }
+  // A known length lets node:http send the head and the body in one write instead of chunks.
+  response.headers['Content-Length'] = String(Buffer.byteLength(response.body));
   res.writeHead(response.status, response.headers);
-  res.end(response.status === 204 || response.status === 304 || req.method === 'HEAD' ? undefined : response.body);
+  res.end(req.method === 'HEAD' ? undefined : response.body);
 }
 
 async function serveDocs(path: string, options: NodeAdapterOptions, res: ServerResponse): Promise<void> {
