@@ -18,7 +18,7 @@ export async function getCurrentUser(ctx: RequestContext): Promise<CurrentUser> 
   return asCaller(ctx, async (tx) => {
     await ensureProfile(tx, user);
     const profile = (await queries.findProfile(tx, user.userId))!;
-    const memberships = await queries.listMembershipsOf(tx, user.userId, membershipsShown);
+    const memberships = await queries.listCallerMemberships(tx, membershipsShown);
     return { profile, memberships: memberships.slice(0, membershipsShown), hasMoreMemberships: memberships.length > membershipsShown };
   });
 }

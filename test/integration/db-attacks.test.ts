@@ -650,6 +650,13 @@ describe('an outsider', () => {
       ),
     ).toBe(0);
     expect(await valueAs(caller('outsider'), `select staffroom.shares_organization('${owner.id}')`)).toBe(false);
+    expect(
+      await valueAs(
+        caller('outsider'),
+        `select count(*)::int from staffroom.caller_memberships(1000) c where c.organization_id = '${ids.org}'`,
+      ),
+    ).toBe(0);
+    expect(await valueAs(caller('key'), `select count(*)::int from staffroom.caller_memberships(1000)`)).toBe(0);
   });
 
   it.each([
@@ -800,6 +807,7 @@ describe('function privileges', () => {
   const userCallable = [
     'accept_invitation',
     'cancel_task',
+    'caller_memberships',
     'caller_organizations',
     'create_api_key',
     'create_employee',

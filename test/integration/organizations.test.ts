@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { generateApiKeySecret, hashSecret } from '../../src/services/api-keys.js';
 import { mintAccessToken } from '../../src/services/identity.js';
+import postgres from 'postgres';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { signUp, startTestServer, testJwtSecret, type TestServer, type TestUser } from '../support/server.js';
 
@@ -217,6 +218,41 @@ describe('getCurrentUser', () => {
     const after = (await as(dana).GET('/v1/me')).data!.data;
     expect(after.memberships.map((m) => m.organization.id)).toEqual(joined.slice(5).map((o) => o.id));
     expect(after.hasMoreMemberships).toBe(false);
+  });
+
+  it('reads only the memberships of the page it answers, whatever the total', async () => {
+    const erin = await signUp(database.db, 'erin@example.com');
+    await as(erin).GET('/v1/me'); // makes the profile
+    // Two thousand organizations are set up directly: through the API they would take most of a minute.
+    await database.db`
+      with orgs as (
+        insert into staffroom.organizations (name, slug, default_model, created_by, created_at)
+        select 'Erin ' || n, 'erin-' || n, 'offline-small', ${erin.id}, now() - make_interval(secs => n)
+        from generate_series(1, 2000) n returning id, created_at)
+      insert into staffroom.memberships (organization_id, user_id, role, created_at) select id, ${erin.id}, 'owner', created_at from orgs`;
+    await database.db`analyze staffroom.memberships`;
+    await database.db`analyze staffroom.organizations`;
+    const claims = JSON.stringify({ sub: erin.id, role: 'authenticated', email: 'erin@example.com', exp: 2_000_000_000 });
+    // auto_explain reports the plan of the statement inside the function, with the rows each scan read:
+    // the page's 21 memberships, not the user's 2,000.
+    const plans: string[] = [];
+    const observed = postgres(database.url, { max: 1, onnotice: (notice) => plans.push(notice.message ?? '') });
+    try {
+      await observed.begin(async (tx) => {
+        await tx`load 'auto_explain'`;
+        await tx`select set_config('auto_explain.log_min_duration', '0', true), set_config('auto_explain.log_analyze', 'on', true),
+                        set_config('auto_explain.log_nested_statements', 'on', true), set_config('auto_explain.log_format', 'json', true),
+                        set_config('auto_explain.log_level', 'notice', true)`;
+        await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
+        expect(await tx`select * from staffroom.caller_memberships(21)`).toHaveLength(21);
+      });
+    } finally {
+      await observed.end();
+    }
+    const scans = plans
+      .filter((text) => text.includes('staffroom.memberships m'))
+      .flatMap((text) => [...text.matchAll(/"Relation Name": "memberships",[^]*?"Actual Rows": (\d+)/g)].map((m) => Number(m[1])));
+    expect(scans).toEqual([21]);
   });
 });
 
