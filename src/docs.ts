@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 const root = resolve(import.meta.dirname, '..');
-export const docsPath = join(root, 'dist/docs/index.html');
+const docsPath = join(root, 'dist/docs/index.html');
 const contractPath = join(root, 'src/generated/openapi.json');
 
 function isStale(): boolean {

@@ -38,7 +38,7 @@ export interface TxLimits {
 }
 
 /** How long a transaction may wait for a connection before the caller is told the database is unavailable. */
-export const acquireTimeoutMs = 1_500;
+const acquireTimeoutMs = 1_500;
 /** How many transactions of one pool may wait for a connection at once. */
 export const maxWaiting = 200;
 const waitingFor = new WeakMap<Db, number>();

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Sql } from 'postgres';
 
 const root = resolve(import.meta.dirname, '../..');
-export const migrationsDir = resolve(root, 'supabase/migrations');
+const migrationsDir = resolve(root, 'supabase/migrations');
 const shimPath = resolve(import.meta.dirname, 'supabase-shim.sql');
 const migrationName = /^(\d{14})_([a-z0-9_]+)\.sql$/;
 const lockKey = 7_241_901; // any constant: serialises concurrent runners

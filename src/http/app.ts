@@ -45,7 +45,7 @@ export interface App {
 
 let yamlText: Promise<string> | undefined;
 /** The contract as YAML, made on first request (the YAML library loads only then). */
-export function contractYaml(): Promise<string> {
+function contractYaml(): Promise<string> {
   return (yamlText ??= import('yaml').then(({ stringify }) => stringify(contract, { lineWidth: 0 })));
 }
 

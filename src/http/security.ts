@@ -33,7 +33,7 @@ const schemes: Record<string, Scheme> = {
   },
 };
 
-export function missingCredentials(): ApiError {
+function missingCredentials(): ApiError {
   return new ApiError('UNAUTHENTICATED', 'Send a bearer token in Authorization or an API key in X-Api-Key.');
 }
 

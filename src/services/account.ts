@@ -6,7 +6,7 @@ import { asCaller, ensureProfile, userOf } from './context.js';
 type CurrentUser = components['schemas']['CurrentUser'];
 
 /** At most this many memberships come with the user (the contract's `maxItems`); listOrganizations pages the rest. */
-export const membershipsShown = 20;
+const membershipsShown = 20;
 
 /**
  * The caller's profile (created from the token's claims on first use) and their first memberships, in join

@@ -20,7 +20,7 @@ export const knownTools: readonly Tool[] = [
   'NotebookEdit',
   'Task',
 ];
-export const maxInstructionsLength = 50_000;
+const maxInstructionsLength = 50_000;
 const maxFrontMatterLength = 16_384;
 const maxYamlAliases = 50;
 // Model aliases used in agent files, mapped to catalog ids.
@@ -43,7 +43,7 @@ const invalid = (details: ErrorDetail[]): ApiError =>
     details,
   );
 
-export function humanize(slug: string): string {
+function humanize(slug: string): string {
   const words = slug.split('-').join(' ');
   return words.charAt(0).toUpperCase() + words.slice(1);
 }

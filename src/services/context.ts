@@ -10,7 +10,7 @@ export function database(ctx: RequestContext): Db {
   return ctx.deps.db;
 }
 
-export function callerOf(ctx: RequestContext): Caller {
+function callerOf(ctx: RequestContext): Caller {
   if (!ctx.caller) throw new ApiError('UNAUTHENTICATED', 'Send a bearer token in Authorization or an API key in X-Api-Key.');
   return ctx.caller;
 }

@@ -2,11 +2,11 @@
 import { validationError } from '../kernel/errors.js';
 import type { Cursor, PageRequest } from '../db/keyset.js';
 
-export function encodeCursor(row: { createdAt: string; id: string }): string {
+function encodeCursor(row: { createdAt: string; id: string }): string {
   return Buffer.from(JSON.stringify({ t: row.createdAt, i: row.id })).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined): Cursor | undefined {
+function decodeCursor(cursor: string | undefined): Cursor | undefined {
   if (cursor === undefined) return undefined;
   try {
     const { t, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { t?: unknown; i?: unknown };
@@ -36,7 +36,7 @@ function isTimestamp(text: string): boolean {
 }
 
 /** Fetch limit + 1 rows; the extra one says whether there is a next page. */
-export function toPage<T extends { createdAt: string; id: string }>(rows: T[], limit: number): { items: T[]; nextCursor: string | null } {
+function toPage<T extends { createdAt: string; id: string }>(rows: T[], limit: number): { items: T[]; nextCursor: string | null } {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };

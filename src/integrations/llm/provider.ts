@@ -51,7 +51,7 @@ export class ProviderError extends Error {
 }
 
 /** A provider's own error text, shortened and with anything that looks like a credential removed. */
-export function sanitizeProviderMessage(text: unknown): string {
+function sanitizeProviderMessage(text: unknown): string {
   const message = typeof text === 'string' ? text : 'no message';
   return message
     .replace(/\b(sk|pk|rk|key)[-_][A-Za-z0-9_-]{8,}/g, '[redacted]')
