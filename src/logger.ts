@@ -2,8 +2,8 @@ import { pino, type Logger } from 'pino';
 
 export interface LoggerOptions {
   /**
-   * Gather lines and write them in batches (at most a quarter of a second late) instead of one write per
-   * line: for a long-running server. Call flushLogs() before exiting. Functions, which may be frozen as
+   * Gather the per-request lines and write them in batches (at most a quarter of a second late) instead of
+   * one write per line: for a long-running server. Call flushLogs() before exiting. Functions, which may be frozen as
    * soon as they answer, write each line at once (the default).
    */
   buffered?: boolean;
@@ -17,8 +17,9 @@ const batches = new WeakMap<Logger, { text: string }>();
 export function createLogger(level: string, options: LoggerOptions = {}): Logger {
   let destination: pino.DestinationStream | undefined;
   if (options.buffered) {
-    const stream = pino.destination({ dest: 1, sync: false, minLength: 8_192 });
-    destination = stream;
+    // Access lines are gathered below into 8 KiB writes, each written at once: an asynchronous write is handed
+    // to a thread-pool thread, and waking it for every batch cost more than the write itself.
+    destination = pino.destination({ dest: 1, sync: true });
   }
   const logger = pino(
     {
@@ -48,10 +49,7 @@ export function createLogger(level: string, options: LoggerOptions = {}): Logger
       if (batch.text) stream.write(batch.text);
       batch.text = '';
     };
-    setInterval(() => {
-      drain();
-      stream.flush();
-    }, 250).unref();
+    setInterval(drain, 250).unref();
     flushers.push(() => {
       drain();
       stream.flushSync();

@@ -67,17 +67,16 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer): void => {
+    // Past the limit the rest still flows (and is dropped), so the connection stays usable for the answer.
+    req.on('data', (chunk: Buffer) => {
+      if (size >= limit) return;
       chunks.push(chunk);
       size += chunk.length;
-      if (size >= limit) {
-        req.off('data', onData);
-        req.resume();
-        resolve(Buffer.concat(chunks).subarray(0, limit));
-      }
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(size === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+      if (size >= limit) resolve(Buffer.concat(chunks).subarray(0, limit));
+    });
+    req.once('end', () => {
+      if (size < limit) resolve(size === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    });
     req.once('error', reject);
   });
 }
