@@ -18,6 +18,11 @@ export interface WorkerOptions {
   /** Tasks run at once by this process. */
   concurrency?: number;
   leaseMs?: number;
+  /**
+   * How often idle lanes look for due tasks without being told. Lanes started by start() listen for the
+   * database's notice of each queued task, so this is only a safety net (expired leases, a notice missed
+   * while reconnecting).
+   */
   pollMs?: number;
   /** Base of the exponential backoff between attempts. */
   retryBaseMs?: number;
@@ -42,11 +47,12 @@ export function createWorker(options: WorkerOptions): Worker {
   const { db, providers, log } = options;
   const concurrency = options.concurrency ?? 2;
   const leaseMs = options.leaseMs ?? 60_000;
-  const pollMs = options.pollMs ?? 500;
+  const pollMs = options.pollMs ?? 10_000;
   const retryBaseMs = options.retryBaseMs ?? 1_000;
   const running = new Map<string, AbortController>();
   let stopping = false;
   let loop: Promise<void> | undefined;
+  let listening: Promise<{ unlisten(): Promise<void> } | undefined> | undefined;
 
   async function runOne(): Promise<boolean> {
     const task = await withService(db, reason, (tx) => queries.claimTask(tx, id, leaseMs));
@@ -82,6 +88,7 @@ export function createWorker(options: WorkerOptions): Worker {
         const delay = retryBaseMs * 2 ** (task.attempts - 1) * (0.5 + Math.random() / 2);
         await withService(db, reason, (tx) => queries.retryTask(tx, task.id, id, delay, outcome.message));
         taskLog.warn({ delayMs: Math.round(delay), error: outcome.message }, 'task will be retried');
+        setTimeout(wake, delay).unref(); // due then; the notice of its requeueing came too early
       } else {
         const recorded = await finish(task, outcome);
         taskLog.info(
@@ -192,20 +199,28 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
+  function wake(): void {
+    for (const wakeUp of [...sleepers]) wakeUp();
+  }
+
   return {
     id,
     drain,
     start() {
+      // postgres.js keeps the listening connection and listens again after a reconnect.
+      listening ??= db.listen(queries.taskQueuedChannel, wake).catch((error: unknown) => {
+        log.warn({ err: error }, `not listening for queued tasks; polling every ${pollMs} ms`);
+        return undefined;
+      });
       loop ??= Promise.all(Array.from({ length: concurrency }, lane)).then(() => undefined);
     },
-    wake() {
-      for (const wakeUp of [...sleepers]) wakeUp();
-    },
+    wake,
     async stop() {
       stopping = true;
       for (const controller of running.values()) controller.abort('shutdown');
-      for (const wakeUp of [...sleepers]) wakeUp();
+      wake();
       await loop;
+      await (await listening)?.unlisten().catch(() => undefined);
     },
   };
 }

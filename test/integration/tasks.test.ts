@@ -87,6 +87,24 @@ describe('createTask and the offline provider', () => {
     }
   });
 
+  it("runs a task queued by another instance within a second, told by the database's notice, not by its poll", async () => {
+    const listening = worker({ pollMs: 60_000 });
+    listening.start();
+    try {
+      // Let its lanes find nothing and go to sleep; nothing in this process wakes them from here on.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = Date.now();
+      const { data } = await create(offlineEmployee, 'Queued elsewhere.');
+      let status = 'queued';
+      while (status !== 'succeeded' && Date.now() - started < 1_000) {
+        status = (await get(data!.data.id)).data!.data.status;
+      }
+      expect(status).toBe('succeeded');
+    } finally {
+      await listening.stop();
+    }
+  });
+
   it('validates, and answers 404 for a deleted employee or another tenant', async () => {
     expect((await create(offlineEmployee, '')).error?.error.details?.[0]?.field).toBe('body.input');
     const temp = (

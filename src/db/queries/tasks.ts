@@ -71,6 +71,9 @@ export interface ClaimedTask {
 }
 
 /** Claims the next runnable task: queued and due, or running with an expired lease (its worker died). */
+/** The channel on which the database announces each task that becomes queued (a trigger on tasks). */
+export const taskQueuedChannel = 'staffroom_task_queued';
+
 export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Promise<ClaimedTask | undefined> {
   const [row] = await tx<ClaimedTask[]>`
     update staffroom.tasks t set
