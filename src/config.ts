@@ -18,6 +18,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** How long a worker holds a task without renewing: a task whose worker died runs again after this. */
   taskLeaseMs: number;
+  /** Browser origins allowed to call the API; `*` for any. */
+  corsOrigins: '*' | string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -32,7 +34,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: integer(env.WORKER_CONCURRENCY, 2, 'WORKER_CONCURRENCY'),
     requestTimeoutMs: integer(env.REQUEST_TIMEOUT_MS, 10_000, 'REQUEST_TIMEOUT_MS'),
     taskLeaseMs: integer(env.TASK_LEASE_MS, 60_000, 'TASK_LEASE_MS'),
+    corsOrigins: origins(env.CORS_ORIGINS),
   };
+}
+
+/** `*` (or nothing) for any origin, else a comma-separated list of origins such as `https://app.example.com`. */
+function origins(value: string | undefined): '*' | string[] {
+  const listed = (value ?? '')
+    .split(',')
+    .map((origin) => origin.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  if (listed.length === 0 || listed.includes('*')) return '*';
+  for (const origin of listed) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin))
+      throw new Error(`CORS_ORIGINS must list origins such as https://app.example.com, got "${origin}".`);
+  }
+  return listed;
 }
 
 function integer(value: string | undefined, fallback: number, name: string): number {

@@ -39,6 +39,7 @@ const app = await createApp({
   validateResponses: config.validateResponses,
   maxBodyBytes: config.maxBodyBytes,
   requestTimeoutMs: config.requestTimeoutMs,
+  corsOrigins: config.corsOrigins,
 });
 let docs: Promise<string | undefined> | undefined;
 const server = createServer(

@@ -24,6 +24,7 @@ function startApp(): Promise<App> {
     validateResponses: config.validateResponses,
     maxBodyBytes: config.maxBodyBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    corsOrigins: config.corsOrigins,
   });
 }
 

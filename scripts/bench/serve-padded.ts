@@ -68,6 +68,7 @@ const app = await createApp({
   validateResponses: config.validateResponses,
   maxBodyBytes: config.maxBodyBytes,
   requestTimeoutMs: config.requestTimeoutMs,
+  corsOrigins: config.corsOrigins,
   contract: document,
   handlers: { ...(handlers as unknown as NonNullable<AppOptions['handlers']>), ...extra },
 });

@@ -1266,6 +1266,16 @@ export interface components {
         };
     };
     responses: {
+        /** @description The representation the client holds (its ETag was in `If-None-Match`) is current; no body. */
+        NotModified: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                ETag: components["headers"]["ETag"];
+                "Cache-Control": components["headers"]["CacheControl"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /**
          * @description The request is malformed or a field is invalid; `details` names each field. Query parameters the
          *     operation does not declare are refused too, each named (`query.<name>`), so that a typo never passes
@@ -1554,6 +1564,12 @@ export interface components {
          */
         Cursor: string;
         /**
+         * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+         *     `304 Not Modified` with no body.
+         * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+         */
+        IfNoneMatch: string;
+        /**
          * @description A client-chosen key (up to 255 characters) that makes a retried request safe: the same key with the
          *     same body within 24 hours returns the first response again; with a different body it is a 409
          *     `IDEMPOTENCY_CONFLICT`.
@@ -1573,6 +1589,18 @@ export interface components {
          * @example 30
          */
         RetryAfter: number;
+        /**
+         * @description A strong validator of this representation. Send it back in `If-None-Match` to get `304 Not Modified`
+         *     (no body) while the resource is unchanged.
+         * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+         */
+        ETag: string;
+        /**
+         * @description `private, no-cache` on tenant data (cache it, but revalidate with the ETag before use); the public
+         *     catalog says how long it may be reused.
+         * @example private, no-cache
+         */
+        CacheControl: string;
         /**
          * @description The URL of the created resource.
          * @example /v1/organizations/3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
@@ -1628,7 +1656,14 @@ export interface operations {
     listPlans: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1638,9 +1673,10 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
                     /**
-                     * @description Public for an hour.
-                     * @example public, max-age=3600
+                     * @description Public for an hour, and for a day more while it is revalidated in the background.
+                     * @example public, max-age=3600, stale-while-revalidate=86400
                      */
                     "Cache-Control"?: string;
                     [name: string]: unknown;
@@ -1690,6 +1726,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -1698,7 +1735,14 @@ export interface operations {
     listCreditPacks: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1708,9 +1752,10 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
                     /**
-                     * @description Public for an hour.
-                     * @example public, max-age=3600
+                     * @description Public for an hour, and for a day more while it is revalidated in the background.
+                     * @example public, max-age=3600, stale-while-revalidate=86400
                      */
                     "Cache-Control"?: string;
                     [name: string]: unknown;
@@ -1741,6 +1786,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -1755,7 +1801,14 @@ export interface operations {
                  */
                 provider?: "openai" | "anthropic" | "offline";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1765,9 +1818,10 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
                     /**
-                     * @description Public for an hour.
-                     * @example public, max-age=3600
+                     * @description Public for an hour, and for a day more while it is revalidated in the background.
+                     * @example public, max-age=3600, stale-while-revalidate=86400
                      */
                     "Cache-Control"?: string;
                     [name: string]: unknown;
@@ -1803,6 +1857,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -1811,7 +1866,14 @@ export interface operations {
     getCurrentUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1821,6 +1883,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1865,6 +1929,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -1892,7 +1957,14 @@ export interface operations {
                  */
                 includeDeleted?: boolean;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1902,6 +1974,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1934,6 +2008,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -2019,7 +2094,14 @@ export interface operations {
     getOrganization: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -2035,6 +2117,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2061,6 +2145,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -2292,7 +2377,14 @@ export interface operations {
                  */
                 role?: components["schemas"]["Role"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -2308,6 +2400,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2343,6 +2437,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -2501,7 +2596,14 @@ export interface operations {
                  */
                 status?: "pending" | "accepted" | "revoked" | "expired";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -2517,6 +2619,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2548,6 +2652,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -2819,7 +2924,14 @@ export interface operations {
                  */
                 includeRevoked?: boolean;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -2835,6 +2947,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2866,6 +2980,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -3026,7 +3141,14 @@ export interface operations {
                  */
                 q?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3042,6 +3164,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3081,6 +3205,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -3297,7 +3422,14 @@ export interface operations {
                  */
                 includeDeleted?: boolean;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3318,6 +3450,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3351,6 +3485,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -3630,7 +3765,14 @@ export interface operations {
                  */
                 employeeId?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3646,6 +3788,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3691,6 +3835,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -3806,7 +3951,14 @@ export interface operations {
     getTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3827,6 +3979,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3837,6 +3991,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -3904,7 +4059,14 @@ export interface operations {
     getBilling: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3920,6 +4082,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3949,6 +4113,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -4131,7 +4296,14 @@ export interface operations {
                  */
                 taskId?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -4147,6 +4319,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4208,6 +4382,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -4231,7 +4406,14 @@ export interface operations {
                  */
                 to: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -4247,6 +4429,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4304,6 +4488,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -4417,7 +4602,14 @@ export interface operations {
                  */
                 since?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -4433,6 +4625,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4494,6 +4688,7 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];

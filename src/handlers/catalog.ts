@@ -1,7 +1,7 @@
 import type { Handler } from '../http/types.js';
 import * as catalog from '../services/catalog.js';
 
-const cacheable = { 'Cache-Control': 'public, max-age=3600' };
+const cacheable = { 'Cache-Control': 'public, max-age=3600, stale-while-revalidate=86400' };
 const onePage = Object.freeze({ nextCursor: null });
 // The catalog is deeply frozen and handed out as it is: the core serialises a frozen body once.
 

@@ -9,8 +9,19 @@ import { ApiError } from '../kernel/errors.js';
 import type { Caller } from '../kernel/caller.js';
 import type { AppDeps, RequestContext } from '../kernel/context.js';
 import { contract, operationsOf, type OpenApiDocument, type Operation } from './contract.js';
-import { checkTarget, declaredHeaders, parseBody, parseQuery, requestIdOf } from './request.js';
-import { errorBody, failure, jsonType, preflight, responseHeaders, success, type Outcome } from './responses.js';
+import { checkTarget, declaredHeaders, parseBody, parseQuery, requestIdOf, single } from './request.js';
+import {
+  entityTag,
+  errorBody,
+  failure,
+  jsonType,
+  notModified,
+  preflight,
+  responseHeaders,
+  success,
+  type CorsOrigins,
+  type Outcome,
+} from './responses.js';
 import { createRouter } from './router.js';
 import { authenticate } from './security.js';
 import { toErrorDetails } from './validation-errors.js';
@@ -34,6 +45,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** How long a request may take before it answers 503; its transaction then rolls back instead of committing. */
   requestTimeoutMs?: number;
+  /** Browser origins allowed to call the API (CORS); any unless given. */
+  corsOrigins?: CorsOrigins;
   /** The contract and a handler per operation; the bundled contract and handlers/ unless given. */
   contract?: OpenApiDocument;
   handlers?: Record<string, AnyHandler>;
@@ -42,6 +55,9 @@ export interface AppOptions {
 export interface App {
   handle(request: HttpRequest): Promise<HttpResponse>;
 }
+
+// The contract changes only with a deployment: caches may keep it a while and revalidate it by its ETag.
+const contractCaching = 'public, max-age=300, stale-while-revalidate=86400';
 
 let yamlText: Promise<string> | undefined;
 /** The contract as YAML, made on first request (the YAML library loads only then). */
@@ -63,7 +79,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     precompiled: options.contract ? undefined : { parameters: parameterValidators, bodies: bodyValidators },
     checkResponses: options.validateResponses,
   });
+  const cors = options.corsOrigins ?? '*';
   const documentJson = JSON.stringify(document);
+  const documentTag = entityTag(documentJson);
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
   const deadlines = createDeadlines();
   const access = createAccessLog(log);
@@ -96,9 +114,20 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (http.method === 'OPTIONS') {
         outcome = preflight();
       } else if (http.method === 'GET' && http.path === '/v1/openapi.json') {
-        outcome = { status: 200, body: documentJson, headers: { 'Content-Type': jsonType } };
+        outcome = {
+          status: 200,
+          body: documentJson,
+          etag: documentTag,
+          headers: { 'Content-Type': jsonType, 'Cache-Control': contractCaching },
+        };
       } else if (http.method === 'GET' && http.path === '/v1/openapi.yaml') {
-        outcome = { status: 200, body: await contractYaml(), headers: { 'Content-Type': 'application/yaml; charset=utf-8' } };
+        const yaml = await contractYaml();
+        outcome = {
+          status: 200,
+          body: yaml,
+          etag: entityTag(yaml),
+          headers: { 'Content-Type': 'application/yaml; charset=utf-8', 'Cache-Control': contractCaching },
+        };
       } else {
         checkTarget(http);
         const match = router.match(http.method, http.path);
@@ -115,19 +144,33 @@ export async function createApp(options: AppOptions): Promise<App> {
     }
     if (options.validateResponses && operation) outcome = checkAgainstContract(operation, outcome, ctx);
 
-    const headers = responseHeaders(requestId, outcome);
-    const text =
+    const headers = responseHeaders(requestId, outcome, single(http.headers.origin), cors);
+    let status = outcome.status;
+    let text =
       outcome.body === undefined ? '' : typeof outcome.body === 'string' ? outcome.body : (outcome.text ?? JSON.stringify(outcome.body));
+    // A GET of a resource or a page (the operations that declare 304) is validated by its ETag; nothing else is cached.
+    const revalidated =
+      http.method === 'GET' && status === 200 && (outcome.etag !== undefined || operation?.responses['304'] !== undefined);
+    headers['Cache-Control'] ??= revalidated ? 'private, no-cache' : 'no-store';
+    if (revalidated) {
+      const etag = outcome.etag ?? entityTag(text);
+      headers.ETag = etag;
+      if (notModified(http.headers['if-none-match'], etag)) {
+        status = 304;
+        text = '';
+        delete headers['Content-Type'];
+      }
+    }
     access({
       requestId,
       method: http.method,
       path: http.path,
       operationId: operation?.operationId,
-      status: outcome.status,
+      status,
       callerId: callerId(ctx.caller),
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     });
-    return { status: outcome.status, headers, body: text };
+    return { status, headers, body: text };
   }
 
   function checkAgainstContract(operation: Operation, outcome: Outcome, ctx: RequestContext): Outcome {

@@ -1,5 +1,6 @@
 // What a request answers: the success envelope, the error envelope (made here and nowhere else), and the
 // headers every response carries.
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ApiError } from '../kernel/errors.js';
 import { fromDatabaseError } from '../db/errors.js';
@@ -10,40 +11,83 @@ export interface Outcome {
   body?: unknown;
   /** The body already serialised, when it was (frozen data). */
   text?: string;
+  /** The body's entity tag, when it was computed with the text. */
+  etag?: string;
   headers?: Record<string, string>;
 }
 
-// Browsers call the API from any origin: credentials travel in headers, never in cookies, so `*` is safe.
-const allowOrigin = '*';
-const exposeHeaders = 'X-Request-Id, Retry-After, Location';
+/** Which browser origins may call the API: any (`*`), or those listed (CORS_ORIGINS). */
+export type CorsOrigins = '*' | readonly string[];
+
+const exposeHeaders = 'X-Request-Id, Retry-After, Location, ETag';
 export const jsonType = 'application/json; charset=utf-8';
 
-/** CORS, the request id, the JSON content type when there is a body, and the outcome's own headers (which win). */
-export function responseHeaders(requestId: string, outcome: Outcome): Record<string, string> {
+/**
+ * What every response carries: the request id, the content-type guards, CORS for a browser's request (only
+ * when it sends an Origin; credentials travel in headers, never cookies, so `*` is safe), the JSON content
+ * type when there is a body, and the outcome's own headers (which win, but for the request id).
+ */
+export function responseHeaders(
+  requestId: string,
+  outcome: Outcome,
+  origin: string | undefined,
+  cors: CorsOrigins,
+): Record<string, string> {
   // A literal of one shape, then the few extra headers: spreading objects with such keys is several times slower.
   const headers: Record<string, string> = {
-    'Access-Control-Allow-Origin': allowOrigin,
-    'Access-Control-Expose-Headers': exposeHeaders,
     'X-Request-Id': requestId,
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
   };
+  if (cors !== '*') headers.Vary = 'Origin';
+  if (origin !== undefined) {
+    const allowed = allowedOrigin(origin, cors);
+    if (allowed) {
+      headers['Access-Control-Allow-Origin'] = allowed;
+      headers['Access-Control-Expose-Headers'] = exposeHeaders;
+    }
+  }
   if (outcome.body !== undefined) headers['Content-Type'] = jsonType;
   if (outcome.headers) for (const name in outcome.headers) if (name !== 'X-Request-Id') headers[name] = outcome.headers[name]!;
   return headers;
 }
 
+function allowedOrigin(origin: string, cors: CorsOrigins): string | undefined {
+  if (cors === '*') return '*';
+  return cors.includes(origin) ? origin : undefined;
+}
+
+/** The answer to a CORS preflight: what a browser may send, for the origins allowed to send it. */
 export function preflight(): Outcome {
   return {
     status: 204,
     headers: {
       'Access-Control-Allow-Methods': 'GET, POST, PATCH, DELETE, OPTIONS',
-      'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-Api-Key, Idempotency-Key, X-Request-Id',
+      'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-Api-Key, Idempotency-Key, X-Request-Id, If-None-Match, If-Match',
       'Access-Control-Max-Age': '86400',
     },
   };
 }
 
+/** A strong entity tag of a body: its SHA-1, which changes whenever a byte of it does. */
+export function entityTag(text: string): string {
+  return `"${createHash('sha1').update(text).digest('base64url')}"`;
+}
+
+/** Whether If-None-Match names the current tag (or `*`): weak comparison, as RFC 9110 asks for GET. */
+export function notModified(ifNoneMatch: string | string[] | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  const value = Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch;
+  if (value.trim() === '*') return true;
+  for (const candidate of value.split(',')) {
+    const tag = candidate.trim();
+    if (tag === etag || tag === `W/${etag}`) return true;
+  }
+  return false;
+}
+
 // Envelopes of frozen data (the catalog), serialised once: by the data, with the page it was sent with.
-const serialised = new WeakMap<object, { page: unknown; text: string }>();
+const serialised = new WeakMap<object, { page: unknown; text: string; etag: string }>();
 
 /** A handler's result in the success envelope; 204 has no body. Frozen data must be frozen all the way down. */
 export function success(result: { status: number; body?: unknown; page?: unknown; headers?: Record<string, string> }): Outcome {
@@ -52,8 +96,11 @@ export function success(result: { status: number; body?: unknown; page?: unknown
   const data = result.body;
   if (data !== null && typeof data === 'object' && Object.isFrozen(data) && (result.page === undefined || Object.isFrozen(result.page))) {
     let cached = serialised.get(data);
-    if (!cached || cached.page !== result.page) serialised.set(data, (cached = { page: result.page, text: JSON.stringify(body) }));
-    return { status: result.status, body, text: cached.text, headers: result.headers };
+    if (!cached || cached.page !== result.page) {
+      const text = JSON.stringify(body);
+      serialised.set(data, (cached = { page: result.page, text, etag: entityTag(text) }));
+    }
+    return { status: result.status, body, text: cached.text, etag: cached.etag, headers: result.headers };
   }
   return { status: result.status, body, headers: result.headers };
 }

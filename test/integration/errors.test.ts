@@ -76,7 +76,10 @@ describe('error envelope', () => {
   });
 
   it('answers a preflight request with the CORS headers', async () => {
-    const response = await fetch(`${server.baseUrl}/v1/plans`, { method: 'OPTIONS' });
+    const response = await fetch(`${server.baseUrl}/v1/plans`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'GET' },
+    });
     expect(response.status).toBe(204);
     expect(response.headers.get('access-control-allow-origin')).toBe('*');
     expect(response.headers.get('access-control-allow-headers')).toContain('Authorization');

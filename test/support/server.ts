@@ -27,6 +27,7 @@ export async function startTestServer(
     db?: Db;
     mailer?: InvitationMailer;
     stripe?: AppDeps['stripe'];
+    corsOrigins?: string[];
   } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
@@ -44,6 +45,7 @@ export async function startTestServer(
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
     validateResponses: true,
     maxBodyBytes,
+    corsOrigins: options.corsOrigins,
   });
   const server = createServer(createRequestListener(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(
     0,

@@ -2,6 +2,7 @@
 // the core and writes its HttpResponse back. It also serves the docs page and redirects `/` to it.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { App } from '../app.js';
+import { entityTag, notModified } from '../responses.js';
 import type { HttpRequest } from '../types.js';
 
 export interface NodeAdapterOptions {
@@ -24,7 +25,7 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   if (req.method === 'GET' && (path === '/docs' || path === '/docs/' || path === '/')) {
-    await serveDocs(path, options, res);
+    await serveDocs(path, options, req, res);
     return;
   }
   const request: HttpRequest = {
@@ -49,7 +50,10 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
   res.end(req.method === 'HEAD' ? undefined : response.body);
 }
 
-async function serveDocs(path: string, options: NodeAdapterOptions, res: ServerResponse): Promise<void> {
+// The docs page's tag, computed once per page built.
+let docsTag: { html: string; etag: string } | undefined;
+
+async function serveDocs(path: string, options: NodeAdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (path === '/') {
     res.writeHead(302, { Location: '/docs', 'Content-Type': 'text/plain; charset=utf-8' }).end('Found. Redirecting to /docs');
     return;
@@ -59,7 +63,13 @@ async function serveDocs(path: string, options: NodeAdapterOptions, res: ServerR
     res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end('The docs are not built yet: run `npm run docs`.');
     return;
   }
-  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
+  if (docsTag?.html !== html) docsTag = { html, etag: entityTag(html) };
+  const headers = { ETag: docsTag.etag, 'Cache-Control': 'public, max-age=300', 'X-Content-Type-Options': 'nosniff' };
+  if (notModified(req.headers['if-none-match'], docsTag.etag)) {
+    res.writeHead(304, headers).end();
+    return;
+  }
+  res.writeHead(200, { ...headers, 'Content-Type': 'text/html; charset=utf-8' }).end(html);
 }
 
 /** Reads at most `limit` bytes; the core answers 413 when the body reaches the limit, and the rest is drained. */
