@@ -40,7 +40,7 @@ describe('catalog', () => {
   it('lists the plans, cacheable, as one page', async () => {
     const { data, response } = await server.client().GET('/v1/plans');
     expect(response.status).toBe(200);
-    expect(response.headers.get('cache-control')).toBe('public, max-age=3600');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=3600, stale-while-revalidate=86400');
     expect(data?.data.map((p) => p.id)).toEqual(plans.map((p) => p.id));
     expect(data?.page).toEqual({ nextCursor: null });
   });
