@@ -20,6 +20,8 @@ export interface Config {
   taskLeaseMs: number;
   /** Browser origins allowed to call the API; `*` for any. */
   corsOrigins: '*' | string[];
+  /** Count requests against the budgets of users, organizations and client addresses (RATE_LIMITS=off: not). */
+  rateLimits: boolean;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -35,6 +37,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: integer(env.REQUEST_TIMEOUT_MS, 10_000, 'REQUEST_TIMEOUT_MS'),
     taskLeaseMs: integer(env.TASK_LEASE_MS, 60_000, 'TASK_LEASE_MS'),
     corsOrigins: origins(env.CORS_ORIGINS),
+    rateLimits: env.RATE_LIMITS !== 'off',
   };
 }
 

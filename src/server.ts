@@ -40,6 +40,7 @@ const app = await createApp({
   maxBodyBytes: config.maxBodyBytes,
   requestTimeoutMs: config.requestTimeoutMs,
   corsOrigins: config.corsOrigins,
+  rateLimits: config.rateLimits,
 });
 let docs: Promise<string | undefined> | undefined;
 const server = createServer(

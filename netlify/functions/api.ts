@@ -25,6 +25,7 @@ function startApp(): Promise<App> {
     maxBodyBytes: config.maxBodyBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     corsOrigins: config.corsOrigins,
+    rateLimits: config.rateLimits,
   });
 }
 

@@ -67,6 +67,8 @@ const staffroomEnv = (ctx: BenchContext): Record<string, string> => ({
   SUPABASE_JWT_ISSUER: ctx.jwtIssuer,
   NODE_ENV: 'production',
   LOG_LEVEL: 'info',
+  // One bench user would spend its budget (600 a minute) in the first second of a row.
+  RATE_LIMITS: 'off',
 });
 
 const paddedScript = 'scripts/bench/serve-padded.ts';
@@ -197,6 +199,8 @@ export function cleanEnv(): NodeJS.ProcessEnv {
     'WORKER_CONCURRENCY',
     'TASK_LEASE_MS',
     'LLM_TIMEOUT_MS',
+    'RATE_LIMITS',
+    'CORS_ORIGINS',
     'INVITATION_URL',
     'URL',
   ]) {

@@ -69,6 +69,7 @@ const app = await createApp({
   maxBodyBytes: config.maxBodyBytes,
   requestTimeoutMs: config.requestTimeoutMs,
   corsOrigins: config.corsOrigins,
+  rateLimits: config.rateLimits,
   contract: document,
   handlers: { ...(handlers as unknown as NonNullable<AppOptions['handlers']>), ...extra },
 });

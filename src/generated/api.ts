@@ -860,6 +860,11 @@ export interface components {
                 employees: number;
                 concurrentTasks: number;
                 members: number;
+                /**
+                 * @description Requests the organization's members and API keys may make to its resources per minute, together
+                 *     (a burst of this many, then one every 60/requestsPerMinute seconds). See `RateLimit-Policy`.
+                 */
+                requestsPerMinute: number;
             };
         };
         CreditPack: {
@@ -1432,11 +1437,16 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description Too many requests; wait `Retry-After` seconds. */
+        /**
+         * @description Too many requests: a budget of `RateLimit-Policy` is spent. Nothing of the request was done; wait
+         *     `Retry-After` seconds, then retry.
+         */
         RateLimited: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestId"];
                 "Retry-After": components["headers"]["RetryAfter"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
                 [name: string]: unknown;
             };
             content: {
@@ -1590,6 +1600,18 @@ export interface components {
          */
         RetryAfter: number;
         /**
+         * @description The budget that is closest to being spent (draft-ietf-httpapi-ratelimit-headers): its name (`user`,
+         *     `org` or `ip`), its quota `q` and its window `w` in seconds. Sent on every answer of an operation that
+         *     is rate limited.
+         * @example "org";q=600;w=60
+         */
+        RateLimitPolicy: string;
+        /**
+         * @description What is left of that budget: `r` requests, and `t` seconds until it is whole again.
+         * @example "org";r=598;t=1
+         */
+        RateLimit: string;
+        /**
          * @description A strong validator of this representation. Send it back in `If-None-Match` to get `304 Not Modified`
          *     (no body) while the resource is unchanged.
          * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
@@ -1696,7 +1718,8 @@ export interface operations {
                      *           "limits": {
                      *             "employees": 3,
                      *             "concurrentTasks": 1,
-                     *             "members": 3
+                     *             "members": 3,
+                     *             "requestsPerMinute": 600
                      *           }
                      *         },
                      *         {
@@ -1709,7 +1732,8 @@ export interface operations {
                      *           "limits": {
                      *             "employees": 20,
                      *             "concurrentTasks": 5,
-                     *             "members": 10
+                     *             "members": 10,
+                     *             "requestsPerMinute": 3000
                      *           }
                      *         }
                      *       ],

@@ -24,6 +24,7 @@ import {
 } from './responses.js';
 import { createRouter } from './router.js';
 import { authenticate } from './security.js';
+import { enforceRateLimit } from './rate-limit.js';
 import { toErrorDetails } from './validation-errors.js';
 import { createValidation } from './validation.js';
 import { byOperation as parameterValidators } from '../generated/parameter-validators.js';
@@ -45,6 +46,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** How long a request may take before it answers 503; its transaction then rolls back instead of committing. */
   requestTimeoutMs?: number;
+  /** Count requests against the budgets kept in the database (429 past them); off unless given. */
+  rateLimits?: boolean;
   /** Browser origins allowed to call the API (CORS); any unless given. */
   corsOrigins?: CorsOrigins;
   /** The contract and a handler per operation; the bundled contract and handlers/ unless given. */
@@ -80,6 +83,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     checkResponses: options.validateResponses,
   });
   const cors = options.corsOrigins ?? '*';
+  const limitedBy = options.rateLimits ? deps.db : undefined;
   const documentJson = JSON.stringify(document);
   const documentTag = entityTag(documentJson);
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -87,9 +91,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   const access = createAccessLog(log);
 
   /** Runs the matched operation: body, caller, validation, handler, envelope. */
-  async function run(operation: Operation, params: Record<string, string>, http: HttpRequest, ctx: RequestContext): Promise<Outcome> {
+  async function run(
+    operation: Operation,
+    params: Record<string, string>,
+    http: HttpRequest,
+    ctx: RequestContext,
+    limit: { headers?: Record<string, string> },
+  ): Promise<Outcome> {
     const body = parseBody(operation, http, maxBodyBytes);
     ctx.caller = await authenticate(operation, http, deps, ctx.deadline);
+    if (limitedBy) limit.headers = await enforceRateLimit(limitedBy, operation, params, http, ctx);
     const validators = validation.forOperation(operation);
     const parts = { path: params, query: parseQuery(http.query), header: http.headers };
     const errors = validators.parameters(parts) ?? (body?.json ? validators.body?.(body.value) : undefined);
@@ -110,6 +121,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     const ctx = requestContext(requestId, log, deps, Date.now() + timeoutMs);
     let operation: Operation | undefined;
     let outcome: Outcome;
+    const limit: { headers?: Record<string, string> } = {};
     try {
       if (http.method === 'OPTIONS') {
         outcome = preflight();
@@ -137,7 +149,7 @@ export async function createApp(options: AppOptions): Promise<App> {
           throw new ApiError('METHOD_NOT_ALLOWED', `Use ${allowed} on this path.`, undefined, { headers: { Allow: allowed } });
         }
         operation = match.operation;
-        outcome = await deadlines.race(run(operation, match.params, http, ctx), ctx.deadline);
+        outcome = await deadlines.race(run(operation, match.params, http, ctx, limit), ctx.deadline);
       }
     } catch (error) {
       outcome = failure(error, requestId, ctx.log);
@@ -145,6 +157,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     if (options.validateResponses && operation) outcome = checkAgainstContract(operation, outcome, ctx);
 
     const headers = responseHeaders(requestId, outcome, single(http.headers.origin), cors);
+    if (limit.headers) for (const name in limit.headers) headers[name] ??= limit.headers[name]!;
     let status = outcome.status;
     let text =
       outcome.body === undefined ? '' : typeof outcome.body === 'string' ? outcome.body : (outcome.text ?? JSON.stringify(outcome.body));

@@ -19,7 +19,7 @@ export interface Outcome {
 /** Which browser origins may call the API: any (`*`), or those listed (CORS_ORIGINS). */
 export type CorsOrigins = '*' | readonly string[];
 
-const exposeHeaders = 'X-Request-Id, Retry-After, Location, ETag';
+const exposeHeaders = 'X-Request-Id, Retry-After, Location, ETag, RateLimit, RateLimit-Policy';
 export const jsonType = 'application/json; charset=utf-8';
 
 /**

@@ -54,6 +54,8 @@ export interface HttpRequest {
   query: string;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer | undefined;
+  /** The client's network address, as the platform saw it (never a header the client could forge). */
+  clientAddress?: string;
 }
 
 export interface HttpResponse {

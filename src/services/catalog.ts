@@ -25,7 +25,7 @@ export const plans: readonly Plan[] = frozen([
     priceCents: 0,
     currency: 'usd',
     monthlyCredits: 10_000,
-    limits: { employees: 3, concurrentTasks: 1, members: 3 },
+    limits: { employees: 3, concurrentTasks: 1, members: 3, requestsPerMinute: 600 },
   },
   {
     id: 'starter',
@@ -34,7 +34,7 @@ export const plans: readonly Plan[] = frozen([
     priceCents: 2_900,
     currency: 'usd',
     monthlyCredits: 300_000,
-    limits: { employees: 20, concurrentTasks: 5, members: 10 },
+    limits: { employees: 20, concurrentTasks: 5, members: 10, requestsPerMinute: 3_000 },
   },
   {
     id: 'pro',
@@ -43,7 +43,7 @@ export const plans: readonly Plan[] = frozen([
     priceCents: 9_900,
     currency: 'usd',
     monthlyCredits: 1_200_000,
-    limits: { employees: 200, concurrentTasks: 25, members: 100 },
+    limits: { employees: 200, concurrentTasks: 25, members: 100, requestsPerMinute: 12_000 },
   },
 ]);
 

@@ -14,7 +14,7 @@ describe('the catalog in the database', () => {
   it('has the plans of the API with the same credits and limits', async () => {
     const rows = await database.db`
       select id, monthly_credits::float8 as "monthlyCredits", max_employees as employees,
-             max_concurrent_tasks as "concurrentTasks", max_members as members
+             max_concurrent_tasks as "concurrentTasks", max_members as members, requests_per_minute as "requestsPerMinute"
       from staffroom.plans order by id`;
     const expected = plans
       .map((p) => ({
@@ -23,6 +23,7 @@ describe('the catalog in the database', () => {
         employees: p.limits.employees,
         concurrentTasks: p.limits.concurrentTasks,
         members: p.limits.members,
+        requestsPerMinute: p.limits.requestsPerMinute,
       }))
       .sort((a, b) => a.id.localeCompare(b.id));
     expect(rows.map((r) => ({ ...r })).sort((a, b) => String(a.id).localeCompare(String(b.id)))).toEqual(expected);

@@ -28,6 +28,8 @@ export async function startTestServer(
     mailer?: InvitationMailer;
     stripe?: AppDeps['stripe'];
     corsOrigins?: string[];
+    /** Count requests against the database's budgets; off by default, so other tests may make as many as they need. */
+    rateLimits?: boolean;
   } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
@@ -46,6 +48,7 @@ export async function startTestServer(
     validateResponses: true,
     maxBodyBytes,
     corsOrigins: options.corsOrigins,
+    rateLimits: options.rateLimits,
   });
   const server = createServer(createRequestListener(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(
     0,

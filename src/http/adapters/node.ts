@@ -33,6 +33,7 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
     path,
     query: queryAt === -1 ? '' : url.slice(queryAt + 1),
     headers: req.headers,
+    clientAddress: req.socket.remoteAddress,
     // GET and DELETE carry no body worth reading unless the client says it sends one.
     body:
       req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined

@@ -12,6 +12,8 @@ export async function handleWebRequest(app: App, request: Request, stripPrefix?:
     query: url.search.slice(1),
     headers: Object.fromEntries(request.headers),
     body: body && body.length > 0 ? body : undefined,
+    // Netlify puts the client's address in this header, replacing any the client sent.
+    clientAddress: request.headers.get('x-nf-client-connection-ip') ?? undefined,
   });
   const noBody = response.status === 204 || response.status === 304 || request.method === 'HEAD';
   return new Response(noBody ? null : response.body, { status: response.status, headers: response.headers });

@@ -1,0 +1,34 @@
+import type { Db } from '../client.js';
+
+/** A budget: requests per window, under a key such as `user:<id>`. */
+export interface RateLimitBucket {
+  key: string;
+  quota: number;
+  windowSeconds: number;
+}
+
+/** The budget with the least room left after a request was counted (or refused). */
+export interface RateLimitVerdict {
+  allowed: boolean;
+  /** The budget's name: the key's prefix (`user`, `org`, `ip`). */
+  bucket: string;
+  quota: number;
+  windowSeconds: number;
+  remaining: number;
+  resetSeconds: number;
+  retryAfterSeconds: number | null;
+}
+
+/**
+ * Counts one request against the buckets and, when an organization is named, against its plan's budget, in
+ * one statement that commits on its own: a request's work never holds a bucket's lock, and a request that
+ * fails afterwards still counts. Runs as the schema's owner (no role is granted the function or the table).
+ */
+export async function takeRateLimit(db: Db, buckets: RateLimitBucket[], orgId: string | undefined): Promise<RateLimitVerdict | undefined> {
+  const [row] = await db<RateLimitVerdict[]>`
+    select allowed, bucket, quota, window_seconds as "windowSeconds", remaining, reset_seconds as "resetSeconds",
+           retry_after_seconds as "retryAfterSeconds"
+    from staffroom.take_rate_limit(${buckets.map((b) => b.key)}::text[], ${buckets.map((b) => b.quota)}::integer[],
+                                   ${buckets.map((b) => b.windowSeconds)}::integer[], ${orgId ?? null}::uuid)`;
+  return row;
+}
