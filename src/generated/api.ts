@@ -786,7 +786,7 @@ export interface components {
          *     | `METHOD_NOT_ALLOWED` | 405 | The path exists but not with this method; `Allow` lists the methods. | Use a listed method. |
          *     | `CONFLICT` | 409 | The request conflicts with the current state, for a cause no specific code names. | Reload the resource; do not retry unchanged. |
          *     | `CONCURRENT_UPDATE` | 409 | The request collided with a concurrent change; nothing was kept. Any operation that writes. | Retry it as is. |
-         *     | `IDEMPOTENCY_CONFLICT` | 409 | The `Idempotency-Key` was used with a different request body. | Send a new key for a new request. |
+         *     | `IDEMPOTENCY_CONFLICT` | 409 | The `Idempotency-Key` was used with a different request, or its first request is still running. | Send a new key for a new request; or retry the same one shortly. |
          *     | `SLUG_TAKEN` | 409 | Another live organization, or another employee of the organization, has this slug; `details` names the field. | Choose another slug (for `importEmployee`, or pass `overwrite=true`). |
          *     | `PLAN_LIMIT_REACHED` | 409 | The plan's limit of employees, or of members (pending invitations included), is reached; the message says which. | Delete an employee, remove a member or revoke an invitation, or upgrade the plan. |
          *     | `LAST_OWNER` | 409 | The change would leave the organization without an owner. | Make another member owner first. |
@@ -1580,9 +1580,12 @@ export interface components {
          */
         IfNoneMatch: string;
         /**
-         * @description A client-chosen key (up to 255 characters) that makes a retried request safe: the same key with the
-         *     same body within 24 hours returns the first response again; with a different body it is a 409
-         *     `IDEMPOTENCY_CONFLICT`.
+         * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+         *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+         *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+         *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+         *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+         *     did nothing, and its key may be used again.
          * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
          */
         IdempotencyKey: string;
@@ -1599,6 +1602,11 @@ export interface components {
          * @example 30
          */
         RetryAfter: number;
+        /**
+         * @description `true` when this response is the replay of the first one sent with the same `Idempotency-Key`.
+         * @example true
+         */
+        IdempotentReplayed: "true";
         /**
          * @description The budget that is closest to being spent (draft-ietf-httpapi-ratelimit-headers): its name (`user`,
          *     `org` or `ip`), its quota `q` and its window `w` in seconds. Sent on every answer of an operation that
@@ -2044,7 +2052,18 @@ export interface operations {
     createOrganization: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2064,6 +2083,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -2096,6 +2116,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
              *     - `SLUG_TAKEN`: another live organization has the slug (`details` names `body.slug`); choose another.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */
@@ -2689,7 +2711,18 @@ export interface operations {
     createInvitation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -2715,6 +2748,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -2750,6 +2784,8 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
              *     - `ALREADY_MEMBER`: the address is already a member (`details` names `body.email`).
              *     - `ALREADY_INVITED`: the address has a pending invitation (`details` names `body.email`); revoke it to invite again.
              *     - `PLAN_LIMIT_REACHED`: members and pending invitations fill the plan's member limit; remove a member, revoke an invitation or upgrade the plan.
@@ -3017,7 +3053,18 @@ export interface operations {
     createApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3043,6 +3090,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -3074,7 +3122,37 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["ConcurrentUpdate"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "IDEMPOTENCY_CONFLICT",
+                     *         "message": "This Idempotency-Key was used with a different request.",
+                     *         "details": [
+                     *           {
+                     *             "field": "header.Idempotency-Key",
+                     *             "message": "already used with another request"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -3241,7 +3319,18 @@ export interface operations {
     createEmployee: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3274,6 +3363,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -3314,6 +3404,8 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
              *     - `SLUG_TAKEN`: another employee of the organization has the slug (`details` names `body.slug`); choose another.
              *     - `PLAN_LIMIT_REACHED`: the plan's employee limit is reached; delete an employee or upgrade the plan.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
@@ -3343,7 +3435,18 @@ export interface operations {
                  */
                 overwrite?: boolean;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3377,6 +3480,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -3417,6 +3521,8 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
              *     - `SLUG_TAKEN`: an employee with the slug exists and `overwrite` is not `true` (`details` names `frontMatter.name`); import with `overwrite=true` to update it.
              *     - `PLAN_LIMIT_REACHED`: the plan's employee limit is reached (a new employee only); delete an employee or upgrade the plan.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
@@ -3873,9 +3979,12 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (up to 255 characters) that makes a retried request safe: the same key with the
-                 *     same body within 24 hours returns the first response again; with a different body it is a 409
-                 *     `IDEMPOTENCY_CONFLICT`.
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -3905,6 +4014,7 @@ export interface operations {
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     Location: components["headers"]["Location"];
                     /**
                      * @description Seconds to wait before the first poll of `Location`.
@@ -4151,9 +4261,12 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (up to 255 characters) that makes a retried request safe: the same key with the
-                 *     same body within 24 hours returns the first response again; with a different body it is a 409
-                 *     `IDEMPOTENCY_CONFLICT`.
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -4180,6 +4293,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4206,6 +4320,8 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
              *     - `ALREADY_SUBSCRIBED`: the organization already has a live subscription to this plan; change plans in the portal (`createPortalSession`).
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */
@@ -4228,7 +4344,18 @@ export interface operations {
     createPortalSession: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -4253,6 +4380,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4277,6 +4405,8 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
              *     - `NO_BILLING_ACCOUNT`: the organization has no Stripe customer yet (nothing was ever bought); buy a plan or credits first.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */

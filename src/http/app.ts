@@ -25,6 +25,7 @@ import {
 import { createRouter } from './router.js';
 import { authenticate } from './security.js';
 import { enforceRateLimit } from './rate-limit.js';
+import { idempotentOutcome, takesIdempotencyKey } from './idempotency.js';
 import { toErrorDetails } from './validation-errors.js';
 import { createValidation } from './validation.js';
 import { byOperation as parameterValidators } from '../generated/parameter-validators.js';
@@ -77,6 +78,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     if (!handlers[operation.operationId]) throw new Error(`No handler for ${operation.operationId}.`);
   }
   const router = createRouter(operations);
+  const idempotent = new Set(operations.filter(takesIdempotencyKey));
   // The bundled contract's request validators were compiled by `npm run gen`; another contract's are compiled here.
   const validation = await createValidation(document, {
     precompiled: options.contract ? undefined : { parameters: parameterValidators, bodies: bodyValidators },
@@ -112,7 +114,10 @@ export async function createApp(options: AppOptions): Promise<App> {
       body: body?.value,
       rawBody: http.body,
     };
-    return success(await handlers[operation.operationId]!(request as never, ctx));
+    const call = async () => success(await handlers[operation.operationId]!(request as never, ctx));
+    const idempotencyKey = deps.db && ctx.caller && idempotent.has(operation) ? single(http.headers['idempotency-key']) : undefined;
+    if (idempotencyKey === undefined) return call();
+    return idempotentOutcome(deps.db!, operation, http, ctx, idempotencyKey, call);
   }
 
   async function handle(http: HttpRequest): Promise<HttpResponse> {

@@ -1,0 +1,96 @@
+// Idempotent requests (Stripe's semantics): a caller's Idempotency-Key makes a retried request replay the first
+// successful response instead of acting again. The key is stored only as a hash, and the response encrypted
+// under a key derived from it, so the database alone can neither find a client's key nor read what it replays.
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { Db } from '../db/client.js';
+import * as queries from '../db/queries/idempotency.js';
+import { ApiError } from '../kernel/errors.js';
+
+/** How long a key is kept. */
+export const idempotencyTtlSeconds = 24 * 60 * 60;
+/** How long a request waits for another one with its key to finish before it gives up with a 409. */
+const waitForRunningMs = 5_000;
+const pollMs = 100;
+
+/** A response as it is kept and replayed. */
+export interface KeptResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
+export interface IdempotentRequest {
+  /** Whose key it is: `user:<id>` or `key:<id>`. */
+  scope: string;
+  key: string;
+  operation: string;
+  /** The request's identity: method, path, query and body bytes. */
+  fingerprint: string;
+  /** Epoch milliseconds past which the request no longer waits. */
+  deadline: number;
+}
+
+/**
+ * Runs `work` once per key: a first request runs it and keeps its response when it succeeded (2xx); a retry
+ * with the same request gets that response back (`replayed`); another request with the key gets 409.
+ */
+export async function runIdempotently(
+  db: Db,
+  request: IdempotentRequest,
+  work: () => Promise<KeptResponse>,
+): Promise<{ response: KeptResponse; replayed: boolean }> {
+  const keyHash = sha256(`${request.scope}\n${request.key}`);
+  const requestHash = sha256(request.fingerprint);
+  const giveUpAt = Math.min(Date.now() + waitForRunningMs, request.deadline);
+  for (;;) {
+    const record = await queries.claimIdempotencyKey(db, keyHash, request.operation, requestHash, idempotencyTtlSeconds);
+    if (record.state === 'claimed') break;
+    if (record.operation !== request.operation || record.requestHash !== requestHash) throw keyReused();
+    if (record.state === 'done') return { response: decrypt(record.response, request), replayed: true };
+    if (Date.now() + pollMs > giveUpAt) {
+      throw new ApiError('IDEMPOTENCY_CONFLICT', 'A request with this Idempotency-Key is still running; retry it shortly.', [
+        { field: 'header.Idempotency-Key', message: 'in use by a request still running' },
+      ]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  if (Math.random() < 0.01) void queries.sweepIdempotencyKeys(db).catch(() => undefined);
+  let response: KeptResponse;
+  try {
+    response = await work();
+  } catch (error) {
+    await queries.releaseIdempotencyKey(db, keyHash).catch(() => undefined);
+    throw error;
+  }
+  if (response.status >= 200 && response.status < 300) await queries.completeIdempotencyKey(db, keyHash, encrypt(response, request));
+  else await queries.releaseIdempotencyKey(db, keyHash);
+  return { response, replayed: false };
+}
+
+function keyReused(): ApiError {
+  return new ApiError('IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was used with a different request.', [
+    { field: 'header.Idempotency-Key', message: 'already used with another request' },
+  ]);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The response's key: derived from the client's Idempotency-Key, which the database never sees. */
+function responseKey(request: IdempotentRequest): Buffer {
+  return createHash('sha256').update(`staffroom idempotent response\n${request.scope}\n${request.key}`).digest();
+}
+
+function encrypt(response: KeptResponse, request: IdempotentRequest): Buffer {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', responseKey(request), iv);
+  const sealed = Buffer.concat([cipher.update(JSON.stringify(response), 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), sealed]);
+}
+
+function decrypt(kept: Buffer, request: IdempotentRequest): KeptResponse {
+  const decipher = createDecipheriv('aes-256-gcm', responseKey(request), kept.subarray(0, 12));
+  decipher.setAuthTag(kept.subarray(12, 28));
+  return JSON.parse(Buffer.concat([decipher.update(kept.subarray(28)), decipher.final()]).toString('utf8')) as KeptResponse;
+}
