@@ -31,6 +31,7 @@ import { createValidation } from './validation.js';
 import { byOperation as parameterValidators } from '../generated/parameter-validators.js';
 import { byOperation as bodyValidators } from '../generated/body-validators.js';
 import type { HttpRequest, HttpResponse } from './types.js';
+import { changelog } from '../generated/changelog.js';
 
 /** A handler as the core calls it; the typed map in handlers/ is checked against the contract. */
 type AnyHandler = (
@@ -88,6 +89,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   const limitedBy = options.rateLimits ? deps.db : undefined;
   const documentJson = JSON.stringify(document);
   const documentTag = entityTag(documentJson);
+  const changelogTag = entityTag(changelog);
+  const deprecations = new Map(operations.filter((op) => op.deprecation).map((op) => [op, deprecationHeaders(op.deprecation!)]));
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
   const deadlines = createDeadlines();
   const access = createAccessLog(log);
@@ -137,6 +140,13 @@ export async function createApp(options: AppOptions): Promise<App> {
           etag: documentTag,
           headers: { 'Content-Type': jsonType, 'Cache-Control': contractCaching },
         };
+      } else if (http.method === 'GET' && http.path === '/v1/changelog') {
+        outcome = {
+          status: 200,
+          body: changelog,
+          etag: changelogTag,
+          headers: { 'Content-Type': 'text/markdown; charset=utf-8', 'Cache-Control': contractCaching },
+        };
       } else if (http.method === 'GET' && http.path === '/v1/openapi.yaml') {
         const yaml = await contractYaml();
         outcome = {
@@ -163,6 +173,8 @@ export async function createApp(options: AppOptions): Promise<App> {
 
     const headers = responseHeaders(requestId, outcome, single(http.headers.origin), cors);
     if (limit.headers) for (const name in limit.headers) headers[name] ??= limit.headers[name]!;
+    const deprecated = operation && deprecations.get(operation);
+    if (deprecated) Object.assign(headers, deprecated);
     let status = outcome.status;
     let text =
       outcome.body === undefined ? '' : typeof outcome.body === 'string' ? outcome.body : (outcome.text ?? JSON.stringify(outcome.body));
@@ -205,6 +217,19 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   return { handle };
+}
+
+/** Deprecation (RFC 9745) since its date, Sunset (RFC 8594) when the contract gives one, and where to read why. */
+function deprecationHeaders(deprecation: { since: string; sunset?: string }): Record<string, string> {
+  const headers: Record<string, string> = {
+    Deprecation: `@${Math.floor(Date.parse(deprecation.since) / 1000)}`,
+    Link: '</v1/changelog>; rel="deprecation"; type="text/markdown"',
+  };
+  if (deprecation.sunset) {
+    headers.Sunset = new Date(Date.parse(deprecation.sunset)).toUTCString();
+    headers.Link += ', </v1/changelog>; rel="sunset"; type="text/markdown"';
+  }
+  return headers;
 }
 
 /**

@@ -26,6 +26,8 @@ export interface Operation {
   responses: Record<string, { content?: Record<string, MediaType> }>;
   /** Alternatives, each a set of schemes that must all pass; empty: public. */
   security: Record<string, string[]>[];
+  /** Set when the contract marks the operation `deprecated`: since when (`x-deprecated-since`), and until when (`x-sunset`). */
+  deprecation?: { since: string; sunset?: string };
 }
 
 export interface OpenApiDocument {
@@ -65,10 +67,21 @@ export function operationsOf(document: OpenApiDocument): Operation[] {
         requestBody: op.requestBody ? resolve(document, op.requestBody) : undefined,
         responses,
         security: (op.security ?? document.security ?? []) as Record<string, string[]>[],
+        deprecation: op.deprecated === true ? deprecationOf(op) : undefined,
       });
     }
   }
   return operations;
+}
+
+function deprecationOf(op: Record<string, unknown>): Operation['deprecation'] {
+  const since = op['x-deprecated-since'];
+  const sunset = op['x-sunset'];
+  const isDate = (value: unknown) => typeof value === 'string' && !Number.isNaN(Date.parse(value));
+  // Deprecation (RFC 9745) is a date: a deprecated operation must say since when.
+  if (!isDate(since)) throw new Error(`${String(op.operationId)} is deprecated: give it an x-deprecated-since date.`);
+  if (sunset !== undefined && !isDate(sunset)) throw new Error(`${String(op.operationId)}: x-sunset must be a date.`);
+  return { since: since as string, sunset: sunset as string | undefined };
 }
 
 /** Follows a local `$ref` (`#/components/...`) until it reaches the object itself. */

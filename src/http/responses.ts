@@ -19,7 +19,8 @@ export interface Outcome {
 /** Which browser origins may call the API: any (`*`), or those listed (CORS_ORIGINS). */
 export type CorsOrigins = '*' | readonly string[];
 
-const exposeHeaders = 'X-Request-Id, Retry-After, Location, ETag, RateLimit, RateLimit-Policy';
+const exposeHeaders =
+  'X-Request-Id, Retry-After, Location, ETag, RateLimit, RateLimit-Policy, Idempotent-Replayed, Deprecation, Sunset, Link';
 export const jsonType = 'application/json; charset=utf-8';
 
 /**

@@ -98,3 +98,47 @@ describe('the access line', () => {
     expect(entries[1]).not.toHaveProperty('callerId');
   });
 });
+
+describe('deprecation, driven by the contract', () => {
+  const options = { deps, log: silent, validateResponses: true, maxBodyBytes: 1024 };
+
+  it('answers a deprecated operation with Deprecation, Sunset and a Link to the changelog, and others without', async () => {
+    const document = structuredClone(contract);
+    Object.assign(document.paths['/v1/plans']!.get as object, {
+      deprecated: true,
+      'x-deprecated-since': '2026-12-01T00:00:00Z',
+      'x-sunset': '2027-06-30T23:59:59Z',
+    });
+    Object.assign(document.paths['/v1/credit-packs']!.get as object, { deprecated: true, 'x-deprecated-since': '2026-12-01T00:00:00Z' });
+    const app = await createApp({ ...options, contract: document });
+
+    const plans = await app.handle(request('GET', '/v1/plans'));
+    expect(plans.status).toBe(200);
+    expect(plans.headers.Deprecation).toBe(`@${Date.parse('2026-12-01T00:00:00Z') / 1000}`);
+    expect(plans.headers.Sunset).toBe('Wed, 30 Jun 2027 23:59:59 GMT');
+    expect(plans.headers.Link).toBe(
+      '</v1/changelog>; rel="deprecation"; type="text/markdown", </v1/changelog>; rel="sunset"; type="text/markdown"',
+    );
+
+    const packs = await app.handle(request('GET', '/v1/credit-packs'));
+    expect(packs.headers.Deprecation).toBeDefined();
+    expect(packs.headers.Sunset).toBeUndefined();
+    expect((await app.handle(request('GET', '/v1/models'))).headers.Deprecation).toBeUndefined();
+  });
+
+  it('refuses a contract whose deprecated operation does not say since when', async () => {
+    const document = structuredClone(contract);
+    Object.assign(document.paths['/v1/plans']!.get as object, { deprecated: true });
+    await expect(createApp({ ...options, contract: document })).rejects.toThrow(
+      /listPlans is deprecated: give it an x-deprecated-since date/,
+    );
+  });
+
+  it('serves the changelog that the Link points at', async () => {
+    const app = await createApp(options);
+    const response = await app.handle(request('GET', '/v1/changelog'));
+    expect(response.status).toBe(200);
+    expect(response.headers['Content-Type']).toBe('text/markdown; charset=utf-8');
+    expect(response.body).toContain(`## ${contract.info.version}`);
+  });
+});

@@ -1,0 +1,41 @@
+// `npm run api:check`: fails with a readable list when the contract breaks clients of the released one
+// (api/released/v1.json). `npm run api:release`: after review, makes the current contract the released one;
+// it needs a CHANGELOG.md entry for the contract's version.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { breakingChanges } from './contract-diff.js';
+
+const root = resolve(import.meta.dirname, '..');
+const releasedPath = resolve(root, 'api/released/v1.json');
+const current = JSON.parse(readFileSync(resolve(root, 'src/generated/openapi.json'), 'utf8')) as Record<string, unknown>;
+if (!existsSync(releasedPath) && !process.argv.includes('--release')) {
+  console.error('There is no released contract (api/released/v1.json) to compare with: run `npm run api:release`.');
+  process.exit(1);
+}
+// The first release has nothing to break.
+const released = existsSync(releasedPath) ? (JSON.parse(readFileSync(releasedPath, 'utf8')) as Record<string, unknown>) : current;
+const version = (current.info as { version: string }).version;
+const changes = breakingChanges(released, current);
+
+if (process.argv.includes('--release')) {
+  if (!readFileSync(resolve(root, 'CHANGELOG.md'), 'utf8').includes(`## ${version}`)) {
+    console.error(`CHANGELOG.md has no "## ${version}" entry: say what changed before releasing ${version}.`);
+    process.exit(1);
+  }
+  if (changes.length > 0 && !process.argv.includes('--breaking')) {
+    console.error(
+      `The contract breaks clients of the released one; ship it under /v2, or pass --breaking to release it anyway:\n- ${changes.join('\n- ')}`,
+    );
+    process.exit(1);
+  }
+  writeFileSync(releasedPath, `${JSON.stringify(current, null, 2)}\n`);
+  console.log(`api/released/v1.json is now the contract of ${version}.`);
+} else if (changes.length > 0) {
+  console.error(
+    `The contract breaks clients of the released one (api/released/v1.json, ${(released.info as { version: string }).version}):\n- ${changes.join('\n- ')}\n` +
+      'Keep the released behaviour (add, never remove or narrow), or put the change under /v2 with Deprecation and Sunset on what it replaces.',
+  );
+  process.exit(1);
+} else {
+  console.log(`No breaking change against the released contract ${(released.info as { version: string }).version}.`);
+}

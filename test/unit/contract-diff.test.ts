@@ -1,0 +1,86 @@
+// The breaking-change check: the released contract against itself is clean, and each kind of change that
+// breaks a client of it is named, while additions are not.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { breakingChanges } from '../../scripts/contract-diff.js';
+
+type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const bundled = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../src/generated/openapi.json'), 'utf8')) as Doc;
+const changed = (edit: (doc: Doc) => void): string[] => {
+  const doc = structuredClone(bundled);
+  edit(doc);
+  return breakingChanges(bundled, doc);
+};
+
+describe('the breaking-change check', () => {
+  it('finds nothing between a contract and itself, nor in additions', () => {
+    expect(breakingChanges(bundled, bundled)).toEqual([]);
+    expect(
+      changed((doc) => {
+        doc.paths['/v1/things'] = { get: { operationId: 'listThings', responses: { '200': { description: 'OK' } } } };
+        doc.components.schemas.Organization.properties.nickname = { type: 'string' };
+        doc.components.schemas.OrganizationCreate.properties.nickname = { type: 'string' };
+        doc.components.schemas.OrganizationCreate.properties.name.maxLength = 1000;
+      }),
+    ).toEqual([]);
+  });
+
+  it('names a removed operation and a renamed one', () => {
+    expect(
+      changed((doc) => {
+        delete doc.paths['/v1/organizations/{orgId}/audit-events'];
+        doc.paths['/v1/plans'].get.operationId = 'getPlans';
+      }),
+    ).toEqual([
+      'GET /v1/plans: operationId listPlans became getPlans',
+      'GET /v1/organizations/{orgId}/audit-events: the operation was removed',
+    ]);
+  });
+
+  it('names a new required request field, a narrowed type, a tighter limit and an enum value gone', () => {
+    const found = changed((doc) => {
+      const create = doc.components.schemas.OrganizationCreate;
+      create.required = [...create.required, 'slug'];
+      create.properties.name.maxLength = 10;
+      create.properties.defaultModel = { type: 'integer' };
+    });
+    expect(found).toContain('POST /v1/organizations request body: new required field slug');
+    expect(found).toContain('POST /v1/organizations request body.name: maxLength 100 became 10');
+    expect(found).toContain('POST /v1/organizations request body.defaultModel: no longer accepts string');
+  });
+
+  it('names a new required parameter and a removed query parameter', () => {
+    const found = changed((doc) => {
+      const list = doc.paths['/v1/organizations'].get;
+      list.parameters = list.parameters.filter((p: Doc) => p.name !== 'includeDeleted');
+      list.parameters.push({ name: 'region', in: 'query', required: true, schema: { type: 'string' } });
+    });
+    expect(found).toEqual([
+      'GET /v1/organizations: new required parameter query region',
+      'GET /v1/organizations: parameter query includedeleted was removed',
+    ]);
+  });
+
+  it('names a removed response field, one made optional, a changed type and a new enum value in a response', () => {
+    const found = changed((doc) => {
+      const organization = doc.components.schemas.Organization;
+      delete organization.properties.slug;
+      organization.required = organization.required.filter((name: string) => name !== 'slug' && name !== 'planId');
+      organization.properties.name = { type: 'integer' };
+      organization.properties.role = { type: 'string', enum: ['owner', 'admin', 'member', 'guest'] };
+    });
+    expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data: field slug was removed');
+    expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data: field planId is no longer always present');
+    expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data.name: type string became integer');
+    expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data.role: may now answer "guest"');
+  });
+
+  it('names a removed success response and an operation that now wants credentials', () => {
+    const found = changed((doc) => {
+      delete doc.paths['/v1/health'].get.responses['200'];
+      doc.paths['/v1/plans'].get.security = [{ bearerAuth: [] }];
+    });
+    expect(found).toEqual(['GET /v1/health: the 200 response was removed', 'GET /v1/plans: now requires credentials']);
+  });
+});
