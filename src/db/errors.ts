@@ -30,5 +30,7 @@ export function fromDatabaseError(error: unknown): ApiError | undefined {
       details = undefined;
     }
   }
-  return new ApiError(errorCode as ErrorCode, message, details, { cause: error });
+  // A limit that frees itself as work finishes (429): say when to look again.
+  const headers = errorStatus[errorCode as ErrorCode] === 429 ? { 'Retry-After': '5' } : undefined;
+  return new ApiError(errorCode as ErrorCode, message, details, { cause: error, headers });
 }

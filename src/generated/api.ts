@@ -493,6 +493,9 @@ export interface paths {
          *     failed or canceled task releases everything. When the available credits do not cover the reservation
          *     the answer is 402 `PAYMENT_REQUIRED` with the amounts.
          *
+         *     An organization has at most its plan's `limits.concurrentTasks` tasks queued or running at once; one more
+         *     is a 429 `TASK_LIMIT_REACHED` with `Retry-After` (nothing is reserved).
+         *
          *     404 covers both an unknown organization and an unknown or deleted employee. 409 `MODEL_RETIRED` when the
          *     employee's model is no longer offered. With an `Idempotency-Key`, a retried request returns the first
          *     task; the same key with another body is a 409 `IDEMPOTENCY_CONFLICT`.
@@ -801,11 +804,12 @@ export interface components {
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than the operation accepts. | Send less. |
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body's `Content-Type` is not one the operation accepts. | Send a declared media type. |
          *     | `RATE_LIMITED` | 429 | Too many requests. | Wait `Retry-After` seconds, then retry. |
+         *     | `TASK_LIMIT_REACHED` | 429 | The organization has as many tasks queued or running as its plan's `limits.concurrentTasks`; `details` says how many. | Retry after `Retry-After` seconds or when a task finishes, cancel one, or upgrade the plan. |
          *     | `INTERNAL` | 500 | An unexpected failure; nothing about its cause is returned. | Retry later; quote `requestId` when reporting it. |
          *     | `UNAVAILABLE` | 503 | A dependency is not configured or not reachable, or the request ran past its deadline; nothing was kept. | Retry after `Retry-After` seconds when given. |
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "MODEL_RETIRED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "MODEL_RETIRED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
         ErrorDetail: {
             /**
              * @description Where the problem is, as `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.
@@ -858,7 +862,9 @@ export interface components {
             monthlyCredits: components["schemas"]["Credits"];
             limits: {
                 employees: number;
+                /** @description Tasks the organization may have queued or running at once; one more is a 429 `TASK_LIMIT_REACHED`. */
                 concurrentTasks: number;
+                /** @description Members, pending invitations included; one more invitation is a 409 `PLAN_LIMIT_REACHED`. */
                 members: number;
                 /**
                  * @description Requests the organization's members and API keys may make to its resources per minute, together
@@ -4077,7 +4083,40 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            429: components["responses"]["RateLimited"];
+            /**
+             * @description Too many requests or too many tasks. `code` is one of:
+             *     - `RATE_LIMITED`: a request budget is spent (`RateLimit-Policy`); wait `Retry-After` seconds.
+             *     - `TASK_LIMIT_REACHED`: the organization has as many tasks queued or running as its plan's
+             *       `limits.concurrentTasks` (`details` says how many); retry when one finishes, cancel one, or upgrade.
+             */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "TASK_LIMIT_REACHED",
+                     *         "message": "The free plan runs 1 task(s) at a time and 1 are queued or running; retry when one finishes, or upgrade the plan.",
+                     *         "details": [
+                     *           {
+                     *             "field": "limits.concurrentTasks",
+                     *             "message": "1 of 1 in use"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

@@ -37,6 +37,7 @@ export const errorStatus: Record<ErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  TASK_LIMIT_REACHED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 };

@@ -7,6 +7,7 @@ import { moveCredits } from '../../src/db/queries/credits.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createWorker } from '../../src/services/worker.js';
 import { useTestApp } from '../support/app.js';
+import { setPlan } from '../support/database.js';
 import { signUp, type TestUser } from '../support/server.js';
 
 const app = useTestApp();
@@ -27,8 +28,10 @@ const drain = () =>
     concurrency: 4,
   }).drain();
 
-async function organization(name: string) {
+/** An organization, by default on the pro plan, which runs enough tasks at once for the races below. */
+async function organization(name: string, plan: 'free' | 'pro' = 'pro') {
   const orgId = (await as(owner).POST('/v1/organizations', { body: { name } })).data!.data.id;
+  if (plan !== 'free') await setPlan(app.database.db, orgId, plan);
   const employeeId = (
     await as(owner).POST('/v1/organizations/{orgId}/employees', {
       params: { path: { orgId } },
@@ -50,7 +53,7 @@ async function ledgerState(orgId: string) {
 
 describe('credits', () => {
   it('grants the free plan monthly credits once, at creation', async () => {
-    const { orgId } = await organization('Granted');
+    const { orgId } = await organization('Granted', 'free');
     const billing = (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
     expect(billing).toMatchObject({
       planId: 'free',
@@ -63,7 +66,7 @@ describe('credits', () => {
   });
 
   it('grants the free credits again in a new month, once, when the organization next works', async () => {
-    const { orgId, employeeId } = await organization('Monthly');
+    const { orgId, employeeId } = await organization('Monthly', 'free');
     // As if the organization had been created last month.
     await app.database
       .db`update staffroom.credit_ledger set reference = 'grant:free:2000-01' where organization_id = ${orgId} and kind = 'grant'`;

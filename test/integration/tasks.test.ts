@@ -8,6 +8,8 @@ import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
 import { createWorker, type WorkerOptions } from '../../src/services/worker.js';
 import { useTestApp } from '../support/app.js';
+import { plans } from '../../src/services/catalog.js';
+import { setPlan } from '../support/database.js';
 import { startFakeLlm, type FakeLlm } from '../support/fake-llm.js';
 import { signUp, type TestUser } from '../support/server.js';
 
@@ -43,6 +45,8 @@ beforeAll(async () => {
   owner = await signUp(app.database.db, 'tasks-owner@example.com');
   stranger = await signUp(app.database.db, 'tasks-stranger@example.com');
   orgId = (await as(owner).POST('/v1/organizations', { body: { name: 'Taskers' } })).data!.data.id;
+  // The pro plan runs 25 tasks at once: these tests queue many; the free plan's limit is tested on its own.
+  await setPlan(app.database.db, orgId, 'pro');
   const hire = (name: string, model: string | null) =>
     as(owner).POST('/v1/organizations/{orgId}/employees', {
       params: { path: { orgId } },
@@ -52,6 +56,47 @@ beforeAll(async () => {
   openaiEmployee = (await hire('Remote helper', 'gpt-4o-mini')).data!.data.id;
 });
 afterAll(() => fake?.close());
+
+describe("the plan's concurrent tasks", () => {
+  it('refuses tasks past limits.concurrentTasks with 429 TASK_LIMIT_REACHED, also when they race, and reserves nothing for them', async () => {
+    const small = (await as(owner).POST('/v1/organizations', { body: { name: 'Free tasks' } })).data!.data.id;
+    const employeeId = (
+      await as(owner).POST('/v1/organizations/{orgId}/employees', {
+        params: { path: { orgId: small } },
+        body: { name: 'Solo', instructions: 'Work.' },
+      })
+    ).data!.data.id;
+    const limit = plans.find((p) => p.id === 'free')!.limits.concurrentTasks;
+    const balance = async () =>
+      (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId: small } } })).data!.data.credits.available;
+    const before = await balance();
+    const attempts = await Promise.all(
+      Array.from({ length: limit + 4 }, () =>
+        as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId: small } }, body: { employeeId, input: 'Race.' } }),
+      ),
+    );
+    const accepted = attempts.filter((a) => a.response.status === 202);
+    const refused = attempts.filter((a) => a.response.status === 429);
+    expect(accepted).toHaveLength(limit);
+    expect(refused).toHaveLength(4);
+    expect(refused[0]!.error?.error).toMatchObject({
+      code: 'TASK_LIMIT_REACHED',
+      details: [{ field: 'limits.concurrentTasks', message: `${limit} of ${limit} in use` }],
+    });
+    expect(refused[0]!.response.headers.get('retry-after')).toBe('5');
+    expect(await balance()).toBe(before - accepted.reduce((sum, a) => sum + a.data!.data.reservedCredits, 0));
+
+    // A canceled task frees its place.
+    await as(owner).POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', {
+      params: { path: { orgId: small, taskId: accepted[0]!.data!.data.id } },
+    });
+    const next = await as(owner).POST('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId: small } },
+      body: { employeeId, input: 'Now.' },
+    });
+    expect(next.response.status).toBe(202);
+  });
+});
 
 describe('createTask and the offline provider', () => {
   it('queues (202) with a reservation, then succeeds with tokens and cost recorded', async () => {

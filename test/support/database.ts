@@ -34,3 +34,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/** Puts an organization on a plan, as Stripe's webhook does when a subscription starts (tests that need its limits). */
+export async function setPlan(db: Db, organizationId: string, planId: 'free' | 'starter' | 'pro'): Promise<void> {
+  await db`update staffroom.organizations set plan_id = ${planId} where id = ${organizationId}`;
+}
