@@ -25,21 +25,53 @@ export function generateApiKeySecret(): string {
 }
 
 /** Turns an `X-Api-Key` secret into a caller; unknown, revoked and expired keys are refused alike. */
+/**
+ * How long an instance trusts a key it resolved before it asks the database again: a key revoked on another
+ * instance stops working here within this bound (at once on the instance that revoked it). Every query the
+ * key then runs is still checked by Row Level Security, which sees the revocation at once.
+ */
+export const apiKeyCacheTtlMs = 30_000;
+const apiKeyCacheMaxEntries = 10_000;
+/** Resolved keys by the hash of their secret, and each key id's hash (to forget a revoked key). */
+const apiKeyCache = new Map<string, { caller: Caller; until: number }>();
+const apiKeyCacheHashes = new Map<string, string>();
+
 export async function resolveApiKey(db: Db, secret: string, limits: TxLimits = {}): Promise<Caller> {
   if (!secretPattern.test(secret)) throw new ApiError('API_KEY_INVALID', 'The API key is malformed.');
+  const secretHash = hashSecret(secret);
+  const cached = apiKeyCache.get(secretHash);
+  if (cached && cached.until > Date.now()) return cached.caller;
+  if (cached) forgetApiKey(cached.caller.kind === 'api_key' ? cached.caller.keyId : '');
   // Service role: there is no caller yet to run as; the lookup is by the secret's hash only.
   const key = await withService(
     db,
     'resolve an API key before the request has a caller',
     async (tx) => {
-      const found = await queries.findKeyForAuthentication(tx, hashSecret(secret));
+      const found = await queries.findKeyForAuthentication(tx, secretHash);
       if (found?.usable && found.stale) await queries.touchApiKey(tx, found.id);
       return found;
     },
     limits,
   );
   if (!key?.usable) throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
-  return { kind: 'api_key', keyId: key.id, organizationId: key.organizationId, claims: apiKeyClaims(key.id, key.organizationId) };
+  const caller: Caller = {
+    kind: 'api_key',
+    keyId: key.id,
+    organizationId: key.organizationId,
+    claims: apiKeyClaims(key.id, key.organizationId),
+  };
+  const until = Math.min(Date.now() + apiKeyCacheTtlMs, key.expiresAt ? Date.parse(key.expiresAt) : Infinity);
+  if (apiKeyCache.size >= apiKeyCacheMaxEntries) forgetApiKey(apiKeyCacheHashes.keys().next().value!);
+  apiKeyCache.set(secretHash, { caller, until });
+  apiKeyCacheHashes.set(key.id, secretHash);
+  return caller;
+}
+
+/** Drops a key from this instance's cache (it was revoked here, or its entry is old). */
+function forgetApiKey(keyId: string): void {
+  const secretHash = apiKeyCacheHashes.get(keyId);
+  if (secretHash !== undefined) apiKeyCache.delete(secretHash);
+  apiKeyCacheHashes.delete(keyId);
 }
 
 type ApiKey = components['schemas']['ApiKey'];
@@ -87,6 +119,7 @@ export async function revokeApiKey(ctx: RequestContext, orgId: string, keyId: st
   return asCaller(ctx, async (tx) => {
     requireKeyManager(await requireOrganization(tx, orgId));
     await queries.revokeApiKey(tx, orgId, keyId, ctx.requestId);
+    forgetApiKey(keyId);
     return (await queries.findApiKey(tx, orgId, keyId))!;
   });
 }

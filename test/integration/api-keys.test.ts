@@ -97,3 +97,23 @@ describe('API keys', () => {
     expect(asBearer.error?.error.message).toMatch(/X-Api-Key/);
   });
 });
+
+describe('resolved keys', () => {
+  it('are trusted for a bounded time without asking the database, and forgotten at once when revoked here', async () => {
+    const key = (await as(owner).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Cached' } })).data!.data;
+    const viaKey = server.client({ apiKey: key.secret });
+    expect((await viaKey.GET('/v1/organizations/{orgId}', keysPath())).response.status).toBe(200);
+    // Revoked behind this instance's back (as another instance would): the key resolves from the cache, and
+    // Row Level Security, which checks the key itself on every query, refuses what it asks for.
+    await database.db`update staffroom.api_keys set revoked_at = now() where id = ${key.id}`;
+    const stale = await viaKey.GET('/v1/organizations/{orgId}', keysPath());
+    expect(stale.response.status).toBe(404);
+
+    const other = (await as(owner).POST('/v1/organizations/{orgId}/api-keys', { ...keysPath(), body: { name: 'Revoked here' } })).data!
+      .data;
+    const viaOther = server.client({ apiKey: other.secret });
+    expect((await viaOther.GET('/v1/organizations/{orgId}', keysPath())).response.status).toBe(200);
+    await as(owner).DELETE('/v1/organizations/{orgId}/api-keys/{keyId}', { params: { path: { orgId, keyId: other.id } } });
+    expect((await viaOther.GET('/v1/organizations/{orgId}', keysPath())).error?.error.code).toBe('API_KEY_INVALID');
+  });
+});

@@ -56,6 +56,7 @@ export interface KeyForAuthentication {
   usable: boolean;
   /** lastUsedAt is more than a minute old: worth a write. */
   stale: boolean;
+  expiresAt: string | null;
 }
 
 /** Looks a key up by the hash of its secret, across organizations: service role only. */
@@ -63,7 +64,8 @@ export async function findKeyForAuthentication(tx: Tx, secretHash: string): Prom
   const [key] = await tx<KeyForAuthentication[]>`
     select k.id, k.organization_id as "organizationId",
            k.revoked_at is null and (k.expires_at is null or k.expires_at > now()) and o.deleted_at is null as usable,
-           k.last_used_at is null or k.last_used_at < now() - interval '1 minute' as stale
+           k.last_used_at is null or k.last_used_at < now() - interval '1 minute' as stale,
+           to_json(k.expires_at)#>>'{}' as "expiresAt"
     from staffroom.api_keys k join staffroom.organizations o on o.id = k.organization_id
     where k.secret_hash = ${secretHash}`;
   return key;
