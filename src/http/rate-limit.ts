@@ -30,9 +30,14 @@ export async function enforceRateLimit(
   const headers = rateLimitHeaders(verdict);
   if (!verdict.allowed) {
     const wait = verdict.retryAfterSeconds ?? 1;
-    throw new ApiError('RATE_LIMITED', `Too many requests for this ${describe(verdict.bucket)}; retry in ${wait} seconds.`, undefined, {
-      headers: { ...headers, 'Retry-After': String(wait) },
-    });
+    throw new ApiError(
+      'RATE_LIMITED',
+      `Too many requests for this ${describe(verdict.bucket)}; retry in ${wait} second${wait === 1 ? '' : 's'}.`,
+      undefined,
+      {
+        headers: { ...headers, 'Retry-After': String(wait) },
+      },
+    );
   }
   return headers;
 }

@@ -70,6 +70,7 @@ describe('ETag and If-None-Match', () => {
     const first = await get('/docs');
     expect(first.status).toBe(200);
     expect(await first.text()).toContain('docs');
+    expect(first.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src /);
     const again = await get('/docs', { 'If-None-Match': first.headers.get('etag')! });
     expect(again.status).toBe(304);
     expect(await again.text()).toBe('');

@@ -2,7 +2,7 @@
 // the core and writes its HttpResponse back. It also serves the docs page and redirects `/` to it.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { App } from '../app.js';
-import { entityTag, notModified } from '../responses.js';
+import { docsContentSecurityPolicy, entityTag, notModified } from '../responses.js';
 import type { HttpRequest } from '../types.js';
 
 export interface NodeAdapterOptions {
@@ -51,8 +51,8 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
   res.end(req.method === 'HEAD' ? undefined : response.body);
 }
 
-// The docs page's tag, computed once per page built.
-let docsTag: { html: string; etag: string } | undefined;
+// The docs page's tag and policy, computed once per page built.
+let docsTag: { html: string; etag: string; policy: string } | undefined;
 
 async function serveDocs(path: string, options: NodeAdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (path === '/') {
@@ -64,8 +64,14 @@ async function serveDocs(path: string, options: NodeAdapterOptions, req: Incomin
     res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end('The docs are not built yet: run `npm run docs`.');
     return;
   }
-  if (docsTag?.html !== html) docsTag = { html, etag: entityTag(html) };
-  const headers = { ETag: docsTag.etag, 'Cache-Control': 'public, max-age=300', 'X-Content-Type-Options': 'nosniff' };
+  if (docsTag?.html !== html) docsTag = { html, etag: entityTag(html), policy: docsContentSecurityPolicy(html) };
+  const headers = {
+    ETag: docsTag.etag,
+    'Cache-Control': 'public, max-age=300',
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy': docsTag.policy,
+  };
   if (notModified(req.headers['if-none-match'], docsTag.etag)) {
     res.writeHead(304, headers).end();
     return;
