@@ -2,7 +2,7 @@
 // Supabase's PostgREST does it) or as the service role (only where the caller says why).
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { withTimeLimit } from '../time-limit.js';
-import { DatabaseUnavailableError } from '../kernel/errors.js';
+import { ApiError, DatabaseUnavailableError } from '../kernel/errors.js';
 import type { Claims } from '../kernel/caller.js';
 
 export { DatabaseUnavailableError };
@@ -35,6 +35,10 @@ export async function ping(db: Db): Promise<void> {
 export interface TxLimits {
   /** Epoch milliseconds. */
   deadline?: number;
+  /** Run SERIALIZABLE: a concurrent change to what the transaction read makes one of them fail (40001). */
+  serializable?: boolean;
+  /** The claims are an API key's: refuse (401) unless the key is live at the transaction's start. */
+  requireLiveKey?: boolean;
 }
 
 /** How long a transaction may wait for a connection before the caller is told the database is unavailable. */
@@ -65,7 +69,7 @@ function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: 
   const progress: { state: 'waiting' | 'running' | 'committing' | 'abandoned' } = { state: 'waiting' };
   const givenUp = () => progress.state === 'abandoned';
   const abandoned = () => new DatabaseUnavailableError('the transaction was given up on before it could commit');
-  const running = db.begin(async (tx) => {
+  const inTransaction = async (tx: Tx): Promise<T> => {
     stopWaiting();
     if (givenUp()) throw abandoned();
     progress.state = 'running';
@@ -74,7 +78,8 @@ function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: 
     if (givenUp() || (limits.deadline !== undefined && Date.now() > limits.deadline)) throw abandoned();
     progress.state = 'committing';
     return result;
-  }) as Promise<T>;
+  };
+  const running = (limits.serializable ? db.begin('isolation level serializable', inTransaction) : db.begin(inTransaction)) as Promise<T>;
   return new Promise<T>((resolve, reject) => {
     const giveUp = (reason: string, when: readonly string[]) => () => {
       if (!when.includes(progress.state)) return;
@@ -96,7 +101,16 @@ function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: 
 
 /** Runs `work` in one transaction as `authenticated` with the caller's claims: RLS applies to every query. */
 export function withUser<T>(db: Db, claims: Claims, work: (tx: Tx) => Promise<T>, limits: TxLimits = {}): Promise<T> {
-  const setup = (tx: Tx) => tx`
+  const setup = limits.requireLiveKey
+    ? // An API key may have been revoked since this instance resolved it: the same statement says whether it is
+      // still live, so a revoked key is refused at once at no extra round trip.
+      async (tx: Tx) => {
+        const [row] = await tx<{ live: boolean }[]>`
+          select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                 set_config('statement_timeout', ${String(statementTimeoutMs)}, true), staffroom.caller_key() is not null as live`;
+        if (!row?.live) throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
+      }
+    : (tx: Tx) => tx`
     select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
            set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
   return transaction(db, setup, work, limits);

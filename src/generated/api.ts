@@ -801,6 +801,7 @@ export interface components {
          *     | `NOT_DELETED` | 409 | A restore of an organization or employee that is not deleted. | Nothing to do: it is live. |
          *     | `TASK_FINISHED` | 409 | A cancel of a task that has succeeded or failed. | Nothing to cancel; read the task's result. |
          *     | `MODEL_RETIRED` | 409 | The employee's model (or the organization's default) is no longer offered. | Give the employee (or the organization) a model from `listModels`. |
+         *     | `PRECONDITION_FAILED` | 412 | `If-Match` names a version of the resource that is no longer current; nothing changed. | Read the resource again, then retry with its new `ETag`. |
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than the operation accepts. | Send less. |
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body's `Content-Type` is not one the operation accepts. | Send a declared media type. |
          *     | `RATE_LIMITED` | 429 | Too many requests. | Wait `Retry-After` seconds, then retry. |
@@ -809,7 +810,7 @@ export interface components {
          *     | `UNAVAILABLE` | 503 | A dependency is not configured or not reachable, or the request ran past its deadline; nothing was kept. | Retry after `Retry-After` seconds when given. |
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "MODEL_RETIRED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "MODEL_RETIRED" | "PRECONDITION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
         ErrorDetail: {
             /**
              * @description Where the problem is, as `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.
@@ -1470,6 +1471,35 @@ export interface components {
             };
         };
         /**
+         * @description `PRECONDITION_FAILED`: the resource changed since the client read it (its `If-Match` is not the current
+         *     `ETag`); nothing was changed. Read it again, then retry with the new ETag.
+         */
+        PreconditionFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "success": false,
+                 *       "error": {
+                 *         "code": "PRECONDITION_FAILED",
+                 *         "message": "The resource changed since you read it: read it again (its new ETag), then retry.",
+                 *         "details": [
+                 *           {
+                 *             "field": "header.If-Match",
+                 *             "message": "is not the current ETag"
+                 *           }
+                 *         ],
+                 *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /**
          * @description `CONCURRENT_UPDATE`: the request collided with a concurrent change to the same rows and nothing of it
          *     was kept; retry it as is.
          */
@@ -1585,6 +1615,13 @@ export interface components {
          * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
          */
         IfNoneMatch: string;
+        /**
+         * @description The `ETag` of the resource as the client last read it (or `*`). The change is made only if the resource
+         *     is still that version; otherwise the answer is 412 `PRECONDITION_FAILED` and nothing changes, so that
+         *     two clients editing at once never overwrite each other unknowingly.
+         * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+         */
+        IfMatch: string;
         /**
          * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
          *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
@@ -2264,7 +2301,15 @@ export interface operations {
     updateOrganization: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the resource as the client last read it (or `*`). The change is made only if the resource
+                 *     is still that version; otherwise the answer is 412 `PRECONDITION_FAILED` and nothing changes, so that
+                 *     two clients editing at once never overwrite each other unknowingly.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -2334,6 +2379,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -3700,7 +3746,15 @@ export interface operations {
     updateEmployee: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` of the resource as the client last read it (or `*`). The change is made only if the resource
+                 *     is still that version; otherwise the answer is 412 `PRECONDITION_FAILED` and nothing changes, so that
+                 *     two clients editing at once never overwrite each other unknowingly.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The organization's id.
@@ -3788,6 +3842,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];

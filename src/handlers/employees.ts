@@ -23,7 +23,7 @@ export const getEmployee: Handler<'getEmployee'> = async (req, ctx) => ({
 
 export const updateEmployee: Handler<'updateEmployee'> = async (req, ctx) => ({
   status: 200,
-  body: await employees.updateEmployee(ctx, req.params.orgId, req.params.employeeId, req.body),
+  body: await employees.updateEmployee(ctx, req.params.orgId, req.params.employeeId, req.body, req.headers['If-Match']),
 });
 
 export const deleteEmployee: Handler<'deleteEmployee'> = async (req, ctx) => ({

@@ -18,7 +18,7 @@ export const getOrganization: Handler<'getOrganization'> = async (req, ctx) => (
 
 export const updateOrganization: Handler<'updateOrganization'> = async (req, ctx) => ({
   status: 200,
-  body: await organizations.updateOrganization(ctx, req.params.orgId, req.body),
+  body: await organizations.updateOrganization(ctx, req.params.orgId, req.body, req.headers['If-Match']),
 });
 
 export const deleteOrganization: Handler<'deleteOrganization'> = async (req, ctx) => ({

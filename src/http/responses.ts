@@ -3,6 +3,9 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ApiError } from '../kernel/errors.js';
+import { entityTag } from '../kernel/etag.js';
+
+export { entityTag };
 import { fromDatabaseError } from '../db/errors.js';
 
 /** A response before it is written: a body still to be serialised (or already text). */
@@ -92,11 +95,6 @@ export function docsContentSecurityPolicy(html: string): string {
     "frame-ancestors 'none'",
     "object-src 'none'",
   ].join('; ');
-}
-
-/** A strong entity tag of a body: its SHA-1, which changes whenever a byte of it does. */
-export function entityTag(text: string): string {
-  return `"${createHash('sha1').update(text).digest('base64url')}"`;
 }
 
 /** Whether If-None-Match names the current tag (or `*`): weak comparison, as RFC 9110 asks for GET. */

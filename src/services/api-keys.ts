@@ -26,9 +26,9 @@ export function generateApiKeySecret(): string {
 
 /** Turns an `X-Api-Key` secret into a caller; unknown, revoked and expired keys are refused alike. */
 /**
- * How long an instance trusts a key it resolved before it asks the database again: a key revoked on another
- * instance stops working here within this bound (at once on the instance that revoked it). Every query the
- * key then runs is still checked by Row Level Security, which sees the revocation at once.
+ * How long an instance keeps a key it resolved instead of looking it up again. Revocation still takes effect at
+ * once: every transaction a key runs first checks that it is live (withUser's requireLiveKey), and Row Level
+ * Security checks it on every query.
  */
 export const apiKeyCacheTtlMs = 30_000;
 const apiKeyCacheMaxEntries = 10_000;

@@ -1,5 +1,6 @@
 // Running a service's queries as the caller.
 import { withUser, type Db, type Tx } from '../db/client.js';
+import { ifMatchHolds, representationTag } from '../kernel/etag.js';
 import { ApiError, type ErrorCode } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
 import type { Caller } from '../kernel/caller.js';
@@ -23,8 +24,26 @@ export function userOf(ctx: RequestContext): Extract<Caller, { kind: 'user' }> {
 }
 
 /** One transaction as the caller: every query in `work` runs under Row Level Security. */
-export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return withUser(database(ctx), callerOf(ctx).claims, work, { deadline: ctx.deadline });
+export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>, options: { serializable?: boolean } = {}): Promise<T> {
+  const caller = callerOf(ctx);
+  return withUser(database(ctx), caller.claims, work, {
+    deadline: ctx.deadline,
+    serializable: options.serializable,
+    // Keys are resolved from a cache (services/api-keys.ts): each transaction confirms the key is still live.
+    requireLiveKey: caller.kind === 'api_key',
+  });
+}
+
+/**
+ * A conditional change (If-Match): the resource as the caller sees it now must still be the one the client
+ * read. Run in a serializable transaction, so a change that lands between this check and the write makes
+ * one of them fail (409 CONCURRENT_UPDATE) instead of being overwritten.
+ */
+export function checkIfMatch(ifMatch: string | undefined, current: unknown): void {
+  if (ifMatch === undefined || ifMatchHolds(ifMatch, representationTag(current))) return;
+  throw new ApiError('PRECONDITION_FAILED', 'The resource changed since you read it: read it again (its new ETag), then retry.', [
+    { field: 'header.If-Match', message: 'is not the current ETag' },
+  ]);
 }
 
 /** A Postgres unique violation of `constraint` becomes `code` (a 409) naming the field; anything else is rethrown. */

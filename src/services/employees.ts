@@ -6,7 +6,7 @@ import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/employees.js';
 import { parseAgentDefinition, type AgentDefinition } from './agent-definition.js';
 import { findModel } from './catalog.js';
-import { asCaller, conflictOn } from './context.js';
+import { asCaller, checkIfMatch, conflictOn } from './context.js';
 import { requireOrganization, requireRole, slugify, type OrganizationRow } from './organizations.js';
 import { paginate } from './pagination.js';
 
@@ -101,18 +101,28 @@ export async function getEmployee(ctx: RequestContext, orgId: string, employeeId
   });
 }
 
-export async function updateEmployee(ctx: RequestContext, orgId: string, employeeId: string, patch: EmployeeUpdate): Promise<Employee> {
+export async function updateEmployee(
+  ctx: RequestContext,
+  orgId: string,
+  employeeId: string,
+  patch: EmployeeUpdate,
+  ifMatch?: string,
+): Promise<Employee> {
   checkModel(patch.model, 'body.model');
-  return asCaller(ctx, async (tx) => {
-    await requireWriter(tx, orgId);
-    await requireEmployee(tx, orgId, employeeId);
-    await queries
-      .updateEmployee(tx, orgId, employeeId, { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined }, ctx.requestId)
-      .catch((error: unknown) =>
-        conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${patch.slug}" exists.`),
-      );
-    return requireEmployee(tx, orgId, employeeId);
-  });
+  return asCaller(
+    ctx,
+    async (tx) => {
+      await requireWriter(tx, orgId);
+      checkIfMatch(ifMatch, await requireEmployee(tx, orgId, employeeId));
+      await queries
+        .updateEmployee(tx, orgId, employeeId, { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined }, ctx.requestId)
+        .catch((error: unknown) =>
+          conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${patch.slug}" exists.`),
+        );
+      return requireEmployee(tx, orgId, employeeId);
+    },
+    { serializable: ifMatch !== undefined },
+  );
 }
 
 export async function deleteEmployee(ctx: RequestContext, orgId: string, employeeId: string): Promise<Employee> {

@@ -6,7 +6,7 @@ import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/organizations.js';
 export type { OrganizationRow } from '../db/queries/organizations.js';
 import { defaultModelId, findModel } from './catalog.js';
-import { asCaller, conflictOn, ensureProfile, userOf } from './context.js';
+import { asCaller, checkIfMatch, conflictOn, ensureProfile, userOf } from './context.js';
 import { paginate } from './pagination.js';
 import type { Tx } from '../db/client.js';
 
@@ -78,16 +78,27 @@ export async function getOrganization(ctx: RequestContext, orgId: string): Promi
   return asCaller(ctx, (tx) => requireOrganization(tx, orgId));
 }
 
-export async function updateOrganization(ctx: RequestContext, orgId: string, patch: OrganizationUpdate): Promise<Organization> {
+export async function updateOrganization(
+  ctx: RequestContext,
+  orgId: string,
+  patch: OrganizationUpdate,
+  ifMatch?: string,
+): Promise<Organization> {
   userOf(ctx); // API keys act inside an organization; they do not manage it
   checkModel(patch.defaultModel, 'body.defaultModel');
-  return asCaller(ctx, async (tx) => {
-    requireRole(await requireOrganization(tx, orgId), ['owner', 'admin'], 'change the organization');
-    await queries
-      .updateOrganization(tx, orgId, patch, ctx.requestId)
-      .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${patch.slug}" is taken.`));
-    return (await queries.findOrganization(tx, orgId))!;
-  });
+  return asCaller(
+    ctx,
+    async (tx) => {
+      const current = await requireOrganization(tx, orgId);
+      requireRole(current, ['owner', 'admin'], 'change the organization');
+      checkIfMatch(ifMatch, current);
+      await queries
+        .updateOrganization(tx, orgId, patch, ctx.requestId)
+        .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${patch.slug}" is taken.`));
+      return (await queries.findOrganization(tx, orgId))!;
+    },
+    { serializable: ifMatch !== undefined },
+  );
 }
 
 export async function deleteOrganization(ctx: RequestContext, orgId: string): Promise<Organization> {

@@ -137,3 +137,50 @@ describe('headers on every answer', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
+
+describe('If-Match on a PATCH', () => {
+  const patch = (path: string, body: unknown, ifMatch?: string) =>
+    fetch(`${server.baseUrl}${path}`, {
+      method: 'PATCH',
+      headers: { ...bearer(), 'Content-Type': 'application/json', ...(ifMatch ? { 'If-Match': ifMatch } : {}) },
+      body: JSON.stringify(body),
+    });
+
+  it('changes the resource only while the client holds its current version, else 412 and nothing changes', async () => {
+    const client = server.client({ accessToken: owner.token });
+    const org = (await client.POST('/v1/organizations', { body: { name: 'Guarded' } })).data!.data;
+    const path = `/v1/organizations/${org.id}`;
+    const read = (await get(path, bearer())).headers.get('etag')!;
+
+    const first = await patch(path, { name: 'First edit' }, read);
+    expect(first.status).toBe(200);
+    const afterFirst = first.headers.get('etag');
+    expect(afterFirst).toBeNull(); // a PATCH answer is not cached; GET gives the new tag
+    const stale = await patch(path, { name: 'Lost edit' }, read);
+    expect(stale.status).toBe(412);
+    expect(await stale.json()).toMatchObject({ error: { code: 'PRECONDITION_FAILED', details: [{ field: 'header.If-Match' }] } });
+    expect(((await (await get(path, bearer())).json()) as { data: { name: string } }).data.name).toBe('First edit');
+
+    const current = (await get(path, bearer())).headers.get('etag')!;
+    expect((await patch(path, { name: 'Second edit' }, current)).status).toBe(200);
+    expect((await patch(path, { name: 'Any version' }, '*')).status).toBe(200);
+  });
+
+  it('lets one of two edits made from the same version through, never both', async () => {
+    const client = server.client({ accessToken: owner.token });
+    const org = (await client.POST('/v1/organizations', { body: { name: 'Raced' } })).data!.data;
+    const employee = (
+      await client.POST('/v1/organizations/{orgId}/employees', {
+        params: { path: { orgId: org.id } },
+        body: { name: 'Edited', instructions: 'Work.' },
+      })
+    ).data!.data;
+    const path = `/v1/organizations/${org.id}/employees/${employee.id}`;
+    const read = (await get(path, bearer())).headers.get('etag')!;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => patch(path, { instructions: `Edit ${i}.` }, read).then((r) => r.status)),
+    );
+    expect(results.filter((status) => status === 200)).toHaveLength(1);
+    expect(results.every((status) => [200, 409, 412].includes(status))).toBe(true);
+  });
+});
