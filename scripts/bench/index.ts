@@ -21,6 +21,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import exitHook from 'async-exit-hook';
+import postgres from 'postgres';
 import { freePort } from '../../src/db/embedded.js';
 import { mintAccessToken } from '../../src/services/identity.js';
 import { createUser, startBenchCluster, type BenchCluster } from './cluster.js';
@@ -195,7 +196,16 @@ async function setUp(baseUrl: string, ctx: BenchContext): Promise<void> {
   };
   ctx.readOrgId = (await call('POST', '/v1/organizations', { name: 'Bench' })).data.id;
   ctx.writeOrgId = (await call('POST', '/v1/organizations', { name: 'Bench writes' })).data.id;
-  for (let i = 1; i <= seededApiKeys; i++) await call('POST', `/v1/organizations/${ctx.readOrgId}/api-keys`, { name: `seeded key ${i}` });
+  for (let i = 1; i <= seededApiKeys; i++) {
+    const key = (await call('POST', `/v1/organizations/${ctx.readOrgId}/api-keys`, { name: `seeded key ${i}` })) as unknown as {
+      data: { secret: string };
+    };
+    ctx.apiKey ||= key.data.secret;
+  }
+  // Budgets no bench row can spend, so that the limited server counts every request and refuses none.
+  const sql = postgres(ctx.databaseUrl, { max: 1, onnotice: () => undefined });
+  await sql`update staffroom.plans set requests_per_minute = 10000000`;
+  await sql.end();
   const plans = await fetch(`${baseUrl}/v1/plans`);
   const bytes = Buffer.from(await plans.arrayBuffer());
   if (!plans.ok) throw new Error(`Setting up: GET /v1/plans answered ${plans.status}: ${bytes.toString()}`);
@@ -315,6 +325,7 @@ async function main(): Promise<void> {
     jwtIssuer: 'staffroom-bench',
     token: '',
     readOrgId: '',
+    apiKey: '',
     writeOrgId: '',
     plansFile: join(tmp, 'plans.body'),
     plansContentType: '',

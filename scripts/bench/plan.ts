@@ -19,6 +19,8 @@ export interface BenchContext {
   readOrgId: string;
   /** The user's organization that the create row adds API keys to, so that the read rows stay the same. */
   writeOrgId: string;
+  /** The secret of one of the read organization's API keys. */
+  apiKey: string;
   /** What Staffroom answers to GET /v1/plans, saved for the raw-http baseline. */
   plansFile: string;
   plansContentType: string;
@@ -77,6 +79,13 @@ export const hasPaddedServer = existsSync(resolve(root, paddedScript));
 
 export const servers: ServerDef[] = [
   { name: 'staffroom', script: 'src/server.ts', readyPath: '/v1/health', env: staffroomEnv },
+  // The same with rate limits counted (the bench raises the plans' budgets in its database so none refuses).
+  {
+    name: 'staffroom-limited',
+    script: 'src/server.ts',
+    readyPath: '/v1/health',
+    env: (ctx) => ({ ...staffroomEnv(ctx), RATE_LIMITS: 'on' }),
+  },
   {
     name: 'raw-http',
     script: 'scripts/bench/raw-http.ts',
@@ -134,6 +143,14 @@ export const rows: RowDef[] = [
     minRatio: 0.85,
     maxP99Ratio: 2,
     sameSql: true,
+  },
+  {
+    name: 'GET /v1/organizations/{orgId} with an API key, rate limits on (vs off)',
+    ours: 'staffroom-limited',
+    baseline: 'staffroom',
+    request: (ctx) => ({ method: 'GET', path: `/v1/organizations/${ctx.readOrgId}`, headers: { 'X-Api-Key': ctx.apiKey } }),
+    minRatio: 0.85,
+    maxP99Ratio: 2,
   },
   {
     name: 'GET /v1/organizations/{orgId}/api-keys?limit=20',

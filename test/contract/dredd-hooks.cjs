@@ -51,6 +51,8 @@ hooks.beforeEach((transaction) => {
     transaction.request.uri = transaction.request.uri.replace('overwrite=false', 'overwrite=true');
     transaction.fullPath = transaction.fullPath.replace('overwrite=false', 'overwrite=true');
   }
+  // The If-Match example is no version of the fixture's resources: send the change unconditionally.
+  delete transaction.request.headers['If-Match'];
   // Every operation's example has the same Idempotency-Key; a client uses a new key for each new request.
   if (transaction.request.headers['Idempotency-Key']) transaction.request.headers['Idempotency-Key'] = crypto.randomUUID();
   const body = fixtureBodies[operation.operationId];
