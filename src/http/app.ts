@@ -117,10 +117,12 @@ export async function createApp(options: AppOptions): Promise<App> {
       body: body?.value,
       rawBody: http.body,
     };
-    const call = async () => success(await handlers[operation.operationId]!(request as never, ctx));
     const idempotencyKey = deps.db && ctx.caller && idempotent.has(operation) ? single(http.headers['idempotency-key']) : undefined;
-    if (idempotencyKey === undefined) return call();
-    return idempotentOutcome(deps.db!, operation, http, ctx, idempotencyKey, call);
+    // No named closure on the common path: a per-request function costs more than it reads.
+    if (idempotencyKey === undefined) return success(await handlers[operation.operationId]!(request as never, ctx));
+    return idempotentOutcome(deps.db!, operation, http, ctx, idempotencyKey, async () =>
+      success(await handlers[operation.operationId]!(request as never, ctx)),
+    );
   }
 
   async function handle(http: HttpRequest): Promise<HttpResponse> {
