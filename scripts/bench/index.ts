@@ -24,6 +24,7 @@ import exitHook from 'async-exit-hook';
 import postgres from 'postgres';
 import { freePort } from '../../src/db/embedded.js';
 import { mintAccessToken } from '../../src/services/identity.js';
+import { buildDocs } from '../../src/docs.js';
 import { createUser, startBenchCluster, type BenchCluster } from './cluster.js';
 import { buildFunctions, measureColdStart, type ColdStartResult } from './cold-start.js';
 import {
@@ -205,6 +206,9 @@ async function setUp(baseUrl: string, ctx: BenchContext): Promise<void> {
   // Budgets no bench row can spend, so that the limited server counts every request and refuses none.
   const sql = postgres(ctx.databaseUrl, { max: 1, onnotice: () => undefined });
   await sql`update staffroom.plans set requests_per_minute = 10000000`;
+  // The setup's writes would wake autovacuum during the first rows measured, on the servers' core: settle now.
+  await sql`vacuum analyze`;
+  await sql`checkpoint`;
   await sql.end();
   const plans = await fetch(`${baseUrl}/v1/plans`);
   const bytes = Buffer.from(await plans.arrayBuffer());
@@ -295,7 +299,8 @@ function compareProbes(chosen: RowDef[], probes: Map<string, Probe>): void {
   if (problems.length) throw new Error(`The servers do not answer alike, so their numbers would not compare:\n\n${problems.join('\n\n')}`);
 }
 
-const requestKey = (request: BenchRequest): string => JSON.stringify([request.method, request.path, request.body ?? null]);
+const requestKey = (request: BenchRequest): string =>
+  JSON.stringify([request.method, request.path, request.headers ?? {}, request.body ?? null]);
 
 async function main(): Promise<void> {
   // This process (mostly waiting) shares the load generator's core; the servers and Postgres get CPU 0.
@@ -314,6 +319,9 @@ async function main(): Promise<void> {
     (server) => server.name === 'staffroom' || chosenRows.some((row) => row.ours === server.name || row.baseline === server.name),
   );
 
+  // npm start builds a stale docs page in the background when it starts, on the servers' core: build it first.
+  log('Building the docs page if it is stale (npm start would, while being measured)...');
+  await buildDocs();
   const busyBefore = await cpuBusy(1_000);
   log('Starting the bench database (embedded Postgres in a temporary folder)...');
   cluster = await startBenchCluster(tmp, serverCpu);
