@@ -8,7 +8,7 @@ import { handlers as operationHandlers } from '../handlers/index.js';
 import { ApiError } from '../kernel/errors.js';
 import type { Caller } from '../kernel/caller.js';
 import type { AppDeps, RequestContext } from '../kernel/context.js';
-import { contract, operationsOf, type OpenApiDocument, type Operation } from './contract.js';
+import { contract, operationsOf, type Deprecation, type OpenApiDocument, type Operation } from './contract.js';
 import { checkTarget, declaredHeaders, parseBody, parseQuery, requestIdOf, single } from './request.js';
 import {
   entityTag,
@@ -101,7 +101,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     params: Record<string, string>,
     http: HttpRequest,
     ctx: RequestContext,
-    limit: { headers?: Record<string, string> },
+    limit: { headers?: Record<string, string>; deprecation?: Deprecation },
   ): Promise<Outcome> {
     const body = parseBody(operation, http, maxBodyBytes);
     ctx.caller = await authenticate(operation, http, deps, ctx.deadline);
@@ -110,6 +110,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     const parts = { path: params, query: parseQuery(http.query), header: http.headers };
     const errors = validators.parameters(parts) ?? (body?.json ? validators.body?.(body.value) : undefined);
     if (errors) throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', toErrorDetails(errors));
+    if (operation.deprecatedInputs.length > 0) limit.deprecation = deprecatedInputUsed(operation, parts.query, http.headers, body?.value);
     const request = {
       params: parts.path,
       query: parts.query,
@@ -131,7 +132,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     const ctx = requestContext(requestId, log, deps, Date.now() + timeoutMs);
     let operation: Operation | undefined;
     let outcome: Outcome;
-    const limit: { headers?: Record<string, string> } = {};
+    const limit: { headers?: Record<string, string>; deprecation?: Deprecation } = {};
     try {
       if (http.method === 'OPTIONS') {
         outcome = preflight();
@@ -175,7 +176,7 @@ export async function createApp(options: AppOptions): Promise<App> {
 
     const headers = responseHeaders(requestId, outcome, single(http.headers.origin), cors);
     if (limit.headers) for (const name in limit.headers) headers[name] ??= limit.headers[name]!;
-    const deprecated = operation && deprecations.get(operation);
+    const deprecated = operation && (deprecations.get(operation) ?? (limit.deprecation && deprecationHeaders(limit.deprecation)));
     if (deprecated) Object.assign(headers, deprecated);
     let status = outcome.status;
     let text =
@@ -221,8 +222,27 @@ export async function createApp(options: AppOptions): Promise<App> {
   return { handle };
 }
 
+/** The deprecation of the first deprecated parameter or body field the request sent, if it sent one. */
+function deprecatedInputUsed(
+  operation: Operation,
+  query: Record<string, unknown>,
+  headers: HttpRequest['headers'],
+  body: unknown,
+): Deprecation | undefined {
+  for (const input of operation.deprecatedInputs) {
+    const sent =
+      input.in === 'query'
+        ? query[input.name] !== undefined
+        : input.in === 'header'
+          ? headers[input.name] !== undefined
+          : body !== null && typeof body === 'object' && Object.hasOwn(body, input.name);
+    if (sent) return input.deprecation;
+  }
+  return undefined;
+}
+
 /** Deprecation (RFC 9745) since its date, Sunset (RFC 8594) when the contract gives one, and where to read why. */
-function deprecationHeaders(deprecation: { since: string; sunset?: string }): Record<string, string> {
+function deprecationHeaders(deprecation: Deprecation): Record<string, string> {
   const headers: Record<string, string> = {
     Deprecation: `@${Math.floor(Date.parse(deprecation.since) / 1000)}`,
     Link: '</v1/changelog>; rel="deprecation"; type="text/markdown"',

@@ -27,7 +27,14 @@ export interface Operation {
   /** Alternatives, each a set of schemes that must all pass; empty: public. */
   security: Record<string, string[]>[];
   /** Set when the contract marks the operation `deprecated`: since when (`x-deprecated-since`), and until when (`x-sunset`). */
-  deprecation?: { since: string; sunset?: string };
+  deprecation?: Deprecation;
+  /** Parameters and top-level JSON body fields the contract marks `deprecated`: a request that sends one is told so. */
+  deprecatedInputs: { in: 'query' | 'header' | 'body'; name: string; deprecation: Deprecation }[];
+}
+
+export interface Deprecation {
+  since: string;
+  sunset?: string;
 }
 
 export interface OpenApiDocument {
@@ -67,21 +74,48 @@ export function operationsOf(document: OpenApiDocument): Operation[] {
         requestBody: op.requestBody ? resolve(document, op.requestBody) : undefined,
         responses,
         security: (op.security ?? document.security ?? []) as Record<string, string[]>[],
-        deprecation: op.deprecated === true ? deprecationOf(op) : undefined,
+        deprecation: op.deprecated === true ? deprecationOf(op, op.operationId) : undefined,
+        deprecatedInputs: deprecatedInputsOf(document, op.operationId, [...parameters.values()], op.requestBody),
       });
     }
   }
   return operations;
 }
 
-function deprecationOf(op: Record<string, unknown>): Operation['deprecation'] {
-  const since = op['x-deprecated-since'];
-  const sunset = op['x-sunset'];
+function deprecationOf(node: Record<string, unknown>, name: string): Deprecation {
+  const since = node['x-deprecated-since'];
+  const sunset = node['x-sunset'];
   const isDate = (value: unknown) => typeof value === 'string' && !Number.isNaN(Date.parse(value));
-  // Deprecation (RFC 9745) is a date: a deprecated operation must say since when.
-  if (!isDate(since)) throw new Error(`${String(op.operationId)} is deprecated: give it an x-deprecated-since date.`);
-  if (sunset !== undefined && !isDate(sunset)) throw new Error(`${String(op.operationId)}: x-sunset must be a date.`);
+  // Deprecation (RFC 9745) is a date: whatever is deprecated must say since when.
+  if (!isDate(since)) throw new Error(`${name} is deprecated: give it an x-deprecated-since date.`);
+  if (sunset !== undefined && !isDate(sunset)) throw new Error(`${name}: x-sunset must be a date.`);
   return { since: since as string, sunset: sunset as string | undefined };
+}
+
+function deprecatedInputsOf(
+  document: OpenApiDocument,
+  operationId: string,
+  parameters: Parameter[],
+  requestBody: unknown,
+): Operation['deprecatedInputs'] {
+  const inputs: Operation['deprecatedInputs'] = [];
+  for (const parameter of parameters) {
+    const node = parameter as unknown as Record<string, unknown>;
+    if (node.deprecated === true && (parameter.in === 'query' || parameter.in === 'header')) {
+      const name = parameter.in === 'header' ? parameter.name.toLowerCase() : parameter.name;
+      inputs.push({ in: parameter.in, name, deprecation: deprecationOf(node, `${operationId} ${parameter.in} ${parameter.name}`) });
+    }
+  }
+  const json = requestBody
+    ? resolve<{ content?: Record<string, { schema?: unknown }> }>(document, requestBody).content?.['application/json']
+    : undefined;
+  const schema = json?.schema ? resolve<{ properties?: Record<string, unknown> }>(document, json.schema) : undefined;
+  for (const [name, raw] of Object.entries(schema?.properties ?? {})) {
+    const property = resolve<Record<string, unknown>>(document, raw);
+    if (property.deprecated === true)
+      inputs.push({ in: 'body', name, deprecation: deprecationOf(property, `${operationId} body.${name}`) });
+  }
+  return inputs;
 }
 
 /** Follows a local `$ref` (`#/components/...`) until it reaches the object itself. */

@@ -126,6 +126,29 @@ describe('deprecation, driven by the contract', () => {
     expect((await app.handle(request('GET', '/v1/models'))).headers.Deprecation).toBeUndefined();
   });
 
+  it('tells a request that sends a deprecated parameter or body field, and no other', async () => {
+    const document = structuredClone(contract) as unknown as {
+      paths: Record<string, Record<string, any>>;
+      components: { schemas: Record<string, any> };
+    }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const models = document.paths['/v1/models']!.get;
+    models.parameters = models.parameters.map((p: { name?: string }) =>
+      p.name === 'provider' ? { ...p, deprecated: true, 'x-deprecated-since': '2026-11-01T00:00:00Z' } : p,
+    );
+    const create = document.components.schemas.OrganizationCreate;
+    create.properties.defaultModel = { ...create.properties.defaultModel, deprecated: true, 'x-deprecated-since': '2026-10-01T00:00:00Z' };
+    const app = await createApp({ ...options, contract: document as never });
+
+    const filtered = await app.handle(request('GET', '/v1/models', { query: 'provider=openai' }));
+    expect(filtered.status).toBe(200);
+    expect(filtered.headers.Deprecation).toBe(`@${Date.parse('2026-11-01T00:00:00Z') / 1000}`);
+    expect((await app.handle(request('GET', '/v1/models'))).headers.Deprecation).toBeUndefined();
+
+    const withField = await app.handle(request('POST', '/v1/organizations', { body: { name: 'Old', defaultModel: 'offline-small' } }));
+    expect(withField.headers.Deprecation).toBe(`@${Date.parse('2026-10-01T00:00:00Z') / 1000}`);
+    expect((await app.handle(request('POST', '/v1/organizations', { body: { name: 'New' } }))).headers.Deprecation).toBeUndefined();
+  });
+
   it('refuses a contract whose deprecated operation does not say since when', async () => {
     const document = structuredClone(contract);
     Object.assign(document.paths['/v1/plans']!.get as object, { deprecated: true });
