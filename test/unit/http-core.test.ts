@@ -127,15 +127,13 @@ describe('deprecation, driven by the contract', () => {
   });
 
   it('tells a request that sends a deprecated parameter or body field, and no other', async () => {
-    const document = structuredClone(contract) as unknown as {
-      paths: Record<string, Record<string, any>>;
-      components: { schemas: Record<string, any> };
-    }; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const models = document.paths['/v1/models']!.get;
-    models.parameters = models.parameters.map((p: { name?: string }) =>
+    type Node = Record<string, Record<string, { properties: Record<string, object> } & Record<string, unknown>>>;
+    const document = structuredClone(contract) as unknown as { paths: Node; components: { schemas: Node[string] } };
+    const models = document.paths['/v1/models']!.get!;
+    models.parameters = (models.parameters as { name?: string }[]).map((p) =>
       p.name === 'provider' ? { ...p, deprecated: true, 'x-deprecated-since': '2026-11-01T00:00:00Z' } : p,
     );
-    const create = document.components.schemas.OrganizationCreate;
+    const create = document.components.schemas.OrganizationCreate!;
     create.properties.defaultModel = { ...create.properties.defaultModel, deprecated: true, 'x-deprecated-since': '2026-10-01T00:00:00Z' };
     const app = await createApp({ ...options, contract: document as never });
 
