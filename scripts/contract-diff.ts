@@ -150,7 +150,19 @@ function compareSchema(
     if (added.length) found.push(`${where}: may now answer ${added.map((v) => JSON.stringify(v)).join(', ')}`);
   }
 
+  // A request schema that listed its values (enum or const) accepted just those: a new limit is narrower only if
+  // one of them breaks it.
+  const oldValuesPass = (test: (value: unknown) => boolean) => oldEnum !== undefined && oldEnum.every(test);
   if (direction === 'request') {
+    const length = (value: unknown) => (typeof value === 'string' ? [...value].length : undefined);
+    const valueChecks: Record<string, (bound: number) => (value: unknown) => boolean> = {
+      maxLength: (bound) => (value) => (length(value) ?? 0) <= bound,
+      minLength: (bound) => (value) => (length(value) ?? bound) >= bound,
+      maximum: (bound) => (value) => typeof value !== 'number' || value <= bound,
+      minimum: (bound) => (value) => typeof value !== 'number' || value >= bound,
+      maxItems: () => () => false,
+      minItems: () => () => false,
+    };
     for (const [limit, tighter] of [
       ['maxLength', (a: number, b: number) => b < a],
       ['maxItems', (a: number, b: number) => b < a],
@@ -161,9 +173,15 @@ function compareSchema(
     ] as const) {
       const a = before[limit];
       const b = after[limit];
-      if (typeof b === 'number' && (typeof a !== 'number' || tighter(a, b))) found.push(`${where}: ${limit} ${a ?? 'none'} became ${b}`);
+      if (typeof b === 'number' && (typeof a !== 'number' || tighter(a, b)) && !oldValuesPass(valueChecks[limit]!(b)))
+        found.push(`${where}: ${limit} ${a ?? 'none'} became ${b}`);
     }
-    if (after.pattern !== undefined && after.pattern !== before.pattern)
+    const newPattern = typeof after.pattern === 'string' ? new RegExp(after.pattern, 'u') : undefined;
+    if (
+      after.pattern !== undefined &&
+      after.pattern !== before.pattern &&
+      !oldValuesPass((v) => typeof v === 'string' && !!newPattern?.test(v))
+    )
       found.push(`${where}: pattern ${String(before.pattern ?? 'none')} became ${String(after.pattern)}`);
     if (after.format !== undefined && after.format !== before.format)
       found.push(`${where}: format ${String(before.format ?? 'none')} became ${String(after.format)}`);

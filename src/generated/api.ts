@@ -400,12 +400,17 @@ export interface paths {
          *
          *     - `name` (required): a kebab-case name; becomes the slug and, humanised, the name.
          *     - `description`: what the employee is for.
-         *     - `tools`: a comma-separated string or a YAML list of names from `Tool`; absent means every tool.
-         *     - `model`: a model id from `listModels` (or the aliases `sonnet`, `haiku`); `inherit` or absent uses the
-         *       organization's default. Other keys (`color`, ...) are ignored.
+         *     - `tools`: a comma-separated string or a YAML list of tool names (`Tool`: the format's built-ins, MCP tools
+         *       as `mcp__<server>__<tool>`, and any other name the format allows); absent means every built-in tool.
+         *       Names that are not built-in tools are kept, and `warnings` says so.
+         *     - `model`: what agent files write: a model id from `listModels`, the aliases `opus`, `sonnet` and
+         *       `haiku`, a dated id (`claude-sonnet-4-20250514`, `gpt-4o-2024-08-06`) or a provider-prefixed one
+         *       (`anthropic/claude-sonnet-4-5`), each mapped to the catalog; `inherit` or absent uses the
+         *       organization's default. A model the catalog does not offer also uses the organization's default, and
+         *       `warnings` says so. Other keys (`color`, ...) are ignored.
          *
-         *     Malformed front matter, a missing name, an unknown model or tool answer 400 with `details` naming the
-         *     field as `frontMatter.<key>` (the message gives the line where known); empty instructions name
+         *     Malformed front matter and a missing name answer 400 with `details` naming the field as
+         *     `frontMatter.<key>` (the message gives the line where known); empty instructions name
          *     `instructions`. With `overwrite=true` an existing employee with the same slug is updated (keeping its
          *     id and `maxOutputTokens`) instead of answering 409 `SLUG_TAKEN`. The plan's employee limit answers 409
          *     `PLAN_LIMIT_REACHED` as in `createEmployee`. Owners, admins and API keys.
@@ -1042,10 +1047,12 @@ export interface components {
             expiresAt?: string;
         };
         /**
-         * @description A tool an employee may use, named as in agent definition files.
-         * @enum {string}
+         * @description A tool an employee may use, named as in agent definition files: a built-in (`Read`, `Write`, `Edit`,
+         *     `MultiEdit`, `Glob`, `Grep`, `LS`, `Bash`, `WebFetch`, `WebSearch`, `TodoWrite`, `NotebookEdit`, `Task`,
+         *     ...), an MCP tool (`mcp__<server>__<tool>`), or any other name the format allows.
+         * @example Read
          */
-        Tool: "Read" | "Write" | "Edit" | "Glob" | "Grep" | "Bash" | "WebFetch" | "WebSearch" | "TodoWrite" | "NotebookEdit" | "Task";
+        Tool: string;
         Employee: {
             id: components["schemas"]["Id"];
             organizationId: components["schemas"]["Id"];
@@ -3540,6 +3547,12 @@ export interface operations {
                     /**
                      * @example {
                      *       "success": true,
+                     *       "warnings": [
+                     *         {
+                     *           "field": "frontMatter.tools",
+                     *           "message": "mcp__github__create_issue is not a built-in tool: it is kept, and runs once the organization defines it"
+                     *         }
+                     *       ],
                      *       "data": {
                      *         "id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
                      *         "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
@@ -3551,7 +3564,8 @@ export interface operations {
                      *         "tools": [
                      *           "Read",
                      *           "Grep",
-                     *           "Glob"
+                     *           "Glob",
+                     *           "mcp__github__create_issue"
                      *         ],
                      *         "maxOutputTokens": 4096,
                      *         "createdAt": "2026-11-25T09:30:00.000Z",
@@ -3564,6 +3578,8 @@ export interface operations {
                         /** @constant */
                         success: true;
                         data: components["schemas"]["Employee"];
+                        /** @description What the import changed or could not use, each naming the front matter's key; empty when nothing. */
+                        warnings: components["schemas"]["ErrorDetail"][];
                     };
                 };
             };

@@ -12,8 +12,8 @@ export const createEmployee: Handler<'createEmployee'> = async (req, ctx) => {
 };
 
 export const importEmployee: Handler<'importEmployee'> = async (req, ctx) => {
-  const employee = await employees.importEmployee(ctx, req.params.orgId, req.body, req.query.overwrite ?? false);
-  return { status: 201, body: employee, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
+  const { employee, warnings } = await employees.importEmployee(ctx, req.params.orgId, req.body, req.query.overwrite ?? false);
+  return { status: 201, body: employee, warnings, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
 };
 
 export const getEmployee: Handler<'getEmployee'> = async (req, ctx) => ({

@@ -37,7 +37,7 @@ import { changelog } from '../generated/changelog.js';
 type AnyHandler = (
   request: never,
   ctx: RequestContext,
-) => Promise<{ status: number; body?: unknown; page?: unknown; headers?: Record<string, string> }>;
+) => Promise<{ status: number; body?: unknown; page?: unknown; warnings?: unknown; headers?: Record<string, string> }>;
 
 export interface AppOptions {
   deps: AppDeps;

@@ -113,9 +113,19 @@ export function notModified(ifNoneMatch: string | string[] | undefined, etag: st
 const serialised = new WeakMap<object, { page: unknown; text: string; etag: string }>();
 
 /** A handler's result in the success envelope; 204 has no body. Frozen data must be frozen all the way down. */
-export function success(result: { status: number; body?: unknown; page?: unknown; headers?: Record<string, string> }): Outcome {
+export function success(result: {
+  status: number;
+  body?: unknown;
+  page?: unknown;
+  warnings?: unknown;
+  headers?: Record<string, string>;
+}): Outcome {
   if (result.status === 204) return { status: 204, headers: result.headers };
-  const body = result.page ? { success: true, data: result.body, page: result.page } : { success: true, data: result.body };
+  const body = result.page
+    ? { success: true, data: result.body, page: result.page }
+    : result.warnings
+      ? { success: true, data: result.body, warnings: result.warnings }
+      : { success: true, data: result.body };
   const data = result.body;
   if (data !== null && typeof data === 'object' && Object.isFrozen(data) && (result.page === undefined || Object.isFrozen(result.page))) {
     let cached = serialised.get(data);

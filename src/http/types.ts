@@ -34,9 +34,11 @@ type ResultFor<S, B> = [B] extends [never]
   ? { status: S; headers?: Record<string, string> }
   : B extends { data: infer D; page: infer P }
     ? { status: S; body: D; page: P; headers?: Record<string, string> }
-    : B extends { data: infer D }
-      ? { status: S; body: D; headers?: Record<string, string> }
-      : never;
+    : B extends { data: infer D; warnings: infer W }
+      ? { status: S; body: D; warnings: W; headers?: Record<string, string> }
+      : B extends { data: infer D }
+        ? { status: S; body: D; headers?: Record<string, string> }
+        : never;
 
 /** The allowed `{status, body}` pairs of an operation; the core wraps `body` in the success envelope. */
 export type HandlerResult<K extends OperationId> = {

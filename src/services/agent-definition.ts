@@ -7,6 +7,7 @@ import { findModel } from './catalog.js';
 
 type Tool = components['schemas']['Tool'];
 
+/** The format's built-in tools: what an employee gets when its file lists none. */
 export const knownTools: readonly Tool[] = [
   'Read',
   'Write',
@@ -20,13 +21,46 @@ export const knownTools: readonly Tool[] = [
   'NotebookEdit',
   'Task',
 ];
+/** Built-in names a file may list beyond those it gets by default. */
+const otherBuiltInTools = new Set([
+  'MultiEdit',
+  'LS',
+  'NotebookRead',
+  'BashOutput',
+  'KillShell',
+  'KillBash',
+  'ExitPlanMode',
+  'SlashCommand',
+]);
+const toolName = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const maxInstructionsLength = 50_000;
 const maxFrontMatterLength = 16_384;
 const maxYamlAliases = 50;
-// Model aliases used in agent files, mapped to catalog ids.
-const modelAliases: Record<string, string> = { sonnet: 'claude-sonnet-4-5', haiku: 'claude-haiku-4-5' };
+// The format's model aliases, and the catalog id of each model family that files name with or without a date.
+const modelAliases: Record<string, string> = { opus: 'claude-opus-4-1', sonnet: 'claude-sonnet-4-5', haiku: 'claude-haiku-4-5' };
+const modelFamilies: Record<string, string> = {
+  'claude-sonnet-4': 'claude-sonnet-4-0',
+  'claude-opus-4-1': 'claude-opus-4-1',
+  'claude-3-5-haiku': 'claude-3-5-haiku-latest',
+};
+
+/**
+ * The catalog id a file's `model` names: an id, an alias, a dated id (`claude-sonnet-4-20250514`,
+ * `gpt-4o-2024-08-06`), a `-latest` one, or any of those behind a provider (`anthropic/claude-sonnet-4-5`).
+ */
+export function resolveModelName(value: string): string | undefined {
+  let name = value.trim().toLowerCase();
+  name = name.replace(/^(anthropic|openai|offline)[/:]/, '');
+  if (modelAliases[name]) return modelAliases[name];
+  if (findModel(name)) return name;
+  const undated = name.replace(/-(\d{8}|\d{4}-\d{2}-\d{2}|latest)$/, '');
+  if (findModel(undated)) return undated;
+  return modelFamilies[undated] ?? modelFamilies[undated.replace(/-0$/, '')];
+}
 
 export interface AgentDefinition {
+  /** What the import changed or could not use, by front matter key. */
+  warnings: ErrorDetail[];
   name: string;
   slug: string;
   description: string;
@@ -94,26 +128,36 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   if (typeof description !== 'string') details.push({ field: 'frontMatter.description', message: 'must be text' });
   else if (description.length > 1000) details.push({ field: 'frontMatter.description', message: 'must be at most 1000 characters' });
 
-  let tools: Tool[] = [...knownTools]; // absent: every tool, as the format means
+  const warnings: ErrorDetail[] = [];
+  let tools: Tool[] = [...knownTools]; // absent: every built-in tool, as the format means
   if (data.tools !== undefined && data.tools !== null) {
     const listed = typeof data.tools === 'string' ? data.tools.split(',') : Array.isArray(data.tools) ? data.tools : undefined;
     if (!listed || listed.some((t) => typeof t !== 'string')) {
       details.push({ field: 'frontMatter.tools', message: 'must be a comma-separated string or a list of tool names' });
     } else {
       const names = [...new Set(listed.map((t: string) => t.trim()).filter(Boolean))];
-      const unknown = names.filter((t) => !knownTools.includes(t as Tool));
-      if (unknown.length)
-        details.push({ field: 'frontMatter.tools', message: `has unknown tools: ${unknown.join(', ')} (known: ${knownTools.join(', ')})` });
-      tools = names as Tool[];
+      const malformed = names.filter((t) => !toolName.test(t) || t.length > 128);
+      if (malformed.length) details.push({ field: 'frontMatter.tools', message: `has names no tool can have: ${malformed.join(', ')}` });
+      // Tools this service does not run itself (MCP tools, new ones) are kept: the organization can define them.
+      const kept = names.filter((t) => !knownTools.includes(t) && !otherBuiltInTools.has(t));
+      for (const tool of kept)
+        warnings.push({
+          field: 'frontMatter.tools',
+          message: `${tool} is not a built-in tool: it is kept, and runs once the organization defines it`,
+        });
+      tools = names;
     }
   }
 
   let model: string | null = null;
   if (data.model !== undefined && data.model !== null && data.model !== 'inherit') {
-    const id = typeof data.model === 'string' ? (modelAliases[data.model] ?? data.model) : undefined;
-    if (!id || !findModel(id))
-      details.push({ field: 'frontMatter.model', message: `"${String(data.model)}" is not inherit nor a model from listModels` });
-    else model = id;
+    const id = typeof data.model === 'string' ? resolveModelName(data.model) : undefined;
+    if (id) model = id;
+    else
+      warnings.push({
+        field: 'frontMatter.model',
+        message: `"${String(data.model)}" is not a model this service offers: the employee uses the organization's default (see listModels)`,
+      });
   }
 
   const instructions = body.replace(/^\s*\n/, '').trimEnd();
@@ -123,5 +167,5 @@ export function parseAgentDefinition(source: string): AgentDefinition {
 
   if (details.length) throw invalid(details);
   const slug = (name as string).trim();
-  return { name: humanize(slug), slug, description: description as string, tools, model, instructions };
+  return { warnings, name: humanize(slug), slug, description: description as string, tools, model, instructions };
 }

@@ -103,6 +103,30 @@ export const models: readonly Model[] = frozen([
     maxOutputTokens: 64_000,
     pricing: { inputPerMillion: 3_000_000, outputPerMillion: 15_000_000, cachedInputPerMillion: 300_000 },
   },
+  {
+    id: 'claude-sonnet-4-0',
+    provider: 'anthropic',
+    name: 'Claude Sonnet 4',
+    contextWindow: 200_000,
+    maxOutputTokens: 64_000,
+    pricing: { inputPerMillion: 3_000_000, outputPerMillion: 15_000_000, cachedInputPerMillion: 300_000 },
+  },
+  {
+    id: 'claude-opus-4-1',
+    provider: 'anthropic',
+    name: 'Claude Opus 4.1',
+    contextWindow: 200_000,
+    maxOutputTokens: 32_000,
+    pricing: { inputPerMillion: 15_000_000, outputPerMillion: 75_000_000, cachedInputPerMillion: 1_500_000 },
+  },
+  {
+    id: 'claude-3-5-haiku-latest',
+    provider: 'anthropic',
+    name: 'Claude Haiku 3.5',
+    contextWindow: 200_000,
+    maxOutputTokens: 8_192,
+    pricing: { inputPerMillion: 800_000, outputPerMillion: 4_000_000, cachedInputPerMillion: 80_000 },
+  },
 ]);
 
 export const defaultModelId = 'offline-small';

@@ -1,6 +1,6 @@
 // AI employees: created from JSON or imported from an agent definition file, soft-deleted and restored.
 import type { components } from '../generated/api.js';
-import { ApiError, validationError } from '../kernel/errors.js';
+import { ApiError, type ErrorDetail, validationError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
 import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/employees.js';
@@ -58,9 +58,15 @@ export async function createEmployee(ctx: RequestContext, orgId: string, input: 
   });
 }
 
-export async function importEmployee(ctx: RequestContext, orgId: string, markdown: string, overwrite: boolean): Promise<Employee> {
+/** Hires (or, with `overwrite`, updates) the employee an agent file defines; `warnings` say what it could not use. */
+export async function importEmployee(
+  ctx: RequestContext,
+  orgId: string,
+  markdown: string,
+  overwrite: boolean,
+): Promise<{ employee: Employee; warnings: ErrorDetail[] }> {
   const agent: AgentDefinition = parseAgentDefinition(markdown);
-  return asCaller(ctx, async (tx) => {
+  const employee = await asCaller(ctx, async (tx) => {
     await requireWriter(tx, orgId);
     const existing = await queries.findEmployee(tx, orgId, { slug: agent.slug });
     if (existing && !overwrite) {
@@ -79,6 +85,7 @@ export async function importEmployee(ctx: RequestContext, orgId: string, markdow
     await queries.updateEmployee(tx, orgId, existing.id, fields, ctx.requestId);
     return requireEmployee(tx, orgId, existing.id);
   });
+  return { employee, warnings: agent.warnings };
 }
 
 export async function listEmployees(

@@ -56,9 +56,9 @@ describe('createEmployee', () => {
     expect(response.headers.get('location')).toBe(`/v1/organizations/${orgId}/employees/${data?.data.id}`);
   });
 
-  it('names the field for an unknown model, an unknown tool and oversized instructions', async () => {
+  it('names the field for an unknown model, a name no tool can have and oversized instructions', async () => {
     expect((await hire(owner, { model: 'gpt-9' })).error?.error.details?.[0]?.field).toBe('body.model');
-    expect((await hire(owner, { tools: ['Teleport'] })).error?.error.details?.[0]?.field).toBe('body.tools.0');
+    expect((await hire(owner, { tools: ['rm -rf'] })).error?.error.details?.[0]?.field).toBe('body.tools.0');
     expect((await hire(owner, { instructions: 'x'.repeat(50_001) })).error?.error.details?.[0]?.field).toBe('body.instructions');
   });
 
@@ -127,11 +127,24 @@ describe('importEmployee', () => {
     expect(updated.data?.data).toMatchObject({ description: 'second', instructions: 'Version two.' });
   });
 
+  it("imports what published files write: an unknown model uses the organization's default and MCP tools are kept, with warnings", async () => {
+    const imported = await importFile(
+      owner,
+      '---\nname: published-agent\nmodel: gemini-2.5-pro\ntools: Read, mcp__github__create_issue\ncolor: blue\n---\nHi',
+    );
+    expect(imported.response.status).toBe(201);
+    expect(imported.data?.data).toMatchObject({ model: null, tools: ['Read', 'mcp__github__create_issue'] });
+    expect(imported.data?.warnings.map((w) => w.field)).toEqual(['frontMatter.tools', 'frontMatter.model']);
+    const clean = await importFile(owner, '---\nname: clean-agent\nmodel: claude-sonnet-4-20250514\n---\nHi');
+    expect(clean.data?.data.model).toBe('claude-sonnet-4-0');
+    expect(clean.data?.warnings).toEqual([]);
+  });
+
   it('says what is wrong and where, without writing anything', async () => {
     const before = await app.database.db`select count(*)::int as count from staffroom.employees where organization_id = ${orgId}`;
-    const broken = await importFile(owner, '---\nname: ok-name\nmodel: gpt-9\ntools: Read, Fly\n---\nHi');
+    const broken = await importFile(owner, '---\nname: Not Kebab\ntools: Read, rm -rf\n---\nHi');
     expect(broken.response.status).toBe(400);
-    expect(broken.error?.error.details?.map((d) => d.field)).toEqual(['frontMatter.tools', 'frontMatter.model']);
+    expect(broken.error?.error.details?.map((d) => d.field)).toEqual(['frontMatter.name', 'frontMatter.tools']);
     const yaml = await importFile(owner, '---\nname: ok\n  bad: indent\n---\nHi');
     expect(yaml.error?.error.details?.[0]?.message).toMatch(/line \d/);
     const json = await as(owner).POST('/v1/organizations/{orgId}/employees/import', { ...orgPath(), body: '{}' as never });

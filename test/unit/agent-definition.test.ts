@@ -57,10 +57,10 @@ describe('parseAgentDefinition', () => {
     expect(detailsOf('---\n- a\n- b\n---\nhi')?.[0]?.message).toMatch(/mapping/);
     expect(detailsOf('---\ndescription: x\n---\nhi')).toEqual([{ field: 'frontMatter.name', message: 'is required' }]);
     expect(detailsOf('---\nname: Code Reviewer\n---\nhi')?.[0]?.field).toBe('frontMatter.name');
-    expect(detailsOf('---\nname: a-b\nmodel: gpt-9\n---\nhi')).toEqual([
-      { field: 'frontMatter.model', message: expect.stringContaining('gpt-9') },
-    ]);
-    expect(detailsOf('---\nname: a-b\ntools: Read, Teleport\n---\nhi')?.[0]?.message).toMatch(/unknown tools: Teleport/);
+    expect(detailsOf('---\nname: a-b\ntools: Read, rm -rf\n---\nhi')?.[0]).toEqual({
+      field: 'frontMatter.tools',
+      message: 'has names no tool can have: rm -rf',
+    });
     expect(detailsOf('---\nname: a-b\n---\n\n   \n')).toEqual([{ field: 'instructions', message: expect.stringContaining('empty') }]);
     expect(detailsOf(`---\nname: a-b\n---\n${'x'.repeat(50_001)}`)?.[0]?.field).toBe('instructions');
     expect(detailsOf('---\nname: a-b\nname: c-d\n---\nhi')?.[0]?.field).toBe('frontMatter');
@@ -73,6 +73,45 @@ describe('parseAgentDefinition', () => {
 
   it('reports every problem at once', () => {
     const details = detailsOf('---\nname: X\ntools: 3\nmodel: opus\n---\n');
-    expect(details?.map((d) => d.field)).toEqual(['frontMatter.name', 'frontMatter.tools', 'frontMatter.model', 'instructions']);
+    expect(details?.map((d) => d.field)).toEqual(['frontMatter.name', 'frontMatter.tools', 'instructions']);
+  });
+});
+
+describe('what published agent files write', () => {
+  const agent = (frontMatter: string) => parseAgentDefinition(`---\nname: a-b\n${frontMatter}\n---\nWork.`);
+
+  it.each([
+    ['opus', 'claude-opus-4-1'],
+    ['sonnet', 'claude-sonnet-4-5'],
+    ['haiku', 'claude-haiku-4-5'],
+    ['claude-sonnet-4-20250514', 'claude-sonnet-4-0'],
+    ['claude-sonnet-4-0', 'claude-sonnet-4-0'],
+    ['claude-sonnet-4-5-20250929', 'claude-sonnet-4-5'],
+    ['claude-opus-4-1-20250805', 'claude-opus-4-1'],
+    ['claude-3-5-haiku-20241022', 'claude-3-5-haiku-latest'],
+    ['claude-3-5-haiku-latest', 'claude-3-5-haiku-latest'],
+    ['anthropic/claude-sonnet-4-5', 'claude-sonnet-4-5'],
+    ['openai/gpt-4o', 'gpt-4o'],
+    ['gpt-4o-2024-08-06', 'gpt-4o'],
+    ['GPT-4o-mini', 'gpt-4o-mini'],
+  ])('maps model %s to %s, with no warning', (written, id) => {
+    const parsed = agent(`model: ${written}`);
+    expect(parsed.model).toBe(id);
+    expect(parsed.warnings).toEqual([]);
+  });
+
+  it("imports a model the catalog lacks with the organization's default, and says so", () => {
+    const parsed = agent('model: gemini-2.5-pro');
+    expect(parsed.model).toBeNull();
+    expect(parsed.warnings).toEqual([{ field: 'frontMatter.model', message: expect.stringContaining('"gemini-2.5-pro" is not a model') }]);
+  });
+
+  it('keeps every tool name the format allows, and says which are not built in', () => {
+    const parsed = agent('tools: Read, MultiEdit, LS, mcp__github__create_issue, SendMessage');
+    expect(parsed.tools).toEqual(['Read', 'MultiEdit', 'LS', 'mcp__github__create_issue', 'SendMessage']);
+    expect(parsed.warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(/^mcp__github__create_issue is not a built-in tool/),
+      expect.stringMatching(/^SendMessage is not a built-in tool/),
+    ]);
   });
 });

@@ -83,4 +83,18 @@ describe('the breaking-change check', () => {
     });
     expect(found).toEqual(['GET /v1/health: the 200 response was removed', 'GET /v1/plans: now requires credentials']);
   });
+
+  it('lets a listed set of request values become a pattern that accepts them all, and names one that does not', () => {
+    const base = structuredClone(bundled);
+    base.paths['/v1/models'].get.parameters = [
+      { name: 'provider', in: 'query', schema: { type: 'string', enum: ['openai', 'anthropic'] } },
+    ];
+    const after = (pattern: string) => {
+      const doc = structuredClone(base);
+      doc.paths['/v1/models'].get.parameters = [{ name: 'provider', in: 'query', schema: { type: 'string', pattern, maxLength: 20 } }];
+      return breakingChanges(base, doc);
+    };
+    expect(after('^[a-z]+$')).toEqual([]);
+    expect(after('^open')).toEqual(['GET /v1/models parameter query provider: pattern none became ^open']);
+  });
 });
