@@ -409,8 +409,10 @@ export interface paths {
          *       organization's default. A model the catalog does not offer also uses the organization's default, and
          *       `warnings` says so. Other keys (`color`, ...) are ignored.
          *
-         *     Malformed front matter and a missing name answer 400 with `details` naming the field as
-         *     `frontMatter.<key>` (the message gives the line where known); empty instructions name
+         *     Front matter that is not strict YAML (most often a description holding an unquoted `: `) is read as one
+         *     `key: value` per line, as the format's own readers do, and `warnings` says where and why. Front matter
+         *     that is not even that, and a missing name, answer 400 with `details` naming the field as
+         *     `frontMatter.<key>` (the message gives the line and the problem in plain words); empty instructions name
          *     `instructions`. With `overwrite=true` an existing employee with the same slug is updated (keeping its
          *     id and `maxOutputTokens`) instead of answering 409 `SLUG_TAKEN`. The plan's employee limit answers 409
          *     `PLAN_LIMIT_REACHED` as in `createEmployee`. Owners, admins and API keys.

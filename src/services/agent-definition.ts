@@ -82,6 +82,52 @@ function humanize(slug: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+/** What YAML's error codes mean, in the words of someone writing an agent file. */
+const yamlProblems: Record<string, string> = {
+  BLOCK_AS_IMPLICIT_KEY: 'a value holds ": " (a colon and a space) without quotes around it',
+  MULTILINE_IMPLICIT_KEY: 'a line is indented where a new key was expected, or a key runs over several lines',
+  MISSING_CHAR: 'a quote or a bracket is opened and never closed',
+  BAD_INDENT: 'the indentation is inconsistent',
+  TAB_AS_INDENT: 'a tab indents a line; use spaces',
+  DUPLICATE_KEY: 'a key appears twice',
+  UNEXPECTED_TOKEN: 'something unexpected follows a value; quote the value',
+};
+
+/**
+ * Front matter as one `key: value` per line, the way the format's own readers take it: a key at the start
+ * of a line, its value the rest of the line (quotes removed), lines indented below it continuing the value,
+ * and `- item` lines below an empty value making a list. Undefined when the text is not even that.
+ */
+function readKeyValueLines(yamlText: string): Record<string, unknown> | undefined {
+  const data: Record<string, unknown> = {};
+  let key: string | undefined;
+  let items: string[] | undefined;
+  for (const line of yamlText.split('\n')) {
+    const entry = /^([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*))?$/.exec(line);
+    if (entry) {
+      key = entry[1]!;
+      if (key in data) return undefined;
+      const value = (entry[2] ?? '').trim();
+      const quoted = /^(["'])(.*)\1$/.exec(value);
+      if (!quoted && /^["']/.test(value)) return undefined; // a quote opened and never closed
+      data[key] = quoted ? quoted[2]! : value;
+      items = value === '' ? [] : undefined;
+      continue;
+    }
+    if (line.trim() === '' || line.trim().startsWith('#')) continue;
+    if (key === undefined || !/^[ \t]/.test(line)) return undefined;
+    const item = /^[ \t]+-[ \t]+(.*)$/.exec(line);
+    if (items && item) {
+      items.push(item[1]!.trim().replace(/^(["'])(.*)\1$/, '$2'));
+      data[key] = items;
+    } else {
+      items = undefined;
+      data[key] = `${String(data[key])}${data[key] ? '\n' : ''}${line.trim()}`;
+    }
+  }
+  return key === undefined ? undefined : data;
+}
+
 export function parseAgentDefinition(source: string): AgentDefinition {
   const text = source.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
   const match = /^\s*---[ \t]*\n([\s\S]*?)\n---[ \t]*(?:\n|$)([\s\S]*)$/.exec(text);
@@ -94,23 +140,28 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   }
   const firstYamlLine = text.slice(0, text.indexOf('---')).split('\n').length + 1;
   const document = parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
+  const warnings: ErrorDetail[] = [];
+  let data: Record<string, unknown>;
+  let yamlProblem: ErrorDetail | undefined;
   if (document.errors.length > 0) {
     const error = document.errors[0]!;
     const line = error.linePos?.[0] ? error.linePos[0].line + firstYamlLine - 1 : undefined;
-    throw invalid([
-      {
-        field: 'frontMatter',
-        message: `is not valid YAML${line ? ` (line ${line})` : ''}: ${error.code.toLowerCase().replace(/_/g, ' ')}`,
-      },
-    ]);
-  }
-  if (!isMap(document.contents)) throw invalid([{ field: 'frontMatter', message: 'must be a mapping of keys to values' }]);
-  let data: Record<string, unknown>;
-  try {
-    // Aliases expand on conversion: a few nested ones can stand for millions of nodes.
-    data = document.toJS({ maxAliasCount: maxYamlAliases }) as Record<string, unknown>;
-  } catch {
-    throw invalid([{ field: 'frontMatter', message: `uses more than ${maxYamlAliases} YAML aliases` }]);
+    const problem = `is not valid YAML${line ? ` (line ${line})` : ''}: ${yamlProblems[error.code] ?? error.code.toLowerCase().replace(/_/g, ' ')}`;
+    // Many published files put ": " in an unquoted description; the format's own readers take each line as
+    // `key: value`. So do we, and say so; a file that is not even that is refused.
+    const lines = readKeyValueLines(yamlText);
+    if (!lines || error.code === 'DUPLICATE_KEY') throw invalid([{ field: 'frontMatter', message: problem }]);
+    data = lines;
+    yamlProblem = { field: 'frontMatter', message: problem };
+    warnings.push({ field: 'frontMatter', message: `${problem}; it was read as one "key: value" per line` });
+  } else {
+    if (!isMap(document.contents)) throw invalid([{ field: 'frontMatter', message: 'must be a mapping of keys to values' }]);
+    try {
+      // Aliases expand on conversion: a few nested ones can stand for millions of nodes.
+      data = document.toJS({ maxAliasCount: maxYamlAliases }) as Record<string, unknown>;
+    } catch {
+      throw invalid([{ field: 'frontMatter', message: `uses more than ${maxYamlAliases} YAML aliases` }]);
+    }
   }
   const details: ErrorDetail[] = [];
 
@@ -128,7 +179,6 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   if (typeof description !== 'string') details.push({ field: 'frontMatter.description', message: 'must be text' });
   else if (description.length > 1000) details.push({ field: 'frontMatter.description', message: 'must be at most 1000 characters' });
 
-  const warnings: ErrorDetail[] = [];
   let tools: Tool[] = [...knownTools]; // absent: every built-in tool, as the format means
   if (data.tools !== undefined && data.tools !== null) {
     const listed = typeof data.tools === 'string' ? data.tools.split(',') : Array.isArray(data.tools) ? data.tools : undefined;
@@ -165,7 +215,8 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   else if (instructions.length > maxInstructionsLength)
     details.push({ field: 'instructions', message: `must be at most ${maxInstructionsLength} characters` });
 
-  if (details.length) throw invalid(details);
+  // Read line by line and still wrong: the YAML problem comes first, as it is likely the cause.
+  if (details.length) throw invalid(yamlProblem ? [yamlProblem, ...details] : details);
   const slug = (name as string).trim();
   return { warnings, name: humanize(slug), slug, description: description as string, tools, model, instructions };
 }

@@ -114,4 +114,41 @@ describe('what published agent files write', () => {
       expect.stringMatching(/^SendMessage is not a built-in tool/),
     ]);
   });
+
+  it('reads front matter that is not strict YAML as one key: value per line, and says so in plain words', () => {
+    const file = [
+      '---',
+      'name: reviewer',
+      'description: Use this agent when: the user asks for a review. <example>Context: a PR</example>',
+      'tools:',
+      '  - Read',
+      '  - "Grep"',
+      'model: sonnet',
+      'color: blue',
+      '---',
+      'Review carefully.',
+    ].join('\n');
+    const parsed = parseAgentDefinition(file);
+    expect(parsed).toMatchObject({
+      slug: 'reviewer',
+      description: 'Use this agent when: the user asks for a review. <example>Context: a PR</example>',
+      tools: ['Read', 'Grep'],
+      model: 'claude-sonnet-4-5',
+    });
+    expect(parsed.warnings).toEqual([
+      {
+        field: 'frontMatter',
+        message:
+          'is not valid YAML (line 3): a value holds ": " (a colon and a space) without quotes around it; it was read as one "key: value" per line',
+      },
+    ]);
+  });
+
+  it('keeps refusing what is not even key: value lines, naming the line', () => {
+    expect(detailsOf('---\nname: a-b\ndescription: "never closed\n---\nhi')?.[0]).toEqual({
+      field: 'frontMatter',
+      message: 'is not valid YAML (line 3): a quote or a bracket is opened and never closed',
+    });
+    expect(detailsOf('---\nname: a-b\nname: c-d: e\n---\nhi')?.[0]?.field).toBe('frontMatter');
+  });
 });
