@@ -4,7 +4,8 @@ import createClient, { type Client, type ClientOptions, type Middleware } from '
 import type { components, operations, paths } from '../src/generated/api.js';
 
 export type { components, operations, paths };
-export type StaffroomClient = Client<paths>;
+/** Answers typed as JSON: a representation in another media type (an employee as Markdown) is asked for with `Accept` and `parseAs: 'text'`. */
+export type StaffroomClient = Client<paths, 'application/json'>;
 
 export interface StaffroomClientOptions {
   /** e.g. `http://localhost:3000` (local), `http://127.0.0.1:4010` (mock) or the production URL. */
@@ -18,7 +19,7 @@ export interface StaffroomClientOptions {
 }
 
 export function createStaffroomClient(options: StaffroomClientOptions): StaffroomClient {
-  const client = createClient<paths>({
+  const client = createClient<paths, 'application/json'>({
     baseUrl: options.baseUrl.replace(/\/+$/, ''),
     headers: options.headers,
     ...(options.fetch ? { fetch: options.fetch } : {}),

@@ -434,6 +434,10 @@ export interface paths {
         /**
          * Get an employee
          * @description One employee. A deleted employee answers 404 unless `includeDeleted=true`. Any member or API key.
+         *
+         *     With `Accept: text/markdown` the answer is the employee as an agent definition file (the format
+         *     `importEmployee` takes): `name`, `description`, `tools` and `model` in the front matter, then the
+         *     instructions. Importing that file gives the same employee back.
          */
         get: operations["getEmployee"];
         put?: never;
@@ -3652,6 +3656,11 @@ export interface operations {
                     "X-Request-Id": components["headers"]["RequestId"];
                     ETag: components["headers"]["ETag"];
                     "Cache-Control": components["headers"]["CacheControl"];
+                    /**
+                     * @description `Accept`: the answer is JSON or the agent file, by the `Accept` header.
+                     * @example Accept
+                     */
+                    Vary?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3683,6 +3692,17 @@ export interface operations {
                         success: true;
                         data: components["schemas"]["Employee"];
                     };
+                    /**
+                     * @example ---
+                     *     name: code-reviewer
+                     *     description: Reviews pull requests for correctness and style.
+                     *     tools: Read, Grep, Glob
+                     *     model: gpt-4o-mini
+                     *     ---
+                     *
+                     *     You are a careful senior engineer. Review the diff you are given.
+                     */
+                    "text/markdown": string;
                 };
             };
             304: components["responses"]["NotModified"];

@@ -1,5 +1,9 @@
 import type { Handler } from '../http/types.js';
 import * as employees from '../services/employees.js';
+import { exportAgentDefinition } from '../services/agent-definition.js';
+import { prefers } from '../http/negotiation.js';
+
+const markdownType = 'text/markdown; charset=utf-8';
 
 export const listEmployees: Handler<'listEmployees'> = async (req, ctx) => {
   const page = await employees.listEmployees(ctx, req.params.orgId, req.query);
@@ -16,10 +20,12 @@ export const importEmployee: Handler<'importEmployee'> = async (req, ctx) => {
   return { status: 201, body: employee, warnings, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
 };
 
-export const getEmployee: Handler<'getEmployee'> = async (req, ctx) => ({
-  status: 200,
-  body: await employees.getEmployee(ctx, req.params.orgId, req.params.employeeId, req.query.includeDeleted ?? false),
-});
+export const getEmployee: Handler<'getEmployee'> = async (req, ctx) => {
+  const employee = await employees.getEmployee(ctx, req.params.orgId, req.params.employeeId, req.query.includeDeleted ?? false);
+  const headers = { Vary: 'Accept' }; // JSON or the agent file, by Accept: caches must keep them apart
+  if (!prefers(req.accept, 'text/markdown')) return { status: 200, body: employee, headers };
+  return { status: 200, body: employee, headers, representation: { contentType: markdownType, text: exportAgentDefinition(employee) } };
+};
 
 export const updateEmployee: Handler<'updateEmployee'> = async (req, ctx) => ({
   status: 200,

@@ -37,7 +37,14 @@ import { changelog } from '../generated/changelog.js';
 type AnyHandler = (
   request: never,
   ctx: RequestContext,
-) => Promise<{ status: number; body?: unknown; page?: unknown; warnings?: unknown; headers?: Record<string, string> }>;
+) => Promise<{
+  status: number;
+  body?: unknown;
+  page?: unknown;
+  warnings?: unknown;
+  headers?: Record<string, string>;
+  representation?: { contentType: string; text: string };
+}>;
 
 export interface AppOptions {
   deps: AppDeps;
@@ -117,6 +124,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       headers: declaredHeaders(operation, http),
       body: body?.value,
       rawBody: http.body,
+      accept: single(http.headers.accept),
     };
     const idempotencyKey = deps.db && ctx.caller && idempotent.has(operation) ? single(http.headers['idempotency-key']) : undefined;
     // No named closure on the common path: a per-request function costs more than it reads.

@@ -52,7 +52,12 @@ export function responseHeaders(
     }
   }
   if (outcome.body !== undefined) headers['Content-Type'] = jsonType;
-  if (outcome.headers) for (const name in outcome.headers) if (name !== 'X-Request-Id') headers[name] = outcome.headers[name]!;
+  if (outcome.headers) {
+    for (const name in outcome.headers) {
+      if (name === 'X-Request-Id') continue;
+      headers[name] = name === 'Vary' && headers.Vary ? `${headers.Vary}, ${outcome.headers[name]}` : outcome.headers[name]!;
+    }
+  }
   return headers;
 }
 
@@ -119,8 +124,14 @@ export function success(result: {
   page?: unknown;
   warnings?: unknown;
   headers?: Record<string, string>;
+  representation?: { contentType: string; text: string };
 }): Outcome {
   if (result.status === 204) return { status: 204, headers: result.headers };
+  // Another media type the operation declares (an employee as Markdown): the text itself, not the envelope.
+  if (result.representation) {
+    const { contentType, text } = result.representation;
+    return { status: result.status, body: text, headers: { ...result.headers, 'Content-Type': contentType } };
+  }
   const body = result.page
     ? { success: true, data: result.body, page: result.page }
     : result.warnings

@@ -24,6 +24,14 @@ export interface HandlerRequest<K extends OperationId> {
   body: BodyOf<K>;
   /** The body exactly as received, for signature checks. */
   rawBody: Buffer | undefined;
+  /** The Accept header as sent, for operations that answer in more than one media type. */
+  accept: string | undefined;
+}
+
+/** A success answered in another media type than JSON (declared by the operation), instead of the envelope. */
+export interface Representation {
+  contentType: string;
+  text: string;
 }
 
 type Responses<K extends OperationId> = operations[K]['responses'];
@@ -37,7 +45,7 @@ type ResultFor<S, B> = [B] extends [never]
     : B extends { data: infer D; warnings: infer W }
       ? { status: S; body: D; warnings: W; headers?: Record<string, string> }
       : B extends { data: infer D }
-        ? { status: S; body: D; headers?: Record<string, string> }
+        ? { status: S; body: D; headers?: Record<string, string>; representation?: Representation }
         : never;
 
 /** The allowed `{status, body}` pairs of an operation; the core wraps `body` in the success envelope. */

@@ -1,6 +1,6 @@
 // Agent definition files, as Claude Code subagents are written: YAML front matter between `---` lines
 // (`name`, `description`, `tools`, `model`), then the instructions as markdown.
-import { isMap, parseDocument } from 'yaml';
+import { isMap, parseDocument, stringify } from 'yaml';
 import type { components } from '../generated/api.js';
 import { ApiError, type ErrorDetail } from '../kernel/errors.js';
 import { findModel } from './catalog.js';
@@ -219,4 +219,19 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   if (details.length) throw invalid(yamlProblem ? [yamlProblem, ...details] : details);
   const slug = (name as string).trim();
   return { warnings, name: humanize(slug), slug, description: description as string, tools, model, instructions };
+}
+
+/** An employee as an agent definition file: what importEmployee reads back into the same employee. */
+export function exportAgentDefinition(employee: {
+  slug: string;
+  description: string;
+  tools: readonly string[];
+  model: string | null;
+  instructions: string;
+}): string {
+  const frontMatter = stringify(
+    { name: employee.slug, description: employee.description, tools: employee.tools.join(', '), model: employee.model ?? 'inherit' },
+    { lineWidth: 0 },
+  );
+  return `---\n${frontMatter}---\n\n${employee.instructions}\n`;
 }

@@ -82,6 +82,13 @@ hooks.beforeEachValidation((transaction) => {
   // Idempotent-Replayed is declared for the replays of a request, which a first request is not.
   const expected = transaction.expected && transaction.expected.headers;
   if (expected) delete expected['Idempotent-Replayed'];
+  // Dredd compares a text body with its example letter for letter: an agent file of the fixture's own
+  // employee must have the file's shape instead (front matter, then instructions).
+  const type = expected && (expected['Content-Type'] || expected['content-type']);
+  if (typeof type === 'string' && type.startsWith('text/markdown') && transaction.real) {
+    if (/^---\nname: [a-z0-9-]+\n[\s\S]*\n---\n\n[\s\S]+$/.test(transaction.real.body)) transaction.expected.body = transaction.real.body;
+    else transaction.fail = `not an agent file: ${String(transaction.real.body).slice(0, 80)}`;
+  }
 });
 
 // What ran and how it ended, one line each, for the test to check that every success response was exercised.

@@ -207,3 +207,44 @@ describe('reading, updating, deleting and restoring', () => {
     expect(foreign.response.status).toBe(404);
   });
 });
+
+describe('exporting an employee', () => {
+  it('answers Accept: text/markdown with the agent file, which imports back into the same employee', async () => {
+    const source = [
+      '---',
+      'name: round-trip',
+      'description: "Checks: colons, quotes \\"and\\" new lines survive"',
+      'tools: Read, Grep, mcp__github__get_issue',
+      'model: claude-sonnet-4-20250514',
+      '---',
+      '',
+      'Line one.',
+      '',
+      '  Indented line two.',
+    ].join('\n');
+    const first = (await importFile(owner, source)).data!;
+    const imported = first.data;
+    const path = `/v1/organizations/${orgId}/employees/${imported.id}`;
+    const exported = await fetch(`${app.server.baseUrl}${path}`, {
+      headers: { Authorization: `Bearer ${owner.token}`, Accept: 'text/markdown, application/json;q=0.5' },
+    });
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('content-type')).toBe('text/markdown; charset=utf-8');
+    expect(exported.headers.get('vary')).toBe('Accept');
+    const markdown = await exported.text();
+    expect(markdown).toMatch(/^---\nname: round-trip\n/);
+
+    const again = (await importFile(owner, markdown, true)).data!;
+    expect(again.warnings).toEqual(first.warnings); // the MCP tool, said again; nothing lost on the way
+    expect(again.data).toMatchObject({
+      id: imported.id,
+      description: imported.description,
+      tools: imported.tools,
+      model: 'claude-sonnet-4-0',
+      instructions: imported.instructions,
+    });
+    // JSON stays the default, and a client that asks for JSON first gets it.
+    const json = await fetch(`${app.server.baseUrl}${path}`, { headers: { Authorization: `Bearer ${owner.token}`, Accept: '*/*' } });
+    expect(json.headers.get('content-type')).toBe('application/json; charset=utf-8');
+  });
+});
