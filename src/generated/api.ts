@@ -83,6 +83,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the built-in tools
+         * @description The tools of the agent format that employees may be given, each with the JSON Schema of its input. A
+         *     tool runs where the client's files are: the client (for example `npm run runner`) receives the model's
+         *     calls with inputs validated against these schemas, runs them and sends the outputs back. Names an agent
+         *     file lists that are not here (MCP tools as `mcp__<server>__<tool>`, new tools) are kept on the employee.
+         *     Public and cacheable for an hour.
+         */
+        get: operations["listTools"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -1059,6 +1083,18 @@ export interface components {
          * @example Read
          */
         Tool: string;
+        ToolDefinition: {
+            name: components["schemas"]["Tool"];
+            description: string;
+            /** @description Whether the tool is one of the agent format's own. */
+            builtIn: boolean;
+            /** @description Whether running the tool can change files or run commands (a runner asks before it does). */
+            writes: boolean;
+            /** @description The JSON Schema (2020-12) a call's input must satisfy. */
+            inputSchema: {
+                [key: string]: unknown;
+            };
+        };
         Employee: {
             id: components["schemas"]["Id"];
             organizationId: components["schemas"]["Id"];
@@ -1941,6 +1977,88 @@ export interface operations {
                         /** @constant */
                         success: true;
                         data: components["schemas"]["Model"][];
+                        page: components["schemas"]["Page"];
+                    };
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listTools: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every built-in tool. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    /**
+                     * @description Public for an hour, and for a day more while it is revalidated in the background.
+                     * @example public, max-age=3600, stale-while-revalidate=86400
+                     */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "name": "Read",
+                     *           "description": "Reads a file, or a range of its lines.",
+                     *           "builtIn": true,
+                     *           "writes": false,
+                     *           "inputSchema": {
+                     *             "type": "object",
+                     *             "additionalProperties": false,
+                     *             "required": [
+                     *               "file_path"
+                     *             ],
+                     *             "properties": {
+                     *               "file_path": {
+                     *                 "type": "string",
+                     *                 "description": "The path of the file, inside the task's working directory."
+                     *               },
+                     *               "offset": {
+                     *                 "type": "integer",
+                     *                 "minimum": 1,
+                     *                 "description": "The first line to read."
+                     *               },
+                     *               "limit": {
+                     *                 "type": "integer",
+                     *                 "minimum": 1,
+                     *                 "description": "How many lines to read."
+                     *               }
+                     *             }
+                     *           }
+                     *         }
+                     *       ],
+                     *       "page": {
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["ToolDefinition"][];
                         page: components["schemas"]["Page"];
                     };
                 };

@@ -1,5 +1,6 @@
 import type { Handler } from '../http/types.js';
 import * as catalog from '../services/catalog.js';
+import * as tools from '../services/tools.js';
 
 const cacheable = { 'Cache-Control': 'public, max-age=3600, stale-while-revalidate=86400' };
 const onePage = Object.freeze({ nextCursor: null });
@@ -22,6 +23,13 @@ export const listCreditPacks: Handler<'listCreditPacks'> = async () => ({
 export const listModels: Handler<'listModels'> = async (req) => ({
   status: 200,
   body: catalog.listModels(req.query.provider) as catalog.Model[],
+  page: onePage,
+  headers: cacheable,
+});
+
+export const listTools: Handler<'listTools'> = async () => ({
+  status: 200,
+  body: tools.builtInTools as tools.ToolDefinition[],
   page: onePage,
   headers: cacheable,
 });

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { models, plans } from '../../src/services/catalog.js';
+import { knownTools } from '../../src/services/agent-definition.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -78,5 +81,26 @@ describe('the contract itself', () => {
     const yaml = await fetch(`${server.baseUrl}/v1/openapi.yaml`);
     expect(yaml.headers.get('content-type')).toContain('application/yaml');
     expect(await yaml.text()).toContain('openapi: 3.1.0');
+  });
+});
+
+describe('listTools', () => {
+  it('lists every built-in tool an agent file gets, each with an input schema that validates calls', async () => {
+    const { data, response } = await server.client().GET('/v1/tools');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('public, max-age=3600, stale-while-revalidate=86400');
+    const tools = data!.data;
+    const names = tools.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining([...knownTools, 'MultiEdit', 'LS']));
+    expect(new Set(names).size).toBe(names.length);
+    const ajv = new Ajv2020({ strict: true, allErrors: true });
+    addFormats.default(ajv);
+    const validators = Object.fromEntries(tools.map((t) => [t.name, ajv.compile(t.inputSchema)]));
+    expect(validators.Read!({ file_path: 'src/index.ts', offset: 1, limit: 20 })).toBe(true);
+    expect(validators.Read!({ path: 'src/index.ts' })).toBe(false);
+    expect(validators.Edit!({ file_path: 'a.ts', old_string: 'x', new_string: 'y' })).toBe(true);
+    expect(validators.Bash!({ command: '' })).toBe(false);
+    expect(validators.TodoWrite!({ todos: [{ content: 'Write tests', status: 'pending' }] })).toBe(true);
+    expect(tools.filter((t) => t.writes).map((t) => t.name)).toEqual(['Write', 'Edit', 'MultiEdit', 'Bash', 'NotebookEdit']);
   });
 });
