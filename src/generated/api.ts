@@ -1107,6 +1107,13 @@ export interface components {
             model: string | null;
             tools: components["schemas"]["Tool"][];
             maxOutputTokens: number;
+            /**
+             * @description The keys of the agent file it was imported from that the service does not use (`color`, ...), kept as
+             *     they were so that exporting the employee gives them back.
+             */
+            frontMatter?: {
+                [key: string]: unknown;
+            };
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
             /** Format: date-time */

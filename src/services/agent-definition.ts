@@ -34,6 +34,8 @@ const otherBuiltInTools = new Set([
 ]);
 const toolName = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const maxInstructionsLength = 50_000;
+/** The front matter keys the service reads; the others are kept as they are. */
+const usedKeys = new Set(['name', 'description', 'tools', 'model']);
 const maxFrontMatterLength = 16_384;
 const maxYamlAliases = 50;
 // The format's model aliases, and the catalog id of each model family that files name with or without a date.
@@ -61,6 +63,8 @@ export function resolveModelName(value: string): string | undefined {
 export interface AgentDefinition {
   /** What the import changed or could not use, by front matter key. */
   warnings: ErrorDetail[];
+  /** The front matter's other keys (`color`, ...), kept as they were for export. */
+  frontMatter: Record<string, unknown>;
   name: string;
   slug: string;
   description: string;
@@ -218,7 +222,12 @@ export function parseAgentDefinition(source: string): AgentDefinition {
   // Read line by line and still wrong: the YAML problem comes first, as it is likely the cause.
   if (details.length) throw invalid(yamlProblem ? [yamlProblem, ...details] : details);
   const slug = (name as string).trim();
-  return { warnings, name: humanize(slug), slug, description: description as string, tools, model, instructions };
+  const frontMatter = Object.fromEntries(Object.entries(data).filter(([key]) => !usedKeys.has(key)));
+  // Kept as JSON in the database, which holds at most 16 KiB of it (a few escapes can grow the YAML's text).
+  if (Buffer.byteLength(JSON.stringify(frontMatter)) > 16_000) {
+    throw invalid([{ field: 'frontMatter', message: 'holds more than 16,000 bytes of keys the service does not use' }]);
+  }
+  return { warnings, frontMatter, name: humanize(slug), slug, description: description as string, tools, model, instructions };
 }
 
 /** An employee as an agent definition file: what importEmployee reads back into the same employee. */
@@ -228,9 +237,16 @@ export function exportAgentDefinition(employee: {
   tools: readonly string[];
   model: string | null;
   instructions: string;
+  frontMatter?: Record<string, unknown>;
 }): string {
   const frontMatter = stringify(
-    { name: employee.slug, description: employee.description, tools: employee.tools.join(', '), model: employee.model ?? 'inherit' },
+    {
+      name: employee.slug,
+      description: employee.description,
+      tools: employee.tools.join(', '),
+      model: employee.model ?? 'inherit',
+      ...employee.frontMatter,
+    },
     { lineWidth: 0 },
   );
   return `---\n${frontMatter}---\n\n${employee.instructions}\n`;

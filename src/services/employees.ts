@@ -81,8 +81,13 @@ export async function importEmployee(
       model: agent.model,
       tools: agent.tools,
     };
-    if (!existing) return insert(tx, ctx, orgId, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
-    await queries.updateEmployee(tx, orgId, existing.id, fields, ctx.requestId);
+    if (!existing) {
+      const created = await insert(tx, ctx, orgId, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
+      if (Object.keys(agent.frontMatter).length === 0) return created;
+      await queries.updateEmployee(tx, orgId, created.id, { frontMatter: agent.frontMatter }, ctx.requestId);
+      return requireEmployee(tx, orgId, created.id);
+    }
+    await queries.updateEmployee(tx, orgId, existing.id, { ...fields, frontMatter: agent.frontMatter }, ctx.requestId);
     return requireEmployee(tx, orgId, existing.id);
   });
   return { employee, warnings: agent.warnings };

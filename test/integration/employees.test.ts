@@ -216,6 +216,8 @@ describe('exporting an employee', () => {
       'description: "Checks: colons, quotes \\"and\\" new lines survive"',
       'tools: Read, Grep, mcp__github__get_issue',
       'model: claude-sonnet-4-20250514',
+      'color: blue',
+      'proactive: true',
       '---',
       '',
       'Line one.',
@@ -224,6 +226,7 @@ describe('exporting an employee', () => {
     ].join('\n');
     const first = (await importFile(owner, source)).data!;
     const imported = first.data;
+    expect(imported.frontMatter).toEqual({ color: 'blue', proactive: true });
     const path = `/v1/organizations/${orgId}/employees/${imported.id}`;
     const exported = await fetch(`${app.server.baseUrl}${path}`, {
       headers: { Authorization: `Bearer ${owner.token}`, Accept: 'text/markdown, application/json;q=0.5' },
@@ -242,7 +245,9 @@ describe('exporting an employee', () => {
       tools: imported.tools,
       model: 'claude-sonnet-4-0',
       instructions: imported.instructions,
+      frontMatter: { color: 'blue', proactive: true },
     });
+    expect(markdown).toContain('\ncolor: blue\nproactive: true\n');
     // JSON stays the default, and a client that asks for JSON first gets it.
     const json = await fetch(`${app.server.baseUrl}${path}`, { headers: { Authorization: `Bearer ${owner.token}`, Accept: '*/*' } });
     expect(json.headers.get('content-type')).toBe('application/json; charset=utf-8');

@@ -13,11 +13,13 @@ export interface EmployeeFields {
   model: string | null;
   tools: Tool[];
   maxOutputTokens: number;
+  /** Keys of its agent file the service does not use, kept for export. */
+  frontMatter?: Record<string, unknown>;
 }
 
 const employeeColumns = (tx: Tx) => tx`
   e.id, e.organization_id as "organizationId", e.name, e.slug, e.description, e.instructions, e.model, e.tools,
-  e.max_output_tokens as "maxOutputTokens", to_json(e.created_at)#>>'{}' as "createdAt",
+  e.max_output_tokens as "maxOutputTokens", e.front_matter as "frontMatter", to_json(e.created_at)#>>'{}' as "createdAt",
   to_json(e.updated_at)#>>'{}' as "updatedAt", to_json(e.deleted_at)#>>'{}' as "deletedAt"`;
 
 /** Hires an employee: the function checks the caller and the plan's limit (under a per-organization lock). */
