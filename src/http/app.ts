@@ -20,6 +20,7 @@ import {
   responseHeaders,
   success,
   type CorsOrigins,
+  type HandlerOutput,
   type Outcome,
 } from './responses.js';
 import { createRouter } from './router.js';
@@ -34,17 +35,7 @@ import type { HttpRequest, HttpResponse } from './types.js';
 import { changelog } from '../generated/changelog.js';
 
 /** A handler as the core calls it; the typed map in handlers/ is checked against the contract. */
-type AnyHandler = (
-  request: never,
-  ctx: RequestContext,
-) => Promise<{
-  status: number;
-  body?: unknown;
-  page?: unknown;
-  warnings?: unknown;
-  headers?: Record<string, string>;
-  representation?: { contentType: string; text: string };
-}>;
+type AnyHandler = (request: never, ctx: RequestContext) => Promise<HandlerOutput>;
 
 export interface AppOptions {
   deps: AppDeps;

@@ -117,15 +117,18 @@ export function notModified(ifNoneMatch: string | string[] | undefined, etag: st
 // Envelopes of frozen data (the catalog), serialised once: by the data, with the page it was sent with.
 const serialised = new WeakMap<object, { page: unknown; text: string; etag: string }>();
 
-/** A handler's result in the success envelope; 204 has no body. Frozen data must be frozen all the way down. */
-export function success(result: {
+/** What any handler returns, as the core sees it (handlers/ types each operation's own from the contract). */
+export interface HandlerOutput {
   status: number;
   body?: unknown;
   page?: unknown;
   warnings?: unknown;
   headers?: Record<string, string>;
   representation?: { contentType: string; text: string };
-}): Outcome {
+}
+
+/** A handler's result in the success envelope; 204 has no body. Frozen data must be frozen all the way down. */
+export function success(result: HandlerOutput): Outcome {
   if (result.status === 204) return { status: 204, headers: result.headers };
   // Another media type the operation declares (an employee as Markdown): the text itself, not the envelope.
   if (result.representation) {
