@@ -149,6 +149,8 @@ function compareSchema(
     const added = newEnum.filter((v) => !oldEnum.some((o) => JSON.stringify(o) === JSON.stringify(v)));
     if (added.length) found.push(`${where}: may now answer ${added.map((v) => JSON.stringify(v)).join(', ')}`);
   }
+  if (direction === 'response' && oldEnum && !newEnum)
+    found.push(`${where}: may now answer values beyond ${oldEnum.map((v) => JSON.stringify(v)).join(', ')}`);
 
   // A request schema that listed its values (enum or const) accepted just those: a new limit is narrower only if
   // one of them breaks it.

@@ -69,11 +69,13 @@ describe('the breaking-change check', () => {
       organization.required = organization.required.filter((name: string) => name !== 'slug' && name !== 'planId');
       organization.properties.name = { type: 'integer' };
       organization.properties.role = { type: 'string', enum: ['owner', 'admin', 'member', 'guest'] };
+      doc.components.schemas.Model.properties.provider = { type: 'string' };
     });
     expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data: field slug was removed');
     expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data: field planId is no longer always present');
     expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data.name: type string became integer');
     expect(found).toContain('GET /v1/organizations/{orgId} 200 response.data.role: may now answer "guest"');
+    expect(found).toContain('GET /v1/models 200 response.data[].provider: may now answer values beyond "openai", "anthropic", "offline"');
   });
 
   it('names a removed success response and an operation that now wants credentials', () => {
