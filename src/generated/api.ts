@@ -448,6 +448,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organizations/{orgId}/employees/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hire several employees from agent definition files
+         * @description Imports up to 50 agent definition files in one request and answers per file, in the order sent: each
+         *     file is imported on its own, exactly as `importEmployee` would (the same mapping, `warnings` and
+         *     `overwrite`), so one refused file does not stop the others. Send the files as `multipart/form-data`
+         *     (each part a file, named by its `filename`) or as JSON (`files: [{name, content}]`). The answer is 200
+         *     whenever the request itself was valid; each result carries its own status. Owners, admins and API keys.
+         */
+        post: operations["importEmployees"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/organizations/{orgId}/employees/{employeeId}": {
         parameters: {
             query?: never;
@@ -1083,6 +1107,23 @@ export interface components {
          * @example Read
          */
         Tool: string;
+        /** @description What importing one file did, as `importEmployee` would have answered it. */
+        EmployeeImportResult: {
+            /** @description The file's name as sent. */
+            file: string;
+            /**
+             * @description `201` when the employee was hired (or updated), else the status importEmployee would have answered.
+             * @example 201
+             */
+            status: number;
+            employee?: components["schemas"]["Employee"];
+            warnings: components["schemas"]["ErrorDetail"][];
+            error?: {
+                code: components["schemas"]["ErrorCode"];
+                message: string;
+                details?: components["schemas"]["ErrorDetail"][];
+            };
+        };
         ToolDefinition: {
             name: components["schemas"]["Tool"];
             description: string;
@@ -3735,6 +3776,143 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    importEmployees: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Update employees with the same slug instead of refusing those files with 409.
+                 * @example false
+                 */
+                overwrite?: boolean;
+            };
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "files": [
+                 *         {
+                 *           "name": "code-reviewer.md",
+                 *           "content": "---\nname: code-reviewer\ndescription: Reviews diffs.\ntools: Read, Grep\n---\nReview the diff you are given."
+                 *         },
+                 *         {
+                 *           "name": "release-notes.md",
+                 *           "content": "---\nname: release-notes\nmodel: haiku\n---\nWrite release notes from the merged pull requests."
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    files: {
+                        name: string;
+                        content: string;
+                    }[];
+                };
+                /**
+                 * @example {
+                 *       "files": [
+                 *         "---\nname: code-reviewer\n---\nReview the diff you are given."
+                 *       ]
+                 *     }
+                 */
+                "multipart/form-data": {
+                    files: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description One result per file, in the order sent. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "file": "code-reviewer.md",
+                     *           "status": 201,
+                     *           "warnings": [],
+                     *           "employee": {
+                     *             "id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                     *             "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *             "name": "Code reviewer",
+                     *             "slug": "code-reviewer",
+                     *             "description": "Reviews diffs.",
+                     *             "instructions": "Review the diff you are given.",
+                     *             "model": null,
+                     *             "tools": [
+                     *               "Read",
+                     *               "Grep"
+                     *             ],
+                     *             "maxOutputTokens": 4096,
+                     *             "frontMatter": {},
+                     *             "createdAt": "2026-11-25T09:30:00.000Z",
+                     *             "updatedAt": "2026-11-25T09:30:00.000Z",
+                     *             "deletedAt": null
+                     *           }
+                     *         },
+                     *         {
+                     *           "file": "release-notes.md",
+                     *           "status": 409,
+                     *           "warnings": [],
+                     *           "error": {
+                     *             "code": "SLUG_TAKEN",
+                     *             "message": "An employee with the slug \"release-notes\" exists; import with overwrite=true to update it.",
+                     *             "details": [
+                     *               {
+                     *                 "field": "frontMatter.name",
+                     *                 "message": "already in use"
+                     *               }
+                     *             ]
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["EmployeeImportResult"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConcurrentUpdate"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];

@@ -20,6 +20,17 @@ export const importEmployee: Handler<'importEmployee'> = async (req, ctx) => {
   return { status: 201, body: employee, warnings, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
 };
 
+export const importEmployees: Handler<'importEmployees'> = async (req, ctx) => ({
+  status: 200,
+  // The core reads a multipart body into the JSON body's shape (http/request.ts), and validates it as such.
+  body: await employees.importEmployees(
+    ctx,
+    req.params.orgId,
+    req.body.files as { name: string; content: string }[],
+    req.query.overwrite ?? false,
+  ),
+});
+
 export const getEmployee: Handler<'getEmployee'> = async (req, ctx) => {
   const employee = await employees.getEmployee(ctx, req.params.orgId, req.params.employeeId, req.query.includeDeleted ?? false);
   const headers = { Vary: 'Accept' }; // JSON or the agent file, by Accept: caches must keep them apart

@@ -87,6 +87,10 @@ export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes:
       `Send the body as ${accepted.join(' or ')}${mediaType ? `, not ${mediaType}` : ' (Content-Type is missing)'}.`,
     );
   }
+  if (mediaType === 'multipart/form-data') {
+    // Read into the shape of the operation's JSON body, so that one validator checks both.
+    return { json: true, value: { files: readMultipartFiles(http.body, single(http.headers['content-type']) ?? '') } };
+  }
   const text = http.body.toString('utf8');
   if (mediaType !== 'application/json') {
     if (text.includes('\u0000')) throw nulError('body');
@@ -157,4 +161,36 @@ function decodes(path: string): boolean {
 
 export function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The file parts of a multipart/form-data body as `{name, content}` (text, UTF-8), in order: each part's
+ * `filename` (or its field name) and its bytes. Refused with a 400 naming the body when it cannot be read.
+ */
+function readMultipartFiles(body: Buffer, contentType: string): { name: string; content: string }[] {
+  const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const unreadable = (message: string) => new ApiError('VALIDATION_ERROR', `The multipart body ${message}.`, [{ field: 'body', message }]);
+  if (!boundary) throw unreadable('has no boundary in its Content-Type');
+  const delimiter = `--${boundary[1] ?? boundary[2]}`;
+  const text = body.toString('utf8');
+  const sections = text.split(delimiter);
+  if (sections.length < 3 || !sections[sections.length - 1]!.startsWith('--')) throw unreadable('is not closed by its boundary');
+  const files: { name: string; content: string }[] = [];
+  for (const section of sections.slice(1, -1)) {
+    const part = section.replace(/^\r?\n/, '');
+    const headerEnd = part.search(/\r?\n\r?\n/);
+    if (headerEnd === -1) throw unreadable('has a part without headers');
+    const headers = part.slice(0, headerEnd);
+    const content = part
+      .slice(headerEnd)
+      .replace(/^\r?\n\r?\n/, '')
+      .replace(/\r?\n$/, '');
+    const disposition = /content-disposition:\s*form-data([^\r\n]*)/i.exec(headers)?.[1] ?? '';
+    const filename = /;\s*filename="([^"]*)"/i.exec(disposition)?.[1];
+    const field = /;\s*name="([^"]*)"/i.exec(disposition)?.[1];
+    if (filename === undefined && field === undefined) throw unreadable('has a part that is not form data');
+    if (content.includes('\u0000')) throw nulError('body');
+    files.push({ name: filename || field || 'file', content });
+  }
+  return files;
 }

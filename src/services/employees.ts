@@ -1,6 +1,7 @@
 // AI employees: created from JSON or imported from an agent definition file, soft-deleted and restored.
 import type { components } from '../generated/api.js';
 import { ApiError, type ErrorDetail, validationError } from '../kernel/errors.js';
+import { fromDatabaseError } from '../db/errors.js';
 import type { RequestContext } from '../kernel/context.js';
 import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/employees.js';
@@ -56,6 +57,37 @@ export async function createEmployee(ctx: RequestContext, orgId: string, input: 
       maxOutputTokens: input.maxOutputTokens ?? 4096,
     });
   });
+}
+
+type EmployeeImportResult = components['schemas']['EmployeeImportResult'];
+
+/**
+ * Imports each file on its own, as importEmployee does, and answers per file: a refused file is a result
+ * with its status and error, not a failure of the batch. Anything unexpected still fails the request.
+ */
+export async function importEmployees(
+  ctx: RequestContext,
+  orgId: string,
+  files: { name: string; content: string }[],
+  overwrite: boolean,
+): Promise<EmployeeImportResult[]> {
+  const results: EmployeeImportResult[] = [];
+  for (const file of files) {
+    try {
+      const { employee, warnings } = await importEmployee(ctx, orgId, file.content, overwrite);
+      results.push({ file: file.name, status: 201, employee, warnings });
+    } catch (error) {
+      const refused = error instanceof ApiError && error.status < 500 ? error : fromDatabaseError(error);
+      if (!refused || refused.status >= 500) throw error;
+      results.push({
+        file: file.name,
+        status: refused.status,
+        warnings: [],
+        error: { code: refused.code, message: refused.message, ...(refused.details?.length ? { details: refused.details } : {}) },
+      });
+    }
+  }
+  return results;
 }
 
 /** Hires (or, with `overwrite`, updates) the employee an agent file defines; `warnings` say what it could not use. */

@@ -57,6 +57,24 @@ hooks.beforeEach((transaction) => {
   if (transaction.request.headers['Idempotency-Key']) transaction.request.headers['Idempotency-Key'] = crypto.randomUUID();
   const body = fixtureBodies[operation.operationId];
   if (body) transaction.request.body = JSON.stringify(body());
+  // A batch import answers one result per file, like its example: a new employee, then a slug already taken.
+  if (operation.operationId === 'importEmployees') {
+    const files = [
+      { name: 'bulk.md', content: `---\nname: bulk-${crypto.randomUUID().slice(0, 8)}\n---\nWork.` },
+      { name: 'taken.md', content: '---\nname: code-reviewer\n---\nWork.' },
+    ];
+    const type = transaction.request.headers['Content-Type'] || '';
+    if (type.startsWith('multipart/form-data')) {
+      const boundary = 'staffroom-dredd';
+      transaction.request.headers['Content-Type'] = `multipart/form-data; boundary=${boundary}`;
+      transaction.request.body =
+        files
+          .map((f) => `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.name}"\r\n\r\n${f.content}\r\n`)
+          .join('') + `--${boundary}--\r\n`;
+    } else {
+      transaction.request.body = JSON.stringify({ files });
+    }
+  }
   // Some operations need ids of their own (e.g. a task that can still be canceled).
   const ids = { ...fixture, ...((fixture.overrides || {})[operation.operationId] || {}) };
   for (const [name, exampleId] of Object.entries(exampleIds)) {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, setPlan, type TestDatabase } from '../support/database.js';
 import { signUp, startTestServer, type TestServer } from '../support/server.js';
 import { pino } from 'pino';
 import type { StaffroomClient } from '../../sdk/index.js';
@@ -34,6 +34,8 @@ beforeAll(async () => {
   const user = await signUp(database.db, 'dredd@example.com');
   const org = await server.client({ accessToken: user.token }).POST('/v1/organizations', { body: { name: 'Dredd fixture' } });
   const orgId = org.data!.data.id;
+  // Every creating transaction adds an employee: the pro plan has room for all of them.
+  await setPlan(database.db, orgId, 'pro');
   // A second member for the member operations (a factory row, as an accepted invitation would leave).
   const member = await signUp(database.db, 'dredd-member@example.com');
   await database.db`insert into staffroom.profiles (id, email) values (${member.id}, ${member.email})`;

@@ -253,3 +253,69 @@ describe('exporting an employee', () => {
     expect(json.headers.get('content-type')).toBe('application/json; charset=utf-8');
   });
 });
+
+describe('importEmployees', () => {
+  const file = (name: string, extra = '') => `---\nname: ${name}\n${extra}---\nWork as ${name}.\n`;
+
+  it('imports several files as multipart, each on its own, and answers per file in order', async () => {
+    const boundary = 'staffroom-test-boundary';
+    const part = (filename: string, content: string) =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${filename}"\r\nContent-Type: text/markdown\r\n\r\n${content}\r\n`;
+    const body =
+      part('bulk-one.md', file('bulk-one', 'model: opus\n')) +
+      part('broken.md', '---\nname: Not Kebab\n---\nHi') +
+      part('bulk-two.md', file('bulk-two', 'tools: Read, mcp__x__y\n')) +
+      `--${boundary}--\r\n`;
+    const response = await fetch(`${app.server.baseUrl}/v1/organizations/${orgId}/employees/imports`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
+    expect(response.status).toBe(200);
+    const results = (
+      (await response.json()) as {
+        data: {
+          file: string;
+          status: number;
+          employee?: { slug: string; model: string | null };
+          error?: { code: string; details?: { field: string }[] };
+          warnings: unknown[];
+        }[];
+      }
+    ).data;
+    expect(results.map((r) => [r.file, r.status])).toEqual([
+      ['bulk-one.md', 201],
+      ['broken.md', 400],
+      ['bulk-two.md', 201],
+    ]);
+    expect(results[0]!.employee).toMatchObject({ slug: 'bulk-one', model: 'claude-opus-4-1' });
+    expect(results[1]!.error).toMatchObject({ code: 'VALIDATION_ERROR', details: [{ field: 'frontMatter.name' }] });
+    expect(results[2]!.warnings).toHaveLength(1);
+  });
+
+  it('takes the same as JSON, refuses a taken slug per file, and names what is wrong with the request itself', async () => {
+    const client = as(owner);
+    const sent = await client.POST('/v1/organizations/{orgId}/employees/imports', {
+      params: { path: { orgId } },
+      body: {
+        files: [
+          { name: 'again.md', content: file('bulk-one') },
+          { name: 'three.md', content: file('bulk-three') },
+        ],
+      },
+    });
+    expect(sent.data?.data.map((r) => [r.status, r.error?.code])).toEqual([
+      [409, 'SLUG_TAKEN'],
+      [201, undefined],
+    ]);
+    const empty = await client.POST('/v1/organizations/{orgId}/employees/imports', { params: { path: { orgId } }, body: { files: [] } });
+    expect(empty.error?.error.details?.[0]?.field).toBe('body.files');
+    const unclosed = await fetch(`${app.server.baseUrl}/v1/organizations/${orgId}/employees/imports`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': 'multipart/form-data; boundary=x' },
+      body: '--x\r\nContent-Disposition: form-data; name="files"; filename="a.md"\r\n\r\nhi\r\n',
+    });
+    expect(unclosed.status).toBe(400);
+    expect(((await unclosed.json()) as { error: { details: { field: string }[] } }).error.details[0]!.field).toBe('body');
+  });
+});
