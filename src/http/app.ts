@@ -11,7 +11,6 @@ import type { AppDeps, RequestContext } from '../kernel/context.js';
 import { contract, operationsOf, type Deprecation, type OpenApiDocument, type Operation } from './contract.js';
 import { checkTarget, declaredHeaders, parseBody, parseQuery, requestIdOf, single } from './request.js';
 import {
-  entityTag,
   errorBody,
   failure,
   jsonType,
@@ -33,6 +32,7 @@ import { byOperation as parameterValidators } from '../generated/parameter-valid
 import { byOperation as bodyValidators } from '../generated/body-validators.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 import { changelog } from '../generated/changelog.js';
+import { entityTag } from '../kernel/etag.js';
 
 /** A handler as the core calls it; the typed map in handlers/ is checked against the contract. */
 type AnyHandler = (request: never, ctx: RequestContext) => Promise<HandlerOutput>;

@@ -4,8 +4,6 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ApiError } from '../kernel/errors.js';
 import { entityTag } from '../kernel/etag.js';
-
-export { entityTag };
 import { fromDatabaseError } from '../db/errors.js';
 
 /** A response before it is written: a body still to be serialised (or already text). */

@@ -50,7 +50,7 @@ const modelFamilies: Record<string, string> = {
  * The catalog id a file's `model` names: an id, an alias, a dated id (`claude-sonnet-4-20250514`,
  * `gpt-4o-2024-08-06`), a `-latest` one, or any of those behind a provider (`anthropic/claude-sonnet-4-5`).
  */
-export function resolveModelName(value: string): string | undefined {
+function resolveModelName(value: string): string | undefined {
   let name = value.trim().toLowerCase();
   name = name.replace(/^(anthropic|openai|offline)[/:]/, '');
   if (modelAliases[name]) return modelAliases[name];

@@ -30,7 +30,7 @@ export function generateApiKeySecret(): string {
  * once: every transaction a key runs first checks that it is live (withUser's requireLiveKey), and Row Level
  * Security checks it on every query.
  */
-export const apiKeyCacheTtlMs = 30_000;
+const apiKeyCacheTtlMs = 30_000;
 const apiKeyCacheMaxEntries = 10_000;
 /** Resolved keys by the hash of their secret, and each key id's hash (to forget a revoked key). */
 const apiKeyCache = new Map<string, { caller: Caller; until: number }>();

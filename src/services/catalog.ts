@@ -7,7 +7,7 @@ export type Model = components['schemas']['Model'];
 export type Provider = Model['provider'];
 
 /** Deeply frozen: the catalog never changes while the service runs, so its responses are serialised once. */
-function frozen<T>(items: T[]): readonly T[] {
+export function frozen<T>(items: T[]): readonly T[] {
   const freeze = (value: unknown): void => {
     if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
     Object.freeze(value);

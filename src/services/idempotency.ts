@@ -7,7 +7,7 @@ import * as queries from '../db/queries/idempotency.js';
 import { ApiError } from '../kernel/errors.js';
 
 /** How long a key is kept. */
-export const idempotencyTtlSeconds = 24 * 60 * 60;
+const idempotencyTtlSeconds = 24 * 60 * 60;
 /** How long a request waits for another one with its key to finish before it gives up with a 409. */
 const waitForRunningMs = 5_000;
 const pollMs = 100;

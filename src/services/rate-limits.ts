@@ -10,7 +10,7 @@ export type { RateLimitVerdict };
 /** A signed-in user's own budget, whatever organization they act in (the free plan's figure). */
 export const userRequestsPerMinute = 600;
 /** A client address's budget on operations without credentials that do work (the Stripe webhook). */
-export const addressRequestsPerMinute = 600;
+const addressRequestsPerMinute = 600;
 
 /** What a request is counted against: its caller, the organization it acts in, or its client address. */
 export interface RateLimitSubject {

@@ -1,6 +1,7 @@
 // The agent format's built-in tools, with the JSON Schema (2020-12) of each one's input. They run where the
 // client's files are: the service validates a model's calls against these schemas and hands them over.
 import type { components } from '../generated/api.js';
+import { frozen } from './catalog.js';
 
 export type ToolDefinition = components['schemas']['ToolDefinition'];
 
@@ -25,15 +26,7 @@ function tool(name: string, description: string, writes: boolean, inputSchema: S
   return { name, description, builtIn: true, writes, inputSchema };
 }
 
-/** Deeply frozen: the catalog never changes while the service runs, so its answer is serialised once. */
-function frozen<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) frozen(item);
-  }
-  return value;
-}
-
+// Deeply frozen, like the rest of the catalog: its answer is serialised once per process.
 export const builtInTools: readonly ToolDefinition[] = frozen([
   tool(
     'Read',
@@ -175,7 +168,3 @@ export const builtInTools: readonly ToolDefinition[] = frozen([
     }),
   ),
 ]);
-
-export function findBuiltInTool(name: string): ToolDefinition | undefined {
-  return builtInTools.find((t) => t.name === name);
-}

@@ -42,14 +42,14 @@ export async function claimIdempotencyKey(
   return toRecord(record);
 }
 
-export async function readIdempotencyKey(db: Db, keyHash: string): Promise<Row | undefined> {
+async function readIdempotencyKey(db: Db, keyHash: string): Promise<Row | undefined> {
   const [row] = await db<Row[]>`
     select null::boolean as claimed, operation, request_hash as "requestHash", state, response
     from staffroom.idempotency_keys where key_hash = ${keyHash} and expires_at > now()`;
   return row;
 }
 
-export function toRecord(row: Row): IdempotencyRecord {
+function toRecord(row: Row): IdempotencyRecord {
   if (row.state === 'done') return { state: 'done', operation: row.operation!, requestHash: row.requestHash!, response: row.response! };
   return { state: 'running', operation: row.operation!, requestHash: row.requestHash! };
 }

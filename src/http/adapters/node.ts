@@ -2,7 +2,8 @@
 // the core and writes its HttpResponse back. It also serves the docs page and redirects `/` to it.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { App } from '../app.js';
-import { docsContentSecurityPolicy, entityTag, notModified } from '../responses.js';
+import { entityTag } from '../../kernel/etag.js';
+import { docsContentSecurityPolicy, notModified } from '../responses.js';
 import type { HttpRequest } from '../types.js';
 
 export interface NodeAdapterOptions {
