@@ -145,8 +145,10 @@ function compareSchema(
     if (!oldEnum) found.push(`${where}: now accepts only ${newEnum.map((v) => JSON.stringify(v)).join(', ')}`);
     else if (gone.length) found.push(`${where}: no longer accepts ${gone.map((v) => JSON.stringify(v)).join(', ')}`);
   }
-  if (direction === 'response' && oldEnum && newEnum) {
-    const added = newEnum.filter((v) => !oldEnum.some((o) => JSON.stringify(o) === JSON.stringify(v)));
+  if (direction === 'response' && oldEnum && newEnum && after['x-extensible-enum'] !== true) {
+    const added = newEnum
+      .filter((v) => !oldEnum.some((o) => JSON.stringify(o) === JSON.stringify(v)))
+      .filter((v) => !(typeof v === 'string' && optsIn(newDoc, after, v)));
     if (added.length) found.push(`${where}: may now answer ${added.map((v) => JSON.stringify(v)).join(', ')}`);
   }
   if (direction === 'response' && oldEnum && !newEnum)
@@ -216,6 +218,21 @@ function compareSchema(
     const b = list(after[combinator]);
     for (let i = 0; i < Math.min(a.length, b.length); i++) compareSchema(oldDoc, newDoc, where, a[i], b[i], direction, found, seen);
   }
+}
+
+/**
+ * A response enum may grow without breaking anyone in two ways the contract states: the schema says clients must
+ * expect new values (`x-extensible-enum: true`, as the error codes do), or a new value appears only to clients
+ * that asked for it (`x-opt-in-values: { value: Schema.property }`, naming an optional request field that a
+ * client of the older contract cannot have sent).
+ */
+function optsIn(doc: Json, schema: Json, value: string): boolean {
+  const optIn = (schema['x-opt-in-values'] as Record<string, unknown> | undefined)?.[value];
+  if (typeof optIn !== 'string') return false;
+  const [name, property] = optIn.split('.');
+  const target = ((doc.components as Json | undefined)?.schemas as Record<string, Json> | undefined)?.[name ?? ''];
+  const properties = (target?.properties ?? {}) as Record<string, unknown>;
+  return property !== undefined && property in properties && !list(target?.required).includes(property);
 }
 
 function types(schema: Json): string[] | undefined {

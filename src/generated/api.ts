@@ -552,6 +552,17 @@ export interface paths {
          *     failed or canceled task releases everything. When the available credits do not cover the reservation
          *     the answer is 402 `PAYMENT_REQUIRED` with the amounts.
          *
+         *     Tools: with `toolUse: client` the model is offered the employee's available tools (`unavailableTools`
+         *     are left out). When it calls some, the task waits in `requires_action` with `pendingToolCalls`; run them
+         *     where your files are and send their outputs with `submitToolOutputs`, and the task goes on, up to
+         *     `maxSteps` model calls. Each step reserves its own upper bound before the model is called (the step's
+         *     whole prompt, the tools' schemas and a margin of 1,024 tokens for the provider's tool format, plus
+         *     `maxOutputTokens`) and settles its exact cost after; a task whose credits run out before a step fails
+         *     with `insufficient_credits`, having paid only for the steps it made. Outputs that do not come within the
+         *     deployment's deadline (`actionExpiresAt`, 10 minutes unless configured) end the task `expired`.
+         *     `previousTaskId` continues a finished task's conversation (the same employee's; 409
+         *     `TASK_NOT_FINISHED` while it has not finished).
+         *
          *     An organization has at most its plan's `limits.concurrentTasks` tasks queued or running at once; one more
          *     is a 429 `TASK_LIMIT_REACHED` with `Retry-After` (nothing is reserved).
          *
@@ -598,12 +609,108 @@ export interface paths {
         put?: never;
         /**
          * Cancel a task
-         * @description A queued task is canceled at once and its credits released. A running task gets `cancelRequestedAt`
-         *     and stops as soon as its worker sees it (the answer still says `running`). A canceled task is returned
-         *     unchanged; a succeeded or failed one answers 409 `TASK_FINISHED`. Any member or API key.
+         * @description A queued task, or one waiting in `requires_action`, is canceled at once and its credits released. A
+         *     running task gets `cancelRequestedAt` and stops as soon as its worker sees it (the answer still says
+         *     `running`); the step it was making is paid for only if the model had answered. A canceled task is
+         *     returned unchanged; a succeeded, failed or expired one answers 409 `TASK_FINISHED`. Any member or API key.
          */
         post: operations["cancelTask"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/tasks/{taskId}/tool-outputs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the outputs of a task's tool calls
+         * @description For a task in `requires_action`: one output for each of its `pendingToolCalls` (run them where your files
+         *     are; refuse one with `isError: true` and a reason). The outputs join the transcript and the task is queued
+         *     again for its next step. An output for an unknown call, a call answered twice or a call left out is a 400
+         *     naming the entry; a task that waits for no outputs (they were sent already, or it finished or was
+         *     canceled) is a 409 `TASK_NOT_AWAITING_OUTPUTS`. Any member or API key.
+         */
+        post: operations["submitToolOutputs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/tasks/{taskId}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a task's transcript
+         * @description The task's conversation in order, oldest first: its input, each step's text and tool calls with that
+         *     step's usage and exact cost, and each tool's result. A task that continues another (`previousTaskId`)
+         *     lists only its own entries. Any member or API key.
+         */
+        get: operations["listTaskMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the tools an organization defined
+         * @description Tools beyond the built-in ones (`listTools`) that the organization's employees may use: MCP tools
+         *     (`mcp__<server>__<tool>`) and its own, each with the JSON Schema of its input, sorted by name. A task
+         *     offers an employee's tool to the model when it is built in or defined here. Any member or API key.
+         */
+        get: operations["listOrganizationTools"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/tools/{toolName}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Define a tool, or replace its definition
+         * @description Defines the tool `toolName` for the organization's employees (201), or replaces its definition (200).
+         *     The name may not be a built-in tool's; `inputSchema` must be a valid JSON Schema of an object. Owners,
+         *     admins and API keys; the change is audited. An organization defines at most 200 tools.
+         */
+        put: operations["putOrganizationTool"];
+        post?: never;
+        /**
+         * Delete a tool the organization defined
+         * @description Employees keep the name in `tools`, where it shows in `unavailableTools` until it is defined again; tasks
+         *     stop offering it from their next step. Owners, admins and API keys; audited.
+         */
+        delete: operations["deleteOrganizationTool"];
         options?: never;
         head?: never;
         patch?: never;
@@ -832,7 +939,8 @@ export interface components {
         /**
          * @description Stable, machine-readable error codes. A client branches on `code` (never on `message`, which is
          *     for people and may change); each code always answers with the status below. Codes are only ever
-         *     added; a generic code (`CONFLICT`, `FORBIDDEN`) is used only where no specific one applies.
+         *     added (a client treats a code it does not know by its status); a generic code (`CONFLICT`,
+         *     `FORBIDDEN`) is used only where no specific one applies.
          *
          *     | code | status | when | what the client should do |
          *     | --- | --- | --- | --- |
@@ -858,7 +966,9 @@ export interface components {
          *     | `ALREADY_SUBSCRIBED` | 409 | The organization already has a live subscription to this plan. | Change or cancel it in the portal (`createPortalSession`). |
          *     | `NO_BILLING_ACCOUNT` | 409 | The organization has no Stripe customer yet: nothing was ever bought. | Buy a plan or credits first (`createCheckoutSession`). |
          *     | `NOT_DELETED` | 409 | A restore of an organization or employee that is not deleted. | Nothing to do: it is live. |
-         *     | `TASK_FINISHED` | 409 | A cancel of a task that has succeeded or failed. | Nothing to cancel; read the task's result. |
+         *     | `TASK_FINISHED` | 409 | A cancel of a task that has succeeded, failed or expired. | Nothing to cancel; read the task's result. |
+         *     | `TASK_NOT_FINISHED` | 409 | `previousTaskId` names a task that has not finished yet. | Wait until it has finished (or cancel it), then continue it. |
+         *     | `TASK_NOT_AWAITING_OUTPUTS` | 409 | Tool outputs were sent for a task that is not `requires_action` (they were sent already, or it finished). | Read the task; send outputs only for its `pendingToolCalls`. |
          *     | `MODEL_RETIRED` | 409 | The employee's model (or the organization's default) is no longer offered. | Give the employee (or the organization) a model from `listModels`. |
          *     | `PRECONDITION_FAILED` | 412 | `If-Match` names a version of the resource that is no longer current; nothing changed. | Read the resource again, then retry with its new `ETag`. |
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than the operation accepts. | Send less. |
@@ -869,7 +979,7 @@ export interface components {
          *     | `UNAVAILABLE` | 503 | A dependency is not configured or not reachable, or the request ran past its deadline; nothing was kept. | Retry after `Retry-After` seconds when given. |
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "MODEL_RETIRED" | "PRECONDITION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "TASK_NOT_FINISHED" | "TASK_NOT_AWAITING_OUTPUTS" | "MODEL_RETIRED" | "PRECONDITION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
         ErrorDetail: {
             /**
              * @description Where the problem is, as `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.
@@ -1136,6 +1246,22 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        OrganizationToolPut: {
+            /** @description What the tool does, for the model. */
+            description: string;
+            /**
+             * @description The JSON Schema (2020-12) of the tool's input: an object schema (`"type": "object"`), up to 16 KiB.
+             *     Calls the model makes are checked against it before they reach the client.
+             */
+            inputSchema: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Whether running the tool changes anything (a runner asks before it runs such a tool).
+             * @default true
+             */
+            writes?: boolean;
+        };
         Employee: {
             id: components["schemas"]["Id"];
             organizationId: components["schemas"]["Id"];
@@ -1147,7 +1273,15 @@ export interface components {
             /** @description A model id from `listModels`; `null` inherits the organization's `defaultModel`. */
             model: string | null;
             tools: components["schemas"]["Tool"][];
+            /**
+             * @description The names in `tools` that a task cannot offer the model: neither a built-in tool (`listTools`) nor one
+             *     the organization defined (`putOrganizationTool`). Define them to make them usable; the rest of the
+             *     employee's tools work meanwhile.
+             */
+            unavailableTools: components["schemas"]["Tool"][];
             maxOutputTokens: number;
+            /** @description The most model calls one of its tasks makes (each tool round trip is one), unless the task sets its own. */
+            maxSteps: number;
             /**
              * @description The keys of the agent file it was imported from that the service does not use (`color`, ...), kept as
              *     they were so that exporting the employee gives them back.
@@ -1171,6 +1305,11 @@ export interface components {
             tools?: components["schemas"]["Tool"][];
             /** @default 4096 */
             maxOutputTokens?: number;
+            /**
+             * @description The most model calls one of its tasks makes, unless the task sets its own.
+             * @default 20
+             */
+            maxSteps?: number;
         };
         EmployeeUpdate: {
             name?: string;
@@ -1180,16 +1319,88 @@ export interface components {
             model?: string | null;
             tools?: components["schemas"]["Tool"][];
             maxOutputTokens?: number;
+            maxSteps?: number;
+        };
+        /**
+         * @description `queued` → `running` → `succeeded` | `failed` | `canceled`. A task created with `toolUse: client` may
+         *     also wait in `requires_action` for the outputs of its `pendingToolCalls` (then `queued` again), and ends
+         *     `expired` when they do not come before `actionExpiresAt`. Tasks without `toolUse: client` never take those
+         *     two values.
+         * @enum {string}
+         */
+        TaskStatus: "queued" | "running" | "requires_action" | "succeeded" | "failed" | "canceled" | "expired";
+        /**
+         * @description `none`: the model is offered no tools and answers in one step. `client`: the model is offered the
+         *     employee's available tools; when it calls some, the task waits in `requires_action` until the client
+         *     runs them and sends their outputs (`submitToolOutputs`), then goes on.
+         * @enum {string}
+         */
+        ToolUse: "none" | "client";
+        ToolCall: {
+            /**
+             * @description The call's id; send it back as `toolCallId` with the call's output.
+             * @example call_8f2a61c0d9e4
+             */
+            id: string;
+            name: components["schemas"]["Tool"];
+            /** @description The arguments, valid against the tool's `inputSchema` (a call that was not is answered to the model with the error and never reaches the client). */
+            input: {
+                [key: string]: unknown;
+            };
+        };
+        ToolOutput: {
+            toolCallId: string;
+            /** @description What running the tool gave, as text (up to 100,000 characters). */
+            output: string;
+            /**
+             * @description The tool failed, or the client refused to run it; `output` says why.
+             * @default false
+             */
+            isError?: boolean;
+        };
+        ToolOutputs: {
+            /** @description One output for each of the task's `pendingToolCalls`, in any order. */
+            outputs: components["schemas"]["ToolOutput"][];
         };
         /** @enum {string} */
-        TaskStatus: "queued" | "running" | "succeeded" | "failed" | "canceled";
+        TaskMessageRole: "user" | "assistant" | "tool";
+        /**
+         * @description One entry of a task's transcript: the input (`user`), what the model said and which tools it called
+         *     (`assistant`, one per step, with that step's usage and cost), and each tool's result (`tool`).
+         */
+        TaskMessage: {
+            id: components["schemas"]["Id"];
+            taskId: components["schemas"]["Id"];
+            /** @description The entry's place in the task's transcript, from 0. */
+            index: number;
+            role: components["schemas"]["TaskMessageRole"];
+            /** @description The text (the input, the model's text, or a tool's output). */
+            content: string;
+            /** @description The tools the model called in this step (assistant entries); empty otherwise. */
+            toolCalls: components["schemas"]["ToolCall"][];
+            /** @description The call a `tool` entry answers. */
+            toolCallId: string | null;
+            /** @description A `tool` entry whose tool failed or was refused. */
+            isError: boolean;
+            /** @description The model call (assistant entries), counted from 1 over the task. */
+            step: number | null;
+            usage: components["schemas"]["TokenUsage"] | null;
+            /** @description What this step cost (assistant entries); the task's `costCredits` is the sum of its steps. */
+            costCredits: number | null;
+            createdAt: components["schemas"]["Timestamp"];
+        };
         TokenUsage: {
             inputTokens: number;
             outputTokens: number;
             cachedInputTokens: number;
         };
         TaskError: {
-            /** @description `provider_error`, `provider_unavailable`, `timeout`, `attempts_exhausted` or `internal`. */
+            /**
+             * @description `provider_error`, `provider_unavailable`, `timeout`, `attempts_exhausted`, `internal`,
+             *     `insufficient_credits` (the credits ran out before a step: buy some, then continue the task with
+             *     `previousTaskId`), `max_steps_reached` (the model still called tools after `maxSteps` steps) or
+             *     `expired` (no tool outputs came before `actionExpiresAt`).
+             */
             code: string;
             message: string;
         };
@@ -1205,12 +1416,29 @@ export interface components {
             provider: string | null;
             model: string;
             usage: components["schemas"]["TokenUsage"] | null;
-            /** @description The settled cost, once the task has finished. */
+            /** @description The settled cost, once the task has finished; the exact sum of its steps' costs. */
             costCredits: number | null;
-            /** @description Credits held while the task is queued or running. */
+            /** @description Credits held for the step that is queued or running (nothing is held in `requires_action`). */
             reservedCredits: number;
+            /** @description Tries of the current step (a transient provider failure is retried). */
             attempts: number;
             maxAttempts: number;
+            toolUse: components["schemas"]["ToolUse"];
+            /** @description Model calls made so far. */
+            steps: number;
+            maxSteps: number;
+            /** @description In `requires_action`, the tool calls whose outputs the task waits for; `null` otherwise. */
+            pendingToolCalls: components["schemas"]["ToolCall"][] | null;
+            /**
+             * Format: date-time
+             * @description In `requires_action`, when the task expires unless the outputs have come.
+             */
+            actionExpiresAt: string | null;
+            /**
+             * Format: uuid
+             * @description The task whose conversation this one continues.
+             */
+            previousTaskId: string | null;
             createdAt: components["schemas"]["Timestamp"];
             /** Format: date-time */
             startedAt: string | null;
@@ -1223,6 +1451,15 @@ export interface components {
             employeeId: components["schemas"]["Id"];
             /** @description The user message, up to 100,000 characters. */
             input: string;
+            toolUse?: components["schemas"]["ToolUse"];
+            /** @description The most model calls this task makes; the employee's `maxSteps` if absent. */
+            maxSteps?: number;
+            /**
+             * Format: uuid
+             * @description A finished task of the same employee whose conversation this one continues: the model sees that
+             *     task's transcript (and its own predecessors'), then this input.
+             */
+            previousTaskId?: string;
         };
         /**
          * @description Stripe's status of the subscription, or `none`. `unknown` is a status Stripe reported that this API
@@ -1696,6 +1933,11 @@ export interface components {
          * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
          */
         TaskId: string;
+        /**
+         * @description The tool's name, as employees list it in `tools` (`mcp__<server>__<tool>` for an MCP tool).
+         * @example mcp__github__create_issue
+         */
+        ToolName: string;
         /**
          * @description How many items to return, 1 to 100.
          * @example 20
@@ -3519,7 +3761,9 @@ export interface operations {
                      *             "Grep",
                      *             "Glob"
                      *           ],
+                     *           "unavailableTools": [],
                      *           "maxOutputTokens": 4096,
+                     *           "maxSteps": 20,
                      *           "createdAt": "2026-11-20T10:00:00.000Z",
                      *           "updatedAt": "2026-11-20T10:00:00.000Z",
                      *           "deletedAt": null
@@ -3615,7 +3859,9 @@ export interface operations {
                      *           "Grep",
                      *           "Glob"
                      *         ],
+                     *         "unavailableTools": [],
                      *         "maxOutputTokens": 4096,
+                     *         "maxSteps": 20,
                      *         "createdAt": "2026-11-25T09:30:00.000Z",
                      *         "updatedAt": "2026-11-25T09:30:00.000Z",
                      *         "deletedAt": null
@@ -3739,7 +3985,11 @@ export interface operations {
                      *           "Glob",
                      *           "mcp__github__create_issue"
                      *         ],
+                     *         "unavailableTools": [
+                     *           "mcp__github__create_issue"
+                     *         ],
                      *         "maxOutputTokens": 4096,
+                     *         "maxSteps": 20,
                      *         "createdAt": "2026-11-25T09:30:00.000Z",
                      *         "updatedAt": "2026-11-25T09:30:00.000Z",
                      *         "deletedAt": null
@@ -3876,7 +4126,9 @@ export interface operations {
                      *               "Read",
                      *               "Grep"
                      *             ],
+                     *             "unavailableTools": [],
                      *             "maxOutputTokens": 4096,
+                     *             "maxSteps": 20,
                      *             "frontMatter": {},
                      *             "createdAt": "2026-11-25T09:30:00.000Z",
                      *             "updatedAt": "2026-11-25T09:30:00.000Z",
@@ -3983,7 +4235,9 @@ export interface operations {
                      *           "Grep",
                      *           "Glob"
                      *         ],
+                     *         "unavailableTools": [],
                      *         "maxOutputTokens": 4096,
+                     *         "maxSteps": 20,
                      *         "createdAt": "2026-11-20T10:00:00.000Z",
                      *         "updatedAt": "2026-11-20T10:00:00.000Z",
                      *         "deletedAt": null
@@ -4060,7 +4314,9 @@ export interface operations {
                      *           "Grep",
                      *           "Glob"
                      *         ],
+                     *         "unavailableTools": [],
                      *         "maxOutputTokens": 4096,
+                     *         "maxSteps": 20,
                      *         "createdAt": "2026-11-20T10:00:00.000Z",
                      *         "updatedAt": "2026-11-25T09:30:00.000Z",
                      *         "deletedAt": "2026-11-25T09:30:00.000Z"
@@ -4151,7 +4407,9 @@ export interface operations {
                      *           "Glob",
                      *           "WebFetch"
                      *         ],
+                     *         "unavailableTools": [],
                      *         "maxOutputTokens": 4096,
+                     *         "maxSteps": 20,
                      *         "createdAt": "2026-11-20T10:00:00.000Z",
                      *         "updatedAt": "2026-11-25T09:30:00.000Z",
                      *         "deletedAt": null
@@ -4234,7 +4492,9 @@ export interface operations {
                      *           "Grep",
                      *           "Glob"
                      *         ],
+                     *         "unavailableTools": [],
                      *         "maxOutputTokens": 4096,
+                     *         "maxSteps": 20,
                      *         "createdAt": "2026-11-20T10:00:00.000Z",
                      *         "updatedAt": "2026-11-26T08:00:00.000Z",
                      *         "deletedAt": null
@@ -4351,7 +4611,13 @@ export interface operations {
                      *           "createdAt": "2026-11-25T09:30:00.000Z",
                      *           "startedAt": "2026-11-25T09:30:00.120Z",
                      *           "finishedAt": "2026-11-25T09:30:03.870Z",
-                     *           "cancelRequestedAt": null
+                     *           "cancelRequestedAt": null,
+                     *           "toolUse": "none",
+                     *           "steps": 1,
+                     *           "maxSteps": 20,
+                     *           "pendingToolCalls": null,
+                     *           "actionExpiresAt": null,
+                     *           "previousTaskId": null
                      *         }
                      *       ],
                      *       "page": {
@@ -4447,7 +4713,13 @@ export interface operations {
                      *         "createdAt": "2026-11-25T09:30:00.000Z",
                      *         "startedAt": null,
                      *         "finishedAt": null,
-                     *         "cancelRequestedAt": null
+                     *         "cancelRequestedAt": null,
+                     *         "toolUse": "none",
+                     *         "steps": 0,
+                     *         "maxSteps": 20,
+                     *         "pendingToolCalls": null,
+                     *         "actionExpiresAt": null,
+                     *         "previousTaskId": null
                      *       }
                      *     }
                      */
@@ -4465,6 +4737,7 @@ export interface operations {
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `MODEL_RETIRED`: the employee's model (or the organization's default) is no longer offered; give the employee a model from `listModels`.
+             *     - `TASK_NOT_FINISHED`: `previousTaskId` names a task that is still queued, running or waiting for tool outputs.
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another body; use a new key.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */
@@ -4608,7 +4881,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
-             *     - `TASK_FINISHED`: the task has succeeded or failed; there is nothing to cancel.
+             *     - `TASK_FINISHED`: the task has succeeded, failed or expired; there is nothing to cancel.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */
             409: {
@@ -4620,6 +4893,548 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    submitToolOutputs: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The task's id.
+                 * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "outputs": [
+                 *         {
+                 *           "toolCallId": "call_8f2a61c0d9e4",
+                 *           "output": "     1\tThe deploy runs from main at 09:00 UTC.\n"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["ToolOutputs"];
+            };
+        };
+        responses: {
+            /** @description The task, queued for its next step. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "id": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *         "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *         "employeeId": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                     *         "status": "queued",
+                     *         "input": "When does the deploy run? The answer is in NOTES.md.",
+                     *         "output": null,
+                     *         "error": null,
+                     *         "provider": "openai",
+                     *         "model": "gpt-4o-mini",
+                     *         "usage": {
+                     *           "inputTokens": 412,
+                     *           "outputTokens": 24,
+                     *           "cachedInputTokens": 0
+                     *         },
+                     *         "costCredits": null,
+                     *         "reservedCredits": 0,
+                     *         "attempts": 0,
+                     *         "maxAttempts": 3,
+                     *         "toolUse": "client",
+                     *         "steps": 1,
+                     *         "maxSteps": 20,
+                     *         "pendingToolCalls": null,
+                     *         "actionExpiresAt": null,
+                     *         "previousTaskId": null,
+                     *         "createdAt": "2026-11-25T09:30:00.000Z",
+                     *         "startedAt": "2026-11-25T09:30:00.120Z",
+                     *         "finishedAt": null,
+                     *         "cancelRequestedAt": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["Task"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `TASK_NOT_AWAITING_OUTPUTS`: the task is not `requires_action`; read it.
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another body; use a new key.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "TASK_NOT_AWAITING_OUTPUTS",
+                     *         "message": "The task is queued, not waiting for tool outputs.",
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listTaskMessages: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many items to return, 1 to 100.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The opaque `page.nextCursor` of the previous page.
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The task's id.
+                 * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the transcript. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "id": "0f1e2d3c-4b5a-4697-8877-665544332211",
+                     *           "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "index": 0,
+                     *           "role": "user",
+                     *           "content": "When does the deploy run? The answer is in NOTES.md.",
+                     *           "toolCalls": [],
+                     *           "toolCallId": null,
+                     *           "isError": false,
+                     *           "step": null,
+                     *           "usage": null,
+                     *           "costCredits": null,
+                     *           "createdAt": "2026-11-25T09:30:00.000Z"
+                     *         },
+                     *         {
+                     *           "id": "1f1e2d3c-4b5a-4697-8877-665544332211",
+                     *           "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "index": 1,
+                     *           "role": "assistant",
+                     *           "content": "",
+                     *           "toolCalls": [
+                     *             {
+                     *               "id": "call_8f2a61c0d9e4",
+                     *               "name": "Read",
+                     *               "input": {
+                     *                 "file_path": "NOTES.md"
+                     *               }
+                     *             }
+                     *           ],
+                     *           "toolCallId": null,
+                     *           "isError": false,
+                     *           "step": 1,
+                     *           "usage": {
+                     *             "inputTokens": 412,
+                     *             "outputTokens": 24,
+                     *             "cachedInputTokens": 0
+                     *           },
+                     *           "costCredits": 1,
+                     *           "createdAt": "2026-11-25T09:30:01.200Z"
+                     *         },
+                     *         {
+                     *           "id": "2f1e2d3c-4b5a-4697-8877-665544332211",
+                     *           "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "index": 2,
+                     *           "role": "tool",
+                     *           "content": "     1\tThe deploy runs from main at 09:00 UTC.\n",
+                     *           "toolCalls": [],
+                     *           "toolCallId": "call_8f2a61c0d9e4",
+                     *           "isError": false,
+                     *           "step": null,
+                     *           "usage": null,
+                     *           "costCredits": null,
+                     *           "createdAt": "2026-11-25T09:30:04.000Z"
+                     *         }
+                     *       ],
+                     *       "page": {
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["TaskMessage"][];
+                        page: components["schemas"]["Page"];
+                    };
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listOrganizationTools: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every tool the organization defined (at most 200). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "name": "mcp__github__create_issue",
+                     *           "description": "Opens an issue in a GitHub repository.",
+                     *           "builtIn": false,
+                     *           "writes": true,
+                     *           "inputSchema": {
+                     *             "type": "object",
+                     *             "required": [
+                     *               "repo",
+                     *               "title"
+                     *             ],
+                     *             "properties": {
+                     *               "repo": {
+                     *                 "type": "string"
+                     *               },
+                     *               "title": {
+                     *                 "type": "string"
+                     *               },
+                     *               "body": {
+                     *                 "type": "string"
+                     *               }
+                     *             }
+                     *           }
+                     *         }
+                     *       ],
+                     *       "page": {
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["ToolDefinition"][];
+                        page: components["schemas"]["Page"];
+                    };
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    putOrganizationTool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The tool's name, as employees list it in `tools` (`mcp__<server>__<tool>` for an MCP tool).
+                 * @example mcp__github__create_issue
+                 */
+                toolName: components["parameters"]["ToolName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "description": "Opens an issue in a GitHub repository.",
+                 *       "writes": true,
+                 *       "inputSchema": {
+                 *         "type": "object",
+                 *         "required": [
+                 *           "repo",
+                 *           "title"
+                 *         ],
+                 *         "properties": {
+                 *           "repo": {
+                 *             "type": "string"
+                 *           },
+                 *           "title": {
+                 *             "type": "string"
+                 *           },
+                 *           "body": {
+                 *             "type": "string"
+                 *           }
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["OrganizationToolPut"];
+            };
+        };
+        responses: {
+            /** @description The definition, replaced. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "name": "mcp__github__create_issue",
+                     *         "description": "Opens an issue in a GitHub repository.",
+                     *         "builtIn": false,
+                     *         "writes": true,
+                     *         "inputSchema": {
+                     *           "type": "object",
+                     *           "required": [
+                     *             "repo",
+                     *             "title"
+                     *           ],
+                     *           "properties": {
+                     *             "repo": {
+                     *               "type": "string"
+                     *             },
+                     *             "title": {
+                     *               "type": "string"
+                     *             }
+                     *           }
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["ToolDefinition"];
+                    };
+                };
+            };
+            /** @description The tool, defined. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "name": "mcp__github__create_issue",
+                     *         "description": "Opens an issue in a GitHub repository.",
+                     *         "builtIn": false,
+                     *         "writes": true,
+                     *         "inputSchema": {
+                     *           "type": "object",
+                     *           "required": [
+                     *             "repo",
+                     *             "title"
+                     *           ],
+                     *           "properties": {
+                     *             "repo": {
+                     *               "type": "string"
+                     *             },
+                     *             "title": {
+                     *               "type": "string"
+                     *             }
+                     *           }
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["ToolDefinition"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `PLAN_LIMIT_REACHED`: the organization already defines 200 tools; delete one first.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PLAN_LIMIT_REACHED",
+                     *         "message": "An organization defines at most 200 tools; delete one first.",
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteOrganizationTool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The tool's name, as employees list it in `tools` (`mcp__<server>__<tool>` for an MCP tool).
+                 * @example mcp__github__create_issue
+                 */
+                toolName: components["parameters"]["ToolName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConcurrentUpdate"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

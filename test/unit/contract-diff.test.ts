@@ -78,6 +78,30 @@ describe('the breaking-change check', () => {
     expect(found).toContain('GET /v1/models 200 response.data[].provider: may now answer values beyond "openai", "anthropic", "offline"');
   });
 
+  it('lets an enum grow where the contract says so: an extensible one, or values only an opt-in request field brings', () => {
+    const withValue = (doc: Doc, value: string) => {
+      const role = doc.components.schemas.Role;
+      role.enum = [...role.enum, value];
+      return role;
+    };
+    expect(changed((doc) => (withValue(doc, 'guest')['x-extensible-enum'] = true))).toEqual([]);
+    expect(
+      changed((doc) => {
+        withValue(doc, 'guest')['x-opt-in-values'] = { guest: 'OrganizationCreate.guests' };
+        doc.components.schemas.OrganizationCreate.properties.guests = { type: 'boolean' };
+      }),
+    ).toEqual([]);
+    // The named field must exist, and be optional: a required one was never the client's choice.
+    expect(changed((doc) => (withValue(doc, 'guest')['x-opt-in-values'] = { guest: 'OrganizationCreate.guests' }))).toContain(
+      'GET /v1/organizations/{orgId} 200 response.data.role: may now answer "guest"',
+    );
+    expect(
+      changed((doc) => {
+        withValue(doc, 'guest')['x-opt-in-values'] = { guest: 'OrganizationCreate.name' };
+      }),
+    ).toContain('GET /v1/organizations/{orgId} 200 response.data.role: may now answer "guest"');
+  });
+
   it('names a removed success response and an operation that now wants credentials', () => {
     const found = changed((doc) => {
       delete doc.paths['/v1/health'].get.responses['200'];
