@@ -18,6 +18,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** How long a worker holds a task without renewing: a task whose worker died runs again after this. */
   taskLeaseMs: number;
+  /** How long a task waits for the client's tool outputs before it ends `expired`. */
+  toolOutputsTimeoutMs: number;
   /** Browser origins allowed to call the API; `*` for any. */
   corsOrigins: '*' | string[];
   /** Count requests against the budgets of users, organizations and client addresses (RATE_LIMITS=off: not). */
@@ -36,6 +38,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: integer(env.WORKER_CONCURRENCY, 2, 'WORKER_CONCURRENCY'),
     requestTimeoutMs: integer(env.REQUEST_TIMEOUT_MS, 10_000, 'REQUEST_TIMEOUT_MS'),
     taskLeaseMs: integer(env.TASK_LEASE_MS, 60_000, 'TASK_LEASE_MS'),
+    toolOutputsTimeoutMs: integer(env.TOOL_OUTPUTS_TIMEOUT_MS, 600_000, 'TOOL_OUTPUTS_TIMEOUT_MS'),
     corsOrigins: origins(env.CORS_ORIGINS),
     rateLimits: env.RATE_LIMITS !== 'off',
   };

@@ -26,6 +26,7 @@ const worker = createWorker({
   log: log.child({ component: 'worker' }),
   concurrency: config.workerConcurrency,
   leaseMs: config.taskLeaseMs,
+  toolOutputsTimeoutMs: config.toolOutputsTimeoutMs,
 });
 const deps = appDepsFromEnv(process.env, {
   db: database.db,

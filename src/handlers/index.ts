@@ -12,6 +12,7 @@ import * as organizations from './organizations.js';
 import * as members from './members.js';
 import * as meta from './meta.js';
 import * as tasks from './tasks.js';
+import * as tools from './tools.js';
 import * as webhooks from './webhooks.js';
 
 export type HandlerMap = { [K in OperationId]: Handler<K> };
@@ -27,6 +28,7 @@ export const handlers: HandlerMap = {
   ...audit,
   ...employees,
   ...tasks,
+  ...tools,
   ...billing,
   ...webhooks,
 };

@@ -22,3 +22,13 @@ export const cancelTask: Handler<'cancelTask'> = async (req, ctx) => ({
   status: 200,
   body: await tasks.cancelTask(ctx, req.params.orgId, req.params.taskId),
 });
+
+export const submitToolOutputs: Handler<'submitToolOutputs'> = async (req, ctx) => ({
+  status: 200,
+  body: await tasks.submitToolOutputs(ctx, req.params.orgId, req.params.taskId, req.body),
+});
+
+export const listTaskMessages: Handler<'listTaskMessages'> = async (req, ctx) => {
+  const page = await tasks.listTaskMessages(ctx, req.params.orgId, req.params.taskId, req.query);
+  return { status: 200, body: page.items, page: { nextCursor: page.nextCursor } };
+};

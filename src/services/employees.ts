@@ -55,6 +55,7 @@ export async function createEmployee(ctx: RequestContext, orgId: string, input: 
       model: input.model ?? null,
       tools: [...new Set(input.tools ?? [])],
       maxOutputTokens: input.maxOutputTokens ?? 4096,
+      maxSteps: input.maxSteps ?? 20,
     });
   });
 }

@@ -1,5 +1,6 @@
-// Tasks: created queued (202) with an upper bound of their cost reserved (computed by the database), run by the worker, canceled at once
-// when queued or as soon as the worker sees it when running.
+// Tasks: created queued (202) with an upper bound of their cost reserved (computed by the database), run by the
+// worker step by step, waiting for the client's tool outputs in between when they use tools; canceled at once
+// when queued or waiting, or as soon as the worker sees it when running.
 import type { components } from '../generated/api.js';
 import { ApiError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
@@ -10,6 +11,8 @@ import { paginate } from './pagination.js';
 
 type Task = components['schemas']['Task'];
 type TaskCreate = components['schemas']['TaskCreate'];
+type TaskMessage = components['schemas']['TaskMessage'];
+type ToolOutputs = components['schemas']['ToolOutputs'];
 
 export async function createTask(ctx: RequestContext, orgId: string, input: TaskCreate, idempotencyKey?: string): Promise<Task> {
   const task = await asCaller(ctx, async (tx) => {
@@ -19,6 +22,9 @@ export async function createTask(ctx: RequestContext, orgId: string, input: Task
       employeeId: input.employeeId,
       input: input.input,
       idempotencyKey: idempotencyKey ?? null,
+      toolUse: input.toolUse ?? 'none',
+      maxSteps: input.maxSteps ?? null,
+      previousTaskId: input.previousTaskId ?? null,
     });
     return (await queries.findTask(tx, orgId, id))!;
   });
@@ -54,4 +60,30 @@ export async function cancelTask(ctx: RequestContext, orgId: string, taskId: str
     await queries.cancelTask(tx, orgId, taskId);
     return (await queries.findTask(tx, orgId, taskId))!;
   });
+}
+
+/** The outputs of a task's pending tool calls: the task is queued for its next step. */
+export async function submitToolOutputs(ctx: RequestContext, orgId: string, taskId: string, body: ToolOutputs): Promise<Task> {
+  const task = await asCaller(ctx, async (tx) => {
+    await requireOrganization(tx, orgId);
+    await queries.submitToolOutputs(tx, orgId, taskId, body.outputs);
+    return (await queries.findTask(tx, orgId, taskId))!;
+  });
+  ctx.deps.onTaskCreated?.(task.id);
+  return task;
+}
+
+export async function listTaskMessages(
+  ctx: RequestContext,
+  orgId: string,
+  taskId: string,
+  query: { limit?: number; cursor?: string },
+): Promise<{ items: TaskMessage[]; nextCursor: string | null }> {
+  return paginate(query, (page) =>
+    asCaller(ctx, async (tx) => {
+      await requireOrganization(tx, orgId);
+      if (!(await queries.findTask(tx, orgId, taskId))) throw new ApiError('NOT_FOUND', 'Task not found.');
+      return queries.listTaskMessages(tx, orgId, taskId, page);
+    }),
+  );
 }

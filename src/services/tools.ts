@@ -1,9 +1,16 @@
 // The agent format's built-in tools, with the JSON Schema (2020-12) of each one's input. They run where the
 // client's files are: the service validates a model's calls against these schemas and hands them over.
 import type { components } from '../generated/api.js';
+import { validationError } from '../kernel/errors.js';
+import type { RequestContext } from '../kernel/context.js';
+import * as queries from '../db/queries/tools.js';
 import { frozen } from './catalog.js';
+import { asCaller } from './context.js';
+import { requireOrganization, requireRole } from './organizations.js';
+import { schemaProblem } from './tool-schemas.js';
 
 export type ToolDefinition = components['schemas']['ToolDefinition'];
+type OrganizationToolPut = components['schemas']['OrganizationToolPut'];
 
 type Schema = Record<string, unknown>;
 const text = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
@@ -168,3 +175,46 @@ export const builtInTools: readonly ToolDefinition[] = frozen([
     }),
   ),
 ]);
+
+const builtInByName = new Map(builtInTools.map((definition) => [definition.name, definition]));
+
+export function findBuiltInTool(name: string): ToolDefinition | undefined {
+  return builtInByName.get(name);
+}
+
+/** The tools an organization defined, sorted by name. Any member or API key. */
+export async function listOrganizationTools(ctx: RequestContext, orgId: string): Promise<ToolDefinition[]> {
+  return asCaller(ctx, async (tx) => {
+    await requireOrganization(tx, orgId);
+    return queries.listTools(tx, orgId);
+  });
+}
+
+/** Defines a tool or replaces its definition; `created` says which. Owners, admins and API keys. */
+export async function putOrganizationTool(
+  ctx: RequestContext,
+  orgId: string,
+  name: string,
+  input: OrganizationToolPut,
+): Promise<{ tool: ToolDefinition; created: boolean }> {
+  if ([...builtInByName.keys()].some((builtIn) => builtIn.toLowerCase() === name.toLowerCase()))
+    throw validationError('path.toolName', `is the name of a built-in tool (${name}); choose another`);
+  const problem = await schemaProblem(input.inputSchema);
+  if (problem) throw validationError('body.inputSchema', problem);
+  const writes = input.writes ?? true;
+  return asCaller(ctx, async (tx) => {
+    const org = await requireOrganization(tx, orgId);
+    requireRole(org, ['owner', 'admin'], 'manage tools');
+    const created = await queries.putTool(tx, orgId, name, { description: input.description, inputSchema: input.inputSchema, writes }, ctx.requestId);
+    const [tool] = await queries.listTools(tx, orgId, [name]);
+    return { tool: tool!, created };
+  });
+}
+
+export async function deleteOrganizationTool(ctx: RequestContext, orgId: string, name: string): Promise<void> {
+  await asCaller(ctx, async (tx) => {
+    const org = await requireOrganization(tx, orgId);
+    requireRole(org, ['owner', 'admin'], 'manage tools');
+    await queries.deleteTool(tx, orgId, name, ctx.requestId);
+  });
+}

@@ -1,15 +1,19 @@
-// The task worker: claims tasks from the Postgres queue, runs them on their provider outside any
-// transaction, renews its lease while it waits, and records exactly one final state. Runs as the service
-// role: it works for every organization and no user is calling.
+// The task worker: claims tasks from the Postgres queue and runs one step of each at a time (a model call, made
+// outside any transaction with its upper bound of credits held), renews its lease while it waits, and records
+// each step with its exact cost, then the task's next state: waiting for the client's tool outputs, queued for
+// its next step, or exactly one final state. Runs as the service role: it works for every organization and no
+// user is calling.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { withService, type Db } from '../db/client.js';
 import * as queries from '../db/queries/tasks.js';
-import { ProviderError } from '../integrations/llm/provider.js';
+import { ProviderError, type ChatMessage, type Completion, type ToolCall, type ToolSpec } from '../integrations/llm/provider.js';
 import { providerKeyVariable, type Providers } from '../integrations/llm/index.js';
 import { findModel } from './catalog.js';
-import { costInCredits } from './cost.js';
+import { costInCredits, maximumCostInCredits } from './cost.js';
 import { settleTask } from '../db/queries/credits.js';
+import { findBuiltInTool } from './tools.js';
+import { inputProblem } from './tool-schemas.js';
 
 export interface WorkerOptions {
   db: Db;
@@ -26,6 +30,8 @@ export interface WorkerOptions {
   pollMs?: number;
   /** Base of the exponential backoff between attempts. */
   retryBaseMs?: number;
+  /** How long a task waits in requires_action for the client's tool outputs before it ends `expired`. */
+  toolOutputsTimeoutMs?: number;
 }
 
 export interface Worker {
@@ -49,6 +55,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const leaseMs = options.leaseMs ?? 60_000;
   const pollMs = options.pollMs ?? 10_000;
   const retryBaseMs = options.retryBaseMs ?? 1_000;
+  const toolOutputsTimeoutMs = options.toolOutputsTimeoutMs ?? 600_000;
   const running = new Map<string, AbortController>();
   let stopping = false;
   let loop: Promise<void> | undefined;
@@ -56,8 +63,13 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function runOne(): Promise<boolean> {
     const task = await withService(db, reason, (tx) => queries.claimTask(tx, id, leaseMs));
-    if (!task) return false;
-    const taskLog = log.child({ taskId: task.id, organizationId: task.organizationId, attempt: task.attempts });
+    if (!task) {
+      // Nothing is due: end the tasks whose tool outputs did not come in time.
+      const expired = await withService(db, reason, (tx) => queries.expireTasks(tx));
+      if (expired > 0) log.info({ expired }, 'tasks expired waiting for tool outputs');
+      return false;
+    }
+    const taskLog = log.child({ taskId: task.id, organizationId: task.organizationId, step: task.steps + 1, attempt: task.attempts });
     if (task.attempts > task.maxAttempts) {
       // Its earlier workers died holding it as often as it may be tried.
       await finish(task, {
@@ -81,9 +93,11 @@ export function createWorker(options: WorkerOptions): Worker {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     try {
-      const outcome = await execute(task, controller.signal);
+      const outcome = await step(task, controller.signal, taskLog);
       if (outcome === 'release') {
         await withService(db, reason, (tx) => queries.releaseTask(tx, task.id, id));
+      } else if (outcome === 'recorded') {
+        // The step's result is in the database: the task waits for tool outputs, or is queued for its next step.
       } else if (outcome.status === 'retry') {
         const delay = retryBaseMs * 2 ** (task.attempts - 1) * (0.5 + Math.random() / 2);
         await withService(db, reason, (tx) => queries.retryTask(tx, task.id, id, delay, outcome.message));
@@ -91,10 +105,7 @@ export function createWorker(options: WorkerOptions): Worker {
         setTimeout(wake, delay).unref(); // due then; the notice of its requeueing came too early
       } else {
         const recorded = await finish(task, outcome);
-        taskLog.info(
-          { status: outcome.status, recorded, costCredits: outcome.status === 'succeeded' ? outcome.costCredits : 0 },
-          'task finished',
-        );
+        taskLog.info({ status: outcome.status, recorded }, 'task finished');
       }
     } finally {
       clearInterval(heartbeat);
@@ -103,24 +114,37 @@ export function createWorker(options: WorkerOptions): Worker {
     return true;
   }
 
-  /** The final state and the credits settle in one transaction; a lost lease changes neither. */
+  /** The final state, and the release of whatever the task still holds, in one transaction; a lost lease changes neither. */
   function finish(task: queries.ClaimedTask, outcome: queries.Outcome): Promise<boolean> {
     return withService(db, reason, async (tx) => {
       if (!(await queries.finishTask(tx, task.id, id, outcome))) return false;
-      const cost = outcome.status === 'succeeded' ? outcome.costCredits : 0;
-      const description =
-        outcome.status === 'succeeded'
-          ? `${task.model}: ${outcome.usage.inputTokens} input, ${outcome.usage.outputTokens} output, ${outcome.usage.cachedInputTokens} cached tokens`
-          : `Task ${outcome.status}`;
-      await settleTask(tx, task.id, cost, description);
+      await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
       return true;
     });
   }
 
-  async function execute(
+  /** The tools the task offers the model: its employee's built-in ones and those its organization defined. */
+  async function offeredTools(task: queries.ClaimedTask): Promise<ToolSpec[]> {
+    if (task.toolUse !== 'client' || task.tools.length === 0) return [];
+    const own = await withService(db, reason, (tx) => queries.organizationTools(tx, task.organizationId, task.tools));
+    const byName = new Map(own.map((tool) => [tool.name, tool]));
+    return task.tools.flatMap((name): ToolSpec[] => {
+      const tool = findBuiltInTool(name) ?? byName.get(name);
+      // Providers take names of at most 64 characters.
+      return tool && name.length <= 64 ? [{ name, description: tool.description, inputSchema: tool.inputSchema }] : [];
+    });
+  }
+
+  /**
+   * One step: the model is called with the conversation so far, after the step's upper bound is held. Its
+   * answer ends the task, or its tool calls park the task for the client's outputs; either way the step's exact
+   * cost is settled in the same transaction.
+   */
+  async function step(
     task: queries.ClaimedTask,
     signal: AbortSignal,
-  ): Promise<queries.Outcome | { status: 'retry'; message: string } | 'release'> {
+    taskLog: Logger,
+  ): Promise<queries.Outcome | { status: 'retry'; message: string } | 'release' | 'recorded'> {
     const model = findModel(task.model);
     const provider = model ? providers[model.provider] : undefined;
     if (!model || !provider) {
@@ -134,22 +158,35 @@ export function createWorker(options: WorkerOptions): Worker {
           : `Unknown model ${task.model}.`,
       };
     }
+    const [messages, tools] = await Promise.all([
+      withService(db, reason, (tx) => queries.conversation(tx, task.id)).then(answerOpenCalls),
+      offeredTools(task),
+    ]);
+    const bound = maximumCostInCredits(model.pricing, promptBytes(task.instructions, messages, tools), task.maxOutputTokens);
     try {
-      const completion = await provider.complete({
+      await withService(db, reason, (tx) => queries.holdStep(tx, task.id, id, bound));
+    } catch (error) {
+      const hint = (error as { hint?: unknown }).hint;
+      if (hint === 'lease_lost') return 'recorded';
+      if (hint !== 'insufficient_credits') throw error;
+      const available = await withService(db, reason, (tx) => queries.availableCredits(tx, task.organizationId));
+      return {
+        status: 'failed',
+        provider: model.provider,
+        errorCode: 'insufficient_credits',
+        errorMessage: `Step ${task.steps + 1} needs up to ${bound} credits and ${available} are available; buy credits, then continue the task with previousTaskId.`,
+      };
+    }
+    let completion: Completion;
+    try {
+      completion = await provider.complete({
         model: task.model,
         system: task.instructions,
-        input: task.input,
+        messages,
+        tools,
         maxOutputTokens: task.maxOutputTokens,
         signal,
       });
-      return {
-        status: 'succeeded',
-        output: completion.output,
-        provider: completion.provider,
-        usage: completion.usage,
-        // The reservation is the most a task may cost: a customer never pays more than it held.
-        costCredits: Math.min(costInCredits(model.pricing, completion.usage), task.reservedCredits),
-      };
     } catch (error) {
       if (signal.aborted) return signal.reason === 'canceled' ? { status: 'canceled' } : 'release';
       if (error instanceof ProviderError && error.transient) {
@@ -161,6 +198,52 @@ export function createWorker(options: WorkerOptions): Worker {
       log.error({ err: error, taskId: task.id }, 'task failed unexpectedly');
       return { status: 'failed', provider: model.provider, errorCode: 'internal', errorMessage: 'The task failed on our side.' };
     }
+
+    // The model answered: this step is paid for whatever happens next.
+    const calls = task.toolUse === 'client' ? completion.toolCalls : [];
+    const refused: { toolCallId: string; content: string }[] = [];
+    const pending: ToolCall[] = [];
+    for (const call of calls) {
+      const problem = await callProblem(call, tools);
+      if (problem) refused.push({ toolCallId: call.id, content: problem });
+      else pending.push({ id: call.id, name: call.name, input: call.input });
+    }
+    const stepNumber = task.steps + 1;
+    const lastStep = stepNumber >= task.maxSteps;
+    const record: queries.StepRecord = {
+      content: completion.output,
+      toolCalls: calls.map((call) => ({ id: call.id, name: call.name, input: call.input })),
+      usage: completion.usage,
+      costCredits: costInCredits(model.pricing, completion.usage),
+      description: `${task.model}: ${completion.usage.inputTokens} input, ${completion.usage.outputTokens} output, ${completion.usage.cachedInputTokens} cached tokens`,
+      refused: lastStep ? [] : refused,
+    };
+    let next: queries.Outcome | 'waiting' | 'queued';
+    try {
+      next = await withService(db, reason, async (tx) => {
+        // The step, and what follows from it, in one transaction: a crash never leaves a step recorded and the
+        // task without its next state.
+        const { cancelRequested } = await queries.recordStep(tx, task.id, id, record);
+        const outcome = cancelRequested ? { status: 'canceled' as const } : nextState(task, completion, calls.length, pending.length, lastStep);
+        if (outcome === 'queued') await queries.continueTask(tx, task.id, id);
+        else if (outcome === 'waiting') await queries.awaitToolOutputs(tx, task.id, id, pending, toolOutputsTimeoutMs);
+        else {
+          await queries.finishTask(tx, task.id, id, outcome);
+          await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
+        }
+        return outcome;
+      });
+    } catch (error) {
+      if ((error as { hint?: unknown }).hint === 'lease_lost') return 'recorded';
+      throw error;
+    }
+    if (next === 'waiting') {
+      taskLog.info({ calls: pending.map((call) => call.name) }, 'task waits for tool outputs');
+      setTimeout(wake, toolOutputsTimeoutMs + 50).unref(); // to expire it if nothing comes
+    } else if (next !== 'queued') {
+      taskLog.info({ status: next.status, steps: stepNumber }, 'task finished');
+    }
+    return 'recorded';
   }
 
   async function drain(): Promise<number> {
@@ -223,4 +306,71 @@ export function createWorker(options: WorkerOptions): Worker {
       await (await listening)?.unlisten().catch(() => undefined);
     },
   };
+}
+
+/**
+ * What a step's prompt can cost, in bytes (no tokenizer makes more tokens than bytes): the instructions, every
+ * message and tool call, the tools' schemas, 64 tokens for the chat format (as createTask reserves), 8 per
+ * further message, and 1,024 for the way a provider tells the model about tools.
+ */
+function promptBytes(system: string, messages: ChatMessage[], tools: ToolSpec[]): number {
+  let bytes = Buffer.byteLength(system) + 64 + 8 * Math.max(0, messages.length - 1);
+  for (const message of messages) {
+    bytes += Buffer.byteLength(message.content);
+    if (message.role === 'assistant') bytes += Buffer.byteLength(JSON.stringify(message.toolCalls));
+    if (message.role === 'tool') bytes += Buffer.byteLength(message.toolCallId);
+  }
+  if (tools.length > 0) bytes += Buffer.byteLength(JSON.stringify(tools)) + 1024;
+  return bytes;
+}
+
+/**
+ * Calls left without an output (a task that ended while they were pending, continued with previousTaskId) are
+ * answered as not run: providers refuse a conversation with a tool call and no result.
+ */
+function answerOpenCalls(messages: queries.ConversationMessage[]): ChatMessage[] {
+  const answered = new Set(messages.flatMap((message) => (message.role === 'tool' ? [message.toolCallId] : [])));
+  // Results follow their calls; the open ones are answered right after the results that came.
+  const out: ChatMessage[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!;
+    out.push(message);
+    if (message.role !== 'assistant') continue;
+    while (messages[i + 1]?.role === 'tool') out.push(messages[++i]!);
+    for (const call of message.toolCalls) {
+      if (!answered.has(call.id))
+        out.push({ role: 'tool', toolCallId: call.id, content: 'Not run: the task ended before this call had an output.', isError: true });
+    }
+  }
+  return out;
+}
+
+/** Why a call cannot go to the client (answered to the model instead), or undefined when it can. */
+async function callProblem(call: ToolCall, tools: ToolSpec[]): Promise<string | undefined> {
+  const tool = tools.find((offered) => offered.name === call.name);
+  if (!tool) return `There is no tool named ${call.name}; use one of: ${tools.map((offered) => offered.name).join(', ') || 'none'}.`;
+  if (call.inputError) return `The call was not run: ${call.inputError}`;
+  const problem = await inputProblem(tool.inputSchema, call.input);
+  return problem ? `The call was not run: its input does not match the tool's schema (${problem}).` : undefined;
+}
+
+/** What follows a step the model answered. */
+function nextState(
+  task: queries.ClaimedTask,
+  completion: Completion,
+  calls: number,
+  pending: number,
+  lastStep: boolean,
+): queries.Outcome | 'waiting' | 'queued' {
+  if (calls === 0) return { status: 'succeeded', output: completion.output, provider: completion.provider };
+  if (lastStep) {
+    return {
+      status: 'failed',
+      provider: completion.provider,
+      output: completion.output,
+      errorCode: 'max_steps_reached',
+      errorMessage: `The model still called tools after ${task.maxSteps} step(s); raise maxSteps, or continue the task with previousTaskId.`,
+    };
+  }
+  return pending > 0 ? 'waiting' : 'queued';
 }

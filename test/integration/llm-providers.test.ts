@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAnthropicProvider } from '../../src/integrations/llm/anthropic.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
-import { ProviderError, type LlmProvider } from '../../src/integrations/llm/provider.js';
+import { ProviderError, type ChatMessage, type LlmProvider, type ToolSpec } from '../../src/integrations/llm/provider.js';
 import { startFakeLlm, type FakeLlm } from '../support/fake-llm.js';
 
 let fake: FakeLlm;
@@ -12,7 +12,24 @@ beforeAll(async () => {
 });
 afterAll(() => fake.close());
 
-const request = { model: 'some-model', system: 'You are terse.', input: 'Say hi.', maxOutputTokens: 64 };
+const request = {
+  model: 'some-model',
+  system: 'You are terse.',
+  messages: [{ role: 'user', content: 'Say hi.' }] as ChatMessage[],
+  maxOutputTokens: 64,
+};
+
+const weather: ToolSpec = {
+  name: 'get_weather',
+  description: 'The weather in a city now.',
+  inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+};
+const clock: ToolSpec = {
+  name: 'get_time',
+  description: 'The local time in a time zone.',
+  inputSchema: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] },
+};
+const question = 'What is the weather in Paris and the time in Tokyo?';
 
 async function failure(provider: LlmProvider): Promise<ProviderError> {
   try {
@@ -36,6 +53,7 @@ describe.each([
       provider: name,
       model: 'some-model',
       output: 'Hi.',
+      toolCalls: [],
       usage: { inputTokens: 30, outputTokens: 2, cachedInputTokens: 10 },
     });
     const sent = fake.received[before]!;
@@ -53,6 +71,188 @@ describe.each([
       expect(sent.body).toMatchObject({ system: 'You are terse.', messages: [{ role: 'user', content: 'Say hi.' }] });
     }
     expect(sent.body.max_tokens).toBe(64);
+    expect(sent.body).not.toHaveProperty('tools');
+  });
+
+  it('offers no tools when the list is empty', async () => {
+    fake.script({ kind: 'ok', text: 'Hi.' });
+    const before = fake.received.length;
+    await make().complete({ ...request, tools: [] });
+    expect(fake.received[before]!.body).not.toHaveProperty('tools');
+  });
+
+  it('calls two tools at once, then answers from their results', async () => {
+    const provider = make();
+    fake.script({
+      kind: 'ok',
+      toolCalls: [
+        { name: 'get_weather', input: { city: 'Paris' } },
+        { name: 'get_time', input: { zone: 'Asia/Tokyo' } },
+      ],
+      usage: { input: 120, output: 30 },
+    });
+    const before = fake.received.length;
+    const step1 = await provider.complete({ ...request, messages: [{ role: 'user', content: question }], tools: [weather, clock] });
+    const prefix = name === 'openai' ? 'call_fake_' : 'toolu_fake_';
+    expect(step1).toEqual({
+      provider: name,
+      model: 'some-model',
+      output: '',
+      toolCalls: [
+        { id: expect.stringMatching(new RegExp(`^${prefix}\\d+$`)), name: 'get_weather', input: { city: 'Paris' } },
+        { id: expect.stringMatching(new RegExp(`^${prefix}\\d+$`)), name: 'get_time', input: { zone: 'Asia/Tokyo' } },
+      ],
+      usage: { inputTokens: 120, outputTokens: 30, cachedInputTokens: 0 },
+    });
+    const [weatherId, clockId] = step1.toolCalls.map((c) => c.id) as [string, string];
+    expect(weatherId).not.toBe(clockId);
+    const sent1 = fake.received[before]!.body;
+    if (name === 'openai') {
+      expect(sent1.tools).toEqual([
+        { type: 'function', function: { name: 'get_weather', description: 'The weather in a city now.', parameters: weather.inputSchema } },
+        { type: 'function', function: { name: 'get_time', description: 'The local time in a time zone.', parameters: clock.inputSchema } },
+      ]);
+      expect(sent1.messages).toEqual([
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: question },
+      ]);
+    } else {
+      expect(sent1.tools).toEqual([
+        { name: 'get_weather', description: 'The weather in a city now.', input_schema: weather.inputSchema },
+        { name: 'get_time', description: 'The local time in a time zone.', input_schema: clock.inputSchema },
+      ]);
+      expect(sent1.messages).toEqual([{ role: 'user', content: question }]);
+    }
+
+    fake.script({
+      kind: 'ok',
+      text: 'Paris: 18 °C and clear; the time in Tokyo is unknown.',
+      usage: { input: 80, output: 14, cached: 120 },
+    });
+    const step2 = await provider.complete({
+      ...request,
+      tools: [weather, clock],
+      messages: [
+        { role: 'user', content: question },
+        { role: 'assistant', content: step1.output, toolCalls: step1.toolCalls },
+        { role: 'tool', toolCallId: weatherId, content: '18 °C, clear', isError: false },
+        { role: 'tool', toolCallId: clockId, content: 'Unknown time zone Asia/Tokyo.', isError: true },
+        { role: 'user', content: 'One line, please.' },
+      ],
+    });
+    expect(step2).toEqual({
+      provider: name,
+      model: 'some-model',
+      output: 'Paris: 18 °C and clear; the time in Tokyo is unknown.',
+      toolCalls: [],
+      usage: { inputTokens: 80, outputTokens: 14, cachedInputTokens: 120 },
+    });
+    const sent2 = fake.received[before + 1]!.body;
+    expect(sent2.tools).toEqual(sent1.tools);
+    if (name === 'openai') {
+      expect(sent2.messages).toEqual([
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: question },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: weatherId, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+            { id: clockId, type: 'function', function: { name: 'get_time', arguments: '{"zone":"Asia/Tokyo"}' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: weatherId, content: '18 °C, clear' },
+        { role: 'tool', tool_call_id: clockId, content: 'Error: Unknown time zone Asia/Tokyo.' },
+        { role: 'user', content: 'One line, please.' },
+      ]);
+    } else {
+      expect(sent2.messages).toEqual([
+        { role: 'user', content: question },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'tool_use', id: weatherId, name: 'get_weather', input: { city: 'Paris' } },
+            { type: 'tool_use', id: clockId, name: 'get_time', input: { zone: 'Asia/Tokyo' } },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: weatherId, content: '18 °C, clear', is_error: false },
+            { type: 'tool_result', tool_use_id: clockId, content: 'Unknown time zone Asia/Tokyo.', is_error: true },
+            { type: 'text', text: 'One line, please.' },
+          ],
+        },
+      ]);
+    }
+  });
+
+  it('sends what the model said with its calls back in the history', async () => {
+    fake.script({ kind: 'ok', text: 'Done.' });
+    const before = fake.received.length;
+    const call = { id: 'call_1', name: 'get_weather', input: { city: 'Oslo' } };
+    await make().complete({
+      ...request,
+      tools: [weather],
+      messages: [
+        { role: 'user', content: 'Weather in Oslo?' },
+        { role: 'assistant', content: 'Looking it up.', toolCalls: [call] },
+        { role: 'tool', toolCallId: 'call_1', content: '-3 °C', isError: false },
+      ],
+    });
+    const sent = fake.received[before]!.body.messages as unknown[];
+    if (name === 'openai') {
+      expect(sent.slice(2)).toEqual([
+        {
+          role: 'assistant',
+          content: 'Looking it up.',
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }],
+        },
+        { role: 'tool', tool_call_id: 'call_1', content: '-3 °C' },
+      ]);
+    } else {
+      expect(sent.slice(1)).toEqual([
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Looking it up.' },
+            { type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Oslo' } },
+          ],
+        },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: '-3 °C', is_error: false }] },
+      ]);
+    }
+  });
+
+  it('returns a call whose arguments are not a JSON object with an input error', async () => {
+    const garbage = `{"city": "${'x'.repeat(1_000)}`;
+    fake.script({
+      kind: 'ok',
+      text: 'Trying.',
+      toolCalls: [
+        { id: 'c1', name: 'get_weather', input: ['Paris'] },
+        { id: 'c2', name: 'get_weather', input: 'Paris' },
+        { id: 'c3', name: 'get_weather', input: null, arguments: garbage },
+      ].slice(0, name === 'openai' ? 3 : 2),
+    });
+    const completion = await make().complete({ ...request, tools: [weather] });
+    expect(completion.output).toBe('Trying.');
+    expect(completion.toolCalls.slice(0, 2)).toEqual([
+      { id: 'c1', name: 'get_weather', input: {}, inputError: 'The tool input must be a JSON object, not an array.' },
+      { id: 'c2', name: 'get_weather', input: {}, inputError: 'The tool input must be a JSON object, not a string.' },
+    ]);
+    if (name === 'openai') {
+      const broken = completion.toolCalls[2]!;
+      expect(broken).toMatchObject({ id: 'c3', name: 'get_weather', input: {} });
+      expect(broken.inputError).toMatch(/^The tool input is not valid JSON/);
+      expect(broken.inputError!.length).toBeLessThan(300);
+    }
+  });
+
+  it('treats a reply with neither text nor tool calls as broken on openai, as an empty answer on anthropic', async () => {
+    fake.script({ kind: 'ok', toolCalls: [] });
+    if (name === 'openai') expect((await failure(make())).transient).toBe(true);
+    else expect(await make().complete(request)).toMatchObject({ output: '', toolCalls: [] });
   });
 
   it.each([

@@ -13,20 +13,25 @@ export interface EmployeeFields {
   model: string | null;
   tools: Tool[];
   maxOutputTokens: number;
+  maxSteps?: number;
   /** Keys of its agent file the service does not use, kept for export. */
   frontMatter?: Record<string, unknown>;
 }
 
 const employeeColumns = (tx: Tx) => tx`
   e.id, e.organization_id as "organizationId", e.name, e.slug, e.description, e.instructions, e.model, e.tools,
-  e.max_output_tokens as "maxOutputTokens", e.front_matter as "frontMatter", to_json(e.created_at)#>>'{}' as "createdAt",
+  array(select n from unnest(e.tools) with ordinality u(n, i)
+        where not exists (select 1 from staffroom.built_in_tools b where b.name = n)
+          and not exists (select 1 from staffroom.tools x where x.organization_id = e.organization_id and x.name = n)
+        order by i) as "unavailableTools",
+  e.max_output_tokens as "maxOutputTokens", e.max_steps as "maxSteps", e.front_matter as "frontMatter", to_json(e.created_at)#>>'{}' as "createdAt",
   to_json(e.updated_at)#>>'{}' as "updatedAt", to_json(e.deleted_at)#>>'{}' as "deletedAt"`;
 
 /** Hires an employee: the function checks the caller and the plan's limit (under a per-organization lock). */
 export async function createEmployee(tx: Tx, orgId: string, fields: EmployeeFields, requestId: string): Promise<string> {
   const [row] = await tx<{ id: string }[]>`
     select staffroom.create_employee(${orgId}, ${fields.name}, ${fields.slug}, ${fields.description}, ${fields.instructions},
-                                     ${fields.model}, ${fields.tools}::text[], ${fields.maxOutputTokens}, ${requestId}) as id`;
+                                     ${fields.model}, ${fields.tools}::text[], ${fields.maxOutputTokens}, ${fields.maxSteps ?? null}::integer, ${requestId}) as id`;
   return row!.id;
 }
 

@@ -4,6 +4,8 @@ import type { components } from '../../generated/api.js';
 
 export type TaskRow = components['schemas']['Task'];
 export type TaskStatus = components['schemas']['TaskStatus'];
+export type TaskMessageRow = components['schemas']['TaskMessage'];
+export type ToolUse = components['schemas']['ToolUse'];
 
 const taskColumns = (tx: Tx) => tx`
   t.id, t.organization_id as "organizationId", t.employee_id as "employeeId", t.status, t.input, t.output,
@@ -13,7 +15,9 @@ const taskColumns = (tx: Tx) => tx`
        else json_build_object('inputTokens', t.input_tokens, 'outputTokens', t.output_tokens, 'cachedInputTokens', t.cached_input_tokens) end as usage,
   t.cost_credits as "costCredits",
   case when t.status in ('queued', 'running') then t.reserved_credits else 0 end as "reservedCredits",
-  t.attempts, t.max_attempts as "maxAttempts", to_json(t.created_at)#>>'{}' as "createdAt",
+  t.attempts, t.max_attempts as "maxAttempts", t.tool_use as "toolUse", t.steps, t.max_steps as "maxSteps",
+  t.pending_tool_calls as "pendingToolCalls", to_json(t.action_expires_at)#>>'{}' as "actionExpiresAt",
+  t.previous_task_id as "previousTaskId", to_json(t.created_at)#>>'{}' as "createdAt",
   to_json(t.started_at)#>>'{}' as "startedAt", to_json(t.finished_at)#>>'{}' as "finishedAt",
   to_json(t.cancel_requested_at)#>>'{}' as "cancelRequestedAt"`;
 
@@ -23,11 +27,47 @@ const taskColumns = (tx: Tx) => tx`
  */
 export async function createTask(
   tx: Tx,
-  task: { orgId: string; employeeId: string; input: string; idempotencyKey: string | null },
+  task: {
+    orgId: string;
+    employeeId: string;
+    input: string;
+    idempotencyKey: string | null;
+    toolUse: ToolUse;
+    maxSteps: number | null;
+    previousTaskId: string | null;
+  },
 ): Promise<string> {
   const [row] = await tx<{ id: string }[]>`
-    select staffroom.create_task(${task.orgId}, ${task.employeeId}, ${task.input}, ${task.idempotencyKey}) as id`;
+    select staffroom.create_task(${task.orgId}, ${task.employeeId}, ${task.input}, ${task.idempotencyKey}, ${task.toolUse},
+                                 ${task.maxSteps}::integer, ${task.previousTaskId}::uuid) as id`;
   return row!.id;
+}
+
+/** The outputs of a task's pending tool calls; the function checks they answer them one for one. */
+export async function submitToolOutputs(
+  tx: Tx,
+  orgId: string,
+  id: string,
+  outputs: { toolCallId: string; output: string; isError?: boolean }[],
+): Promise<void> {
+  await tx`select staffroom.submit_tool_outputs(${orgId}, ${id}, ${tx.json(outputs)})`;
+}
+
+const messageColumns = (tx: Tx) => tx`
+  m.id, m.task_id as "taskId", m.index, m.role, m.content, m.tool_calls as "toolCalls", m.tool_call_id as "toolCallId",
+  m.is_error as "isError", m.step,
+  case when m.input_tokens is null then null
+       else json_build_object('inputTokens', m.input_tokens, 'outputTokens', m.output_tokens, 'cachedInputTokens', m.cached_input_tokens) end as usage,
+  m.cost_credits::float8 as "costCredits", to_json(m.created_at)#>>'{}' as "createdAt"`;
+
+/** A page of a task's transcript in order; the cursor's row is found by id and the page goes on after its index. */
+export async function listTaskMessages(tx: Tx, orgId: string, taskId: string, page: PageRequest): Promise<TaskMessageRow[]> {
+  return tx<TaskMessageRow[]>`
+    select ${messageColumns(tx)} from staffroom.task_messages m
+    where m.organization_id = ${orgId} and m.task_id = ${taskId}
+      ${page.after ? tx`and m.index > (select c.index from staffroom.task_messages c where c.id = ${page.after.id} and c.task_id = ${taskId})` : tx``}
+    order by m.index
+    limit ${page.limit + 1}`;
 }
 
 export async function findTask(tx: Tx, orgId: string, id: string): Promise<TaskRow | undefined> {
@@ -68,12 +108,18 @@ export interface ClaimedTask {
   attempts: number;
   maxAttempts: number;
   reservedCredits: number;
+  toolUse: ToolUse;
+  /** The employee's tool names when the task was created (none unless toolUse is client). */
+  tools: string[];
+  steps: number;
+  maxSteps: number;
+  previousTaskId: string | null;
 }
 
-/** Claims the next runnable task: queued and due, or running with an expired lease (its worker died). */
 /** The channel on which the database announces each task that becomes queued (a trigger on tasks). */
 export const taskQueuedChannel = 'staffroom_task_queued';
 
+/** Claims the next runnable task: queued and due, or running with an expired lease (its worker died). */
 export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Promise<ClaimedTask | undefined> {
   const [row] = await tx<ClaimedTask[]>`
     update staffroom.tasks t set
@@ -88,7 +134,8 @@ export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Prom
       for update skip locked)
     returning t.id, t.organization_id as "organizationId", t.input, t.instructions, t.model,
               t.max_output_tokens as "maxOutputTokens", t.attempts, t.max_attempts as "maxAttempts",
-              t.reserved_credits as "reservedCredits"`;
+              t.reserved_credits as "reservedCredits", t.tool_use as "toolUse", t.tools, t.steps,
+              t.max_steps as "maxSteps", t.previous_task_id as "previousTaskId"`;
   return row;
 }
 
@@ -102,30 +149,143 @@ export async function renewLease(tx: Tx, id: string, workerId: string, leaseMs: 
 }
 
 export type Outcome =
-  | {
-      status: 'succeeded';
-      output: string;
-      provider: string;
-      usage: { inputTokens: number; outputTokens: number; cachedInputTokens: number };
-      costCredits: number;
-    }
-  | { status: 'failed'; provider: string | null; errorCode: string; errorMessage: string }
+  | { status: 'succeeded'; output: string; provider: string }
+  | { status: 'failed'; provider: string | null; errorCode: string; errorMessage: string; output?: string }
   | { status: 'canceled' };
 
-/** Moves a running task this worker holds to its final state; false when the lease was lost meanwhile. */
+/**
+ * Moves a running task this worker holds to its final state, its usage and cost the sums of its steps; false
+ * when the lease was lost meanwhile.
+ */
 export async function finishTask(tx: Tx, id: string, workerId: string, outcome: Outcome): Promise<boolean> {
-  const succeeded = outcome.status === 'succeeded' ? outcome : undefined;
   const failed = outcome.status === 'failed' ? outcome : undefined;
+  const output = outcome.status === 'canceled' ? null : (outcome.output ?? null);
+  const provider = outcome.status === 'canceled' ? null : outcome.provider;
   const result = await tx`
     update staffroom.tasks set
       status = ${outcome.status}, lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now(),
-      output = ${succeeded?.output ?? null}, provider = ${succeeded?.provider ?? failed?.provider ?? null},
-      input_tokens = ${succeeded?.usage.inputTokens ?? null}, output_tokens = ${succeeded?.usage.outputTokens ?? null},
-      cached_input_tokens = ${succeeded?.usage.cachedInputTokens ?? null},
-      cost_credits = ${succeeded?.costCredits ?? 0},
+      output = ${output}, provider = coalesce(${provider}, provider),
       error_code = ${failed?.errorCode ?? null}, error_message = ${failed?.errorMessage ?? null}
     where id = ${id} and status = 'running' and lease_owner = ${workerId}`;
+  if (result.count !== 1) return false;
+  await tx`select staffroom.total_task_steps(${id})`;
+  return true;
+}
+
+/** One entry of the conversation a step sends to the model. */
+export type ConversationMessage =
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls: { id: string; name: string; input: Record<string, unknown> }[] }
+  | { role: 'tool'; toolCallId: string; content: string; isError: boolean };
+
+/** The conversation of a task: its predecessors' transcripts (oldest first), then its own. */
+export async function conversation(tx: Tx, id: string): Promise<ConversationMessage[]> {
+  const rows = await tx<{ role: 'user' | 'assistant' | 'tool'; content: string; toolCalls: ConversationMessage[]; toolCallId: string | null; isError: boolean }[]>`
+    with recursive chain (id, depth) as (
+      select ${id}::uuid, 0
+      union all
+      select t.previous_task_id, c.depth + 1 from chain c join staffroom.tasks t on t.id = c.id
+      where t.previous_task_id is not null and c.depth < 100)
+    select m.role, m.content, m.tool_calls as "toolCalls", m.tool_call_id as "toolCallId", m.is_error as "isError"
+    from chain c join staffroom.task_messages m on m.task_id = c.id
+    order by c.depth desc, m.index`;
+  return rows.map((row) =>
+    row.role === 'user'
+      ? { role: 'user', content: row.content }
+      : row.role === 'assistant'
+        ? { role: 'assistant', content: row.content, toolCalls: row.toolCalls as never }
+        : { role: 'tool', toolCallId: row.toolCallId!, content: row.content, isError: row.isError },
+  );
+}
+
+/** Holds at least `bound` credits for the task's next step; throws (hint insufficient_credits) when short. */
+export async function holdStep(tx: Tx, id: string, workerId: string, bound: number): Promise<number> {
+  const [row] = await tx<{ held: string }[]>`select staffroom.hold_task_step(${id}, ${workerId}, ${bound}) as held`;
+  return Number(row!.held);
+}
+
+export interface StepRecord {
+  content: string;
+  toolCalls: { id: string; name: string; input: Record<string, unknown> }[];
+  usage: { inputTokens: number; outputTokens: number; cachedInputTokens: number };
+  costCredits: number;
+  description: string;
+  /** Answers to calls that never reach the client (an unknown tool, an input its schema refuses). */
+  refused: { toolCallId: string; content: string }[];
+}
+
+/**
+ * Records a step the model answered: its cost settled (at most what the step held), the assistant's entry and
+ * the answers to refused calls in the transcript. Returns whether cancellation was requested meanwhile.
+ * Throws (hint lease_lost) when this worker no longer holds the task.
+ */
+export async function recordStep(tx: Tx, id: string, workerId: string, step: StepRecord): Promise<{ cancelRequested: boolean }> {
+  const [settled] = await tx<{ charged: string }[]>`
+    select staffroom.settle_task_step(${id}, ${workerId}, ${step.costCredits}, ${step.description}) as charged`;
+  const [task] = await tx<{ organizationId: string; steps: number; cancelRequested: boolean }[]>`
+    select organization_id as "organizationId", steps, cancel_requested_at is not null as "cancelRequested"
+    from staffroom.tasks where id = ${id}`;
+  await tx`
+    insert into staffroom.task_messages (task_id, organization_id, index, role, content, tool_calls, step,
+                                         input_tokens, output_tokens, cached_input_tokens, cost_credits)
+    values (${id}, ${task!.organizationId}, (select coalesce(max(index) + 1, 0) from staffroom.task_messages where task_id = ${id}),
+            'assistant', ${step.content}, ${tx.json(step.toolCalls as never)}, ${task!.steps}, ${step.usage.inputTokens},
+            ${step.usage.outputTokens}, ${step.usage.cachedInputTokens}, ${Number(settled!.charged)})`;
+  for (const refused of step.refused) {
+    await tx`
+      insert into staffroom.task_messages (task_id, organization_id, index, role, content, tool_call_id, is_error)
+      values (${id}, ${task!.organizationId}, (select max(index) + 1 from staffroom.task_messages where task_id = ${id}),
+              'tool', ${refused.content}, ${refused.toolCallId}, true)`;
+  }
+  return { cancelRequested: task!.cancelRequested };
+}
+
+/** Parks a task this worker holds until the client sends the outputs of `calls`, or `expiresInMs` passes. */
+export async function awaitToolOutputs(
+  tx: Tx,
+  id: string,
+  workerId: string,
+  calls: { id: string; name: string; input: Record<string, unknown> }[],
+  expiresInMs: number,
+): Promise<boolean> {
+  const result = await tx`
+    update staffroom.tasks set status = 'requires_action', lease_owner = null, lease_expires_at = null, updated_at = now(),
+      pending_tool_calls = ${tx.json(calls as never)}, action_expires_at = now() + make_interval(secs => ${expiresInMs / 1000})
+    where id = ${id} and status = 'running' and lease_owner = ${workerId}`;
   return result.count === 1;
+}
+
+/** Queues a task this worker holds for its next step at once (the model's calls were all answered here). */
+export async function continueTask(tx: Tx, id: string, workerId: string): Promise<boolean> {
+  const result = await tx`
+    update staffroom.tasks set status = 'queued', lease_owner = null, lease_expires_at = null, updated_at = now(),
+      attempts = 0, run_after = now()
+    where id = ${id} and status = 'running' and lease_owner = ${workerId}`;
+  return result.count === 1;
+}
+
+/** Ends tasks whose tool outputs did not come in time; returns how many. */
+export async function expireTasks(tx: Tx): Promise<number> {
+  const [row] = await tx<{ expired: number }[]>`select staffroom.expire_tasks() as expired`;
+  return row!.expired;
+}
+
+/** The organization's own tools among `names` (the worker offers them with the built-in ones). */
+export async function organizationTools(
+  tx: Tx,
+  orgId: string,
+  names: readonly string[],
+): Promise<{ name: string; description: string; inputSchema: Record<string, unknown> }[]> {
+  if (names.length === 0) return [];
+  return tx`
+    select name, description, input_schema as "inputSchema" from staffroom.tools
+    where organization_id = ${orgId} and name = any(${names as string[]}::text[])`;
+}
+
+/** Credits the organization has available now (for a message saying why a step could not run). */
+export async function availableCredits(tx: Tx, orgId: string): Promise<number> {
+  const [row] = await tx<{ available: string }[]>`select available from staffroom.credit_accounts where organization_id = ${orgId}`;
+  return Number(row?.available ?? 0);
 }
 
 /** Puts a task back in the queue after a transient failure, to run again after `delayMs`. */

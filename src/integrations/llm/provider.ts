@@ -1,5 +1,6 @@
 // One interface over the LLM providers. The employee's instructions are the system message, the task's
-// input the user message; usage comes back normalised (cache reads apart from billed input).
+// transcript the messages, its tools those offered; usage comes back normalised (cache reads apart from billed
+// input) and tool calls in one shape.
 
 /** Tokens one completion used, as the provider reports them. */
 export interface TokenUsage {
@@ -12,10 +13,37 @@ export interface TokenUsage {
 
 export type ProviderName = 'openai' | 'anthropic' | 'offline';
 
+/** A tool offered to the model: its name, what it does and the JSON Schema of its input. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+/** A call the model made: its id (the provider's), the tool and the parsed input. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  input: Record<string, unknown>;
+  /** Set when the provider sent arguments that are not a JSON object; `input` is then `{}`. */
+  inputError?: string;
+}
+
+/**
+ * The conversation so far, oldest first. `user` is the task's input (or a continuation's); `assistant` is what
+ * the model said in a step, with the tools it called; `tool` answers one of those calls.
+ */
+export type ChatMessage =
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; content: string; isError: boolean };
+
 export interface CompletionRequest {
   model: string;
   system: string;
-  input: string;
+  messages: ChatMessage[];
+  /** Offered to the model; absent or empty, it is offered none. */
+  tools?: ToolSpec[];
   maxOutputTokens: number;
   /** Aborts the call: a canceled task or a shutting-down worker. */
   signal?: AbortSignal;
@@ -24,7 +52,10 @@ export interface CompletionRequest {
 export interface Completion {
   provider: ProviderName;
   model: string;
+  /** The model's text ('' when it only called tools). */
   output: string;
+  /** The tools it called, in order; several at once when it called them in parallel. */
+  toolCalls: ToolCall[];
   usage: TokenUsage;
 }
 
@@ -114,4 +145,28 @@ export async function postJson(
 export function tokenCount(value: unknown, absent = NaN): number {
   if (value === undefined || value === null) return absent;
   return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : NaN;
+}
+
+const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const jsonKind = (value: unknown): string =>
+  value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+
+/** A tool call's input as the provider sent it: a JSON object, else `{}` with why, in words the model can act on. */
+export function toolCallInput(value: unknown): Pick<ToolCall, 'input' | 'inputError'> {
+  if (isJsonObject(value)) return { input: value };
+  return { input: {}, inputError: `The tool input must be a JSON object, not ${jsonKind(value)}.` };
+}
+
+/** The same from arguments sent as JSON text; a broken text is quoted only by its beginning. */
+export function toolCallInputFromJson(text: string): Pick<ToolCall, 'input' | 'inputError'> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    const preview = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    return { input: {}, inputError: `The tool input is not valid JSON (it begins ${JSON.stringify(preview)}); send a JSON object.` };
+  }
+  return toolCallInput(value);
 }
