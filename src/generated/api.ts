@@ -4962,13 +4962,9 @@ export interface operations {
                      *         "input": "When does the deploy run? The answer is in NOTES.md.",
                      *         "output": null,
                      *         "error": null,
-                     *         "provider": "openai",
+                     *         "provider": null,
                      *         "model": "gpt-4o-mini",
-                     *         "usage": {
-                     *           "inputTokens": 412,
-                     *           "outputTokens": 24,
-                     *           "cachedInputTokens": 0
-                     *         },
+                     *         "usage": null,
                      *         "costCredits": null,
                      *         "reservedCredits": 0,
                      *         "attempts": 0,

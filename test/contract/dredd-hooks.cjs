@@ -21,6 +21,7 @@ const exampleIds = {
 // Request bodies that must carry a fixture's secret rather than the example's.
 const fixtureBodies = {
   acceptInvitation: () => ({ token: fixture.invitationToken }),
+  submitToolOutputs: () => ({ outputs: fixture.toolOutputs }),
 };
 
 const contract = JSON.parse(readFileSync(resolve(__dirname, '../../src/generated/openapi.json'), 'utf8'));
@@ -50,6 +51,12 @@ hooks.beforeEach((transaction) => {
   if (operation.operationId === 'importEmployee') {
     transaction.request.uri = transaction.request.uri.replace('overwrite=false', 'overwrite=true');
     transaction.fullPath = transaction.fullPath.replace('overwrite=false', 'overwrite=true');
+  }
+  // putOrganizationTool answers 200 for the tool the fixture defined, 201 for one it did not.
+  if (operation.operationId === 'putOrganizationTool' && status === 201) {
+    const fresh = `mcp__dredd__${crypto.randomUUID().slice(0, 8)}`;
+    transaction.request.uri = transaction.request.uri.replace('mcp__github__create_issue', fresh);
+    transaction.fullPath = transaction.fullPath.replace('mcp__github__create_issue', fresh);
   }
   // The If-Match example is no version of the fixture's resources: send the change unconditionally.
   delete transaction.request.headers['If-Match'];

@@ -58,6 +58,19 @@ beforeAll(async () => {
     params: { path: { orgId: hostOrg.data!.data.id } },
     body: { email: user.email },
   });
+  // putOrganizationTool's 200 replaces a tool that exists (its 201 defines a new one).
+  await client.PUT('/v1/organizations/{orgId}/tools/{toolName}', {
+    params: { path: { orgId, toolName: 'mcp__github__create_issue' } },
+    body: {
+      description: 'Opens an issue.',
+      inputSchema: {
+        type: 'object',
+        required: ['repo', 'title'],
+        properties: { repo: { type: 'string' }, title: { type: 'string' }, body: { type: 'string' } },
+      },
+    },
+  });
+  const waiting = await waitingTask(client, orgId);
   fixture = {
     token: user.token,
     orgId,
@@ -66,8 +79,10 @@ beforeAll(async () => {
     keyId: key.data!.data.id,
     employeeId: employee.data!.data.id,
     taskId: await finishedTask(client, orgId, employee.data!.data.id),
-    // cancelTask needs a task that is still queued, in an organization whose task list dredd does not read.
-    overrides: { cancelTask: await queuedTaskElsewhere(client) } as never,
+    // cancelTask needs a task that is still queued, in an organization whose task list dredd does not read;
+    // submitToolOutputs one that waits for the outputs of its tool calls.
+    overrides: { cancelTask: await queuedTaskElsewhere(client), submitToolOutputs: { taskId: waiting.taskId } } as never,
+    toolOutputs: waiting.outputs,
     invitationToken: forUser.data!.data.token!,
     webhookSecret,
   };
@@ -79,6 +94,23 @@ async function finishedTask(client: StaffroomClient, orgId: string, employeeId: 
   });
   await createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }) }).drain();
   return task.data!.data.id;
+}
+
+/** A task of the offline provider waiting for the output of the Read call its input asks for. */
+async function waitingTask(client: StaffroomClient, orgId: string): Promise<{ taskId: string; outputs: unknown[] }> {
+  const employee = await client.POST('/v1/organizations/{orgId}/employees', {
+    params: { path: { orgId } },
+    body: { name: 'Dredd reader', instructions: 'Read.', tools: ['Read'] },
+  });
+  const task = await client.POST('/v1/organizations/{orgId}/tasks', {
+    params: { path: { orgId } },
+    body: { employeeId: employee.data!.data.id, input: '@Read NOTES.md', toolUse: 'client' },
+  });
+  await createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }) }).drain();
+  const waiting = (await client.GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId: task.data!.data.id } } }))
+    .data!.data;
+  if (waiting.status !== 'requires_action') throw new Error(`the fixture task is ${waiting.status}`);
+  return { taskId: waiting.id, outputs: waiting.pendingToolCalls!.map((call) => ({ toolCallId: call.id, output: 'The deploy runs at 09:00.' })) };
 }
 
 async function queuedTaskElsewhere(client: StaffroomClient): Promise<{ orgId: string; taskId: string }> {

@@ -184,17 +184,17 @@ beforeAll(async () => {
 
   ids.helper = await valueAs(
     userClaims(owner),
-    `select staffroom.create_employee('${ids.org}', 'Helper', 'helper', '', 'Help with anything — précisément.', null, '{}', 32000, 'req_setup')`,
+    `select staffroom.create_employee('${ids.org}', 'Helper', 'helper', '', 'Help with anything — précisément.', null, '{}', 32000, null, 'req_setup')`,
   );
   ids.analyst = await valueAs(
     userClaims(owner),
-    `select staffroom.create_employee('${ids.org}', 'Analyst', 'analyst', '', 'Analyse the numbers.', 'gpt-4o', '{}', 100, 'req_setup')`,
+    `select staffroom.create_employee('${ids.org}', 'Analyst', 'analyst', '', 'Analyse the numbers.', 'gpt-4o', '{}', 100, null, 'req_setup')`,
   );
   ids.otherEmployee = await valueAs(
     userClaims(outsider),
-    `select staffroom.create_employee('${ids.otherOrg}', 'Spy', 'spy', '', 'Watch.', null, '{}', 100, 'req_setup')`,
+    `select staffroom.create_employee('${ids.otherOrg}', 'Spy', 'spy', '', 'Watch.', null, '{}', 100, null, 'req_setup')`,
   );
-  ids.task = await valueAs(userClaims(member), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Summarise the week.', null)`);
+  ids.task = await valueAs(userClaims(member), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Summarise the week.', null, null, null, null)`);
 
   tables = await db<typeof tables>`
     select t.tablename as name,
@@ -272,6 +272,15 @@ describe('a member minting credits', () => {
     ],
     ['settling a task at a negative cost', () => `select staffroom.settle_task('${ids.task}', -1000000, 'refund')`, denied],
     ['releasing a reservation directly', () => `select staffroom.release_reservation('${ids.task}', 'again')`, denied],
+    ['holding less for a step than it needs', () => `select staffroom.hold_task_step('${ids.task}', 'worker-forged', 0)`, denied],
+    ['settling a step at a negative cost', () => `select staffroom.settle_task_step('${ids.task}', 'worker-forged', -1000000, 'refund')`, denied],
+    [
+      'writing a step of the transcript with its own cost',
+      () => `insert into staffroom.task_messages (task_id, organization_id, index, role, content, step, cost_credits)
+      values ('${ids.task}', '${ids.org}', 99, 'assistant', 'free', 1, 0)`,
+      denied,
+    ],
+    ['moving a task to requires_action', () => `update staffroom.tasks set status = 'requires_action' where id = '${ids.task}'`, denied],
     ['cancelling a queued task behind the checks', () => `select staffroom.cancel_queued_task('${ids.task}', 'again')`, denied],
     ['granting the free credits again', () => `select staffroom.grant_free_credits_for_this_month('${ids.org}')`, denied],
     [
@@ -295,7 +304,7 @@ describe('a member minting credits', () => {
     const available = () =>
       db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`.then((r) => r[0]?.n as number);
     const start = await available();
-    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Once only.', null)`);
+    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Once only.', null, null, null, null)`);
     expect(await available()).toBeLessThan(start);
     expect(await valueAs(caller('member'), `select staffroom.cancel_task('${ids.org}', '${task}')`)).toBe('canceled');
     expect(await valueAs(caller('member'), `select staffroom.cancel_task('${ids.org}', '${task}')`)).toBe('unchanged');
@@ -319,12 +328,12 @@ describe('a member running models for free', () => {
   it("a task for another organization's employee is refused", async () => {
     await expectRefused(
       caller('member'),
-      `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`,
+      `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null, null, null, null)`,
       refused('NOT_FOUND'),
     );
     await expectRefused(
       caller('member'),
-      `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`,
+      `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null, null, null, null)`,
       refused('NOT_FOUND'),
     );
   });
@@ -335,7 +344,7 @@ describe('a member running models for free', () => {
   ] as const)('a task for the %s reserves exactly its maximum cost', async (employee, input) => {
     const employeeId = ids[employee];
     const before = await db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`;
-    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${employeeId}', '${input}', null)`);
+    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${employeeId}', '${input}', null, null, null, null)`);
     const [row] = await db`
       select t.reserved_credits::int as reserved, t.model, t.max_output_tokens, t.created_by, t.created_by_key,
              e.instructions, e.max_output_tokens as employee_max, m.max_output_tokens as model_max,
@@ -416,12 +425,14 @@ describe('a member reaching above their role', () => {
     ['creating an API key', () => `select staffroom.create_api_key('${ids.org}', 'mine', 'sk_live_abcde', '${hex64()}', null, 'r')`],
     ['revoking the API key', () => `select staffroom.revoke_api_key('${ids.org}', '${ids.key}', 'r')`],
     ['renaming the organization', () => `select staffroom.update_organization('${ids.org}', 'Mine', null, null, 'r')`],
-    ['hiring an employee', () => `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`],
+    ['hiring an employee', () => `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`],
     [
       'raising an employee to a dearer model',
       () => `select staffroom.update_employee('${ids.org}', '${ids.helper}', '{"model": "claude-sonnet-4-5"}', 'r')`,
     ],
     ['deleting an employee', () => `select staffroom.delete_employee('${ids.org}', '${ids.helper}', 'r')`],
+    ['defining a tool', () => `select staffroom.put_tool('${ids.org}', 'mcp__x__y', 'x', '{"type": "object"}', true, 'r')`],
+    ['deleting a tool', () => `select staffroom.delete_tool('${ids.org}', 'mcp__x__y', 'r')`],
   ] as const)('%s is refused', async (_name, statement) => {
     await expectRefused(caller('member'), statement(), refused('FORBIDDEN'));
   });
@@ -673,12 +684,15 @@ describe('an outsider', () => {
     ['revoke_invitation', () => `select staffroom.revoke_invitation('${ids.org}', '${ids.pendingInvitation}', 'r')`],
     ['create_api_key', () => `select staffroom.create_api_key('${ids.org}', 'mine', 'sk_live_abcde', '${hex64()}', null, 'r')`],
     ['revoke_api_key', () => `select staffroom.revoke_api_key('${ids.org}', '${ids.key}', 'r')`],
-    ['create_employee', () => `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`],
+    ['create_employee', () => `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`],
     ['update_employee', () => `select staffroom.update_employee('${ids.org}', '${ids.helper}', '{"name": "Mole"}', 'r')`],
     ['delete_employee', () => `select staffroom.delete_employee('${ids.org}', '${ids.helper}', 'r')`],
     ['restore_employee', () => `select staffroom.restore_employee('${ids.org}', '${ids.helper}', 'r')`],
-    ['create_task', () => `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`],
+    ['create_task', () => `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`],
     ['cancel_task', () => `select staffroom.cancel_task('${ids.org}', '${ids.task}')`],
+    ['submit_tool_outputs', () => `select staffroom.submit_tool_outputs('${ids.org}', '${ids.task}', '[]')`],
+    ['put_tool', () => `select staffroom.put_tool('${ids.org}', 'mcp__x__y', 'x', '{"type": "object"}', true, 'r')`],
+    ['delete_tool', () => `select staffroom.delete_tool('${ids.org}', 'mcp__x__y', 'r')`],
   ] as const)("%s with the organization's id is refused as not found", async (_name, statement) => {
     await expectRefused(caller('outsider'), statement(), refused('NOT_FOUND'));
   });
@@ -691,8 +705,9 @@ describe('an outsider', () => {
     ['update_employee', () => `select staffroom.update_employee('${ids.otherOrg}', '${ids.helper}', '{"name": "Mole"}', 'r')`],
     ['delete_employee', () => `select staffroom.delete_employee('${ids.otherOrg}', '${ids.helper}', 'r')`],
     ['restore_employee', () => `select staffroom.restore_employee('${ids.otherOrg}', '${ids.helper}', 'r')`],
-    ['create_task', () => `select staffroom.create_task('${ids.otherOrg}', '${ids.helper}', 'x', null)`],
+    ['create_task', () => `select staffroom.create_task('${ids.otherOrg}', '${ids.helper}', 'x', null, null, null, null)`],
     ['cancel_task', () => `select staffroom.cancel_task('${ids.otherOrg}', '${ids.task}')`],
+    ['submit_tool_outputs', () => `select staffroom.submit_tool_outputs('${ids.otherOrg}', '${ids.task}', '[]')`],
   ] as const)("%s through their own organization on the target's objects is refused as not found", async (_name, statement) => {
     await expectRefused(caller('outsider'), statement(), refused('NOT_FOUND'));
   });
@@ -733,24 +748,24 @@ describe('an API key', () => {
   it('acts only in its own organization, and is recorded as itself', async () => {
     await expectRefused(
       caller('key'),
-      `select staffroom.create_employee('${ids.otherOrg}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      `select staffroom.create_employee('${ids.otherOrg}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`,
       refused('NOT_FOUND'),
     );
     await expectRefused(
       caller('key'),
-      `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`,
+      `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null, null, null, null)`,
       refused('NOT_FOUND'),
     );
     await expectRefused(
       caller('key'),
-      `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null)`,
+      `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null, null, null, null)`,
       refused('NOT_FOUND'),
     );
     const employee = await valueAs<string>(
       caller('key'),
-      `select staffroom.create_employee('${ids.org}', 'Bot', 'bot', '', 'Automate.', null, '{}', 50, 'req_key')`,
+      `select staffroom.create_employee('${ids.org}', 'Bot', 'bot', '', 'Automate.', null, '{}', 50, null, 'req_key')`,
     );
-    const task = await valueAs<string>(caller('key'), `select staffroom.create_task('${ids.org}', '${employee}', 'Go.', null)`);
+    const task = await valueAs<string>(caller('key'), `select staffroom.create_task('${ids.org}', '${employee}', 'Go.', null, null, null, null)`);
     const [row] = await db`select organization_id, created_by, created_by_key from staffroom.tasks where id = ${task}`;
     expect(row).toEqual({ organization_id: ids.org, created_by: null, created_by_key: ids.key });
     const [event] =
@@ -765,10 +780,10 @@ describe('an API key', () => {
     for (const table of ['organizations', 'employees', 'tasks', 'credit_accounts', 'memberships']) {
       expect(await valueAs(keyClaims(key), `select count(*)::int from staffroom.${table}`), table).toBe(0);
     }
-    await expectRefused(keyClaims(key), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(keyClaims(key), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
     await expectRefused(
       keyClaims(key),
-      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`,
       refused('NOT_FOUND'),
     );
   });
@@ -776,10 +791,10 @@ describe('an API key', () => {
   it('an expired key or a key named with the wrong organization sees and does nothing', async () => {
     for (const claims of [keyClaims(ids.expiredKey), keyClaims(ids.key, ids.otherOrg), keyClaims(ids.revokedKey)]) {
       expect(await valueAs(claims, 'select count(*)::int from staffroom.employees')).toBe(0);
-      await expectRefused(claims, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
+      await expectRefused(claims, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
       await expectRefused(
         claims,
-        `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null)`,
+        `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null, null, null, null)`,
         refused('NOT_FOUND'),
       );
     }
@@ -789,17 +804,17 @@ describe('an API key', () => {
     const outsiderWithKey: Claims = { ...userClaims(outsider), api_key_id: ids.key, organization_id: ids.org };
     expect(await valueAs(outsiderWithKey, `select count(*)::int from staffroom.employees where organization_id = '${ids.org}'`)).toBe(0);
     expect(await valueAs(outsiderWithKey, `select staffroom.org_role('${ids.org}')`)).toBeNull();
-    await expectRefused(outsiderWithKey, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(outsiderWithKey, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
     await expectRefused(
       outsiderWithKey,
-      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`,
       refused('NOT_FOUND'),
     );
     const memberWithKey: Claims = { ...userClaims(member), api_key_id: ids.key, organization_id: ids.org };
     expect(await valueAs(memberWithKey, `select staffroom.org_role('${ids.org}')`)).toBe('member');
     await expectRefused(
       memberWithKey,
-      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, 'r')`,
+      `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`,
       refused('FORBIDDEN'),
     );
     expect(await valueAs(memberWithKey, 'select count(*)::int from staffroom.api_keys')).toBe(0);
@@ -819,7 +834,9 @@ describe('function privileges', () => {
     'create_task',
     'delete_employee',
     'delete_organization',
+    'delete_tool',
     'org_role',
+    'put_tool',
     'remove_member',
     'restore_employee',
     'restore_organization',
@@ -827,6 +844,7 @@ describe('function privileges', () => {
     'revoke_invitation',
     'set_member_role',
     'shares_organization',
+    'submit_tool_outputs',
     'sync_profile',
     'update_employee',
     'update_organization',
@@ -844,7 +862,7 @@ describe('function privileges', () => {
   it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)('%s is denied every other function of the schema', async (role) => {
     const others = functions.filter((f) => !f.granted);
     expect(others.map((f) => f.name)).toEqual(
-      expect.arrayContaining(['move_credits', 'settle_task', 'record_audit', 'caller_key', 'require_role']),
+      expect.arrayContaining(['move_credits', 'settle_task', 'hold_task_step', 'settle_task_step', 'expire_tasks', 'record_audit', 'caller_key']),
     );
     const before = await snapshot();
     for (const f of others) expect(await attempt(caller(role), f.call), f.call).toEqual(denied);
@@ -884,7 +902,7 @@ describe('a deleted organization', () => {
     const key = await createKey(org);
     const employee = await valueAs<string>(
       keyClaims(key, org),
-      `select staffroom.create_employee('${org}', 'Clerk', 'clerk', '', 'File.', null, '{}', 100, 'r')`,
+      `select staffroom.create_employee('${org}', 'Clerk', 'clerk', '', 'File.', null, '{}', 100, null, 'r')`,
     );
     await rowsAs(caller('owner'), `select staffroom.delete_organization('${org}', 'req_delete')`);
 
@@ -895,7 +913,7 @@ describe('a deleted organization', () => {
       `select staffroom.update_organization('${org}', 'Reopened', null, null, 'r')`,
       refused('NOT_FOUND'),
     );
-    await expectRefused(keyClaims(key, org), `select staffroom.create_task('${org}', '${employee}', 'x', null)`, refused('NOT_FOUND'));
+    await expectRefused(keyClaims(key, org), `select staffroom.create_task('${org}', '${employee}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
     expect(await valueAs(caller('admin'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(0);
     expect(await valueAs(keyClaims(key, org), 'select count(*)::int from staffroom.employees')).toBe(0);
     expect(await valueAs(caller('owner'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(1);

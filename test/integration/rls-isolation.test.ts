@@ -28,7 +28,7 @@ async function found(user: { id: string; email: string }, name: string): Promise
     await tx`select staffroom.create_invitation(${id}, ${'guest-' + name.toLowerCase() + '@example.com'}, 'member',
                                                 ${randomBytes(32).toString('hex')}, 'req_setup')`;
     await tx`select staffroom.create_api_key(${id}, 'ci', 'sk_live_abcde', ${randomBytes(32).toString('hex')}, null, 'req_setup')`;
-    await tx`select staffroom.create_employee(${id}, 'Helper', 'helper', '', 'Help.', null, '{}', 100, 'req_setup')`;
+    await tx`select staffroom.create_employee(${id}, 'Helper', 'helper', '', 'Help.', null, '{}', 100, null, 'req_setup')`;
     return id;
   });
 }
