@@ -107,10 +107,14 @@ async function waitingTask(client: StaffroomClient, orgId: string): Promise<{ ta
     body: { employeeId: employee.data!.data.id, input: '@Read NOTES.md', toolUse: 'client' },
   });
   await createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }) }).drain();
-  const waiting = (await client.GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId: task.data!.data.id } } }))
-    .data!.data;
+  const waiting = (
+    await client.GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId: task.data!.data.id } } })
+  ).data!.data;
   if (waiting.status !== 'requires_action') throw new Error(`the fixture task is ${waiting.status}`);
-  return { taskId: waiting.id, outputs: waiting.pendingToolCalls!.map((call) => ({ toolCallId: call.id, output: 'The deploy runs at 09:00.' })) };
+  return {
+    taskId: waiting.id,
+    outputs: waiting.pendingToolCalls!.map((call) => ({ toolCallId: call.id, output: 'The deploy runs at 09:00.' })),
+  };
 }
 
 async function queuedTaskElsewhere(client: StaffroomClient): Promise<{ orgId: string; taskId: string }> {

@@ -194,7 +194,10 @@ beforeAll(async () => {
     userClaims(outsider),
     `select staffroom.create_employee('${ids.otherOrg}', 'Spy', 'spy', '', 'Watch.', null, '{}', 100, null, 'req_setup')`,
   );
-  ids.task = await valueAs(userClaims(member), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Summarise the week.', null, null, null, null)`);
+  ids.task = await valueAs(
+    userClaims(member),
+    `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Summarise the week.', null, null, null, null)`,
+  );
 
   tables = await db<typeof tables>`
     select t.tablename as name,
@@ -273,7 +276,11 @@ describe('a member minting credits', () => {
     ['settling a task at a negative cost', () => `select staffroom.settle_task('${ids.task}', -1000000, 'refund')`, denied],
     ['releasing a reservation directly', () => `select staffroom.release_reservation('${ids.task}', 'again')`, denied],
     ['holding less for a step than it needs', () => `select staffroom.hold_task_step('${ids.task}', 'worker-forged', 0)`, denied],
-    ['settling a step at a negative cost', () => `select staffroom.settle_task_step('${ids.task}', 'worker-forged', -1000000, 'refund')`, denied],
+    [
+      'settling a step at a negative cost',
+      () => `select staffroom.settle_task_step('${ids.task}', 'worker-forged', -1000000, 'refund')`,
+      denied,
+    ],
     [
       'writing a step of the transcript with its own cost',
       () => `insert into staffroom.task_messages (task_id, organization_id, index, role, content, step, cost_credits)
@@ -304,7 +311,10 @@ describe('a member minting credits', () => {
     const available = () =>
       db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`.then((r) => r[0]?.n as number);
     const start = await available();
-    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Once only.', null, null, null, null)`);
+    const task = await valueAs<string>(
+      caller('member'),
+      `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Once only.', null, null, null, null)`,
+    );
     expect(await available()).toBeLessThan(start);
     expect(await valueAs(caller('member'), `select staffroom.cancel_task('${ids.org}', '${task}')`)).toBe('canceled');
     expect(await valueAs(caller('member'), `select staffroom.cancel_task('${ids.org}', '${task}')`)).toBe('unchanged');
@@ -344,7 +354,10 @@ describe('a member running models for free', () => {
   ] as const)('a task for the %s reserves exactly its maximum cost', async (employee, input) => {
     const employeeId = ids[employee];
     const before = await db`select available::int as n from staffroom.credit_accounts where organization_id = ${ids.org}`;
-    const task = await valueAs<string>(caller('member'), `select staffroom.create_task('${ids.org}', '${employeeId}', '${input}', null, null, null, null)`);
+    const task = await valueAs<string>(
+      caller('member'),
+      `select staffroom.create_task('${ids.org}', '${employeeId}', '${input}', null, null, null, null)`,
+    );
     const [row] = await db`
       select t.reserved_credits::int as reserved, t.model, t.max_output_tokens, t.created_by, t.created_by_key,
              e.instructions, e.max_output_tokens as employee_max, m.max_output_tokens as model_max,
@@ -765,7 +778,10 @@ describe('an API key', () => {
       caller('key'),
       `select staffroom.create_employee('${ids.org}', 'Bot', 'bot', '', 'Automate.', null, '{}', 50, null, 'req_key')`,
     );
-    const task = await valueAs<string>(caller('key'), `select staffroom.create_task('${ids.org}', '${employee}', 'Go.', null, null, null, null)`);
+    const task = await valueAs<string>(
+      caller('key'),
+      `select staffroom.create_task('${ids.org}', '${employee}', 'Go.', null, null, null, null)`,
+    );
     const [row] = await db`select organization_id, created_by, created_by_key from staffroom.tasks where id = ${task}`;
     expect(row).toEqual({ organization_id: ids.org, created_by: null, created_by_key: ids.key });
     const [event] =
@@ -780,7 +796,11 @@ describe('an API key', () => {
     for (const table of ['organizations', 'employees', 'tasks', 'credit_accounts', 'memberships']) {
       expect(await valueAs(keyClaims(key), `select count(*)::int from staffroom.${table}`), table).toBe(0);
     }
-    await expectRefused(keyClaims(key), `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
+    await expectRefused(
+      keyClaims(key),
+      `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`,
+      refused('NOT_FOUND'),
+    );
     await expectRefused(
       keyClaims(key),
       `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`,
@@ -791,7 +811,11 @@ describe('an API key', () => {
   it('an expired key or a key named with the wrong organization sees and does nothing', async () => {
     for (const claims of [keyClaims(ids.expiredKey), keyClaims(ids.key, ids.otherOrg), keyClaims(ids.revokedKey)]) {
       expect(await valueAs(claims, 'select count(*)::int from staffroom.employees')).toBe(0);
-      await expectRefused(claims, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
+      await expectRefused(
+        claims,
+        `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`,
+        refused('NOT_FOUND'),
+      );
       await expectRefused(
         claims,
         `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'x', null, null, null, null)`,
@@ -804,7 +828,11 @@ describe('an API key', () => {
     const outsiderWithKey: Claims = { ...userClaims(outsider), api_key_id: ids.key, organization_id: ids.org };
     expect(await valueAs(outsiderWithKey, `select count(*)::int from staffroom.employees where organization_id = '${ids.org}'`)).toBe(0);
     expect(await valueAs(outsiderWithKey, `select staffroom.org_role('${ids.org}')`)).toBeNull();
-    await expectRefused(outsiderWithKey, `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
+    await expectRefused(
+      outsiderWithKey,
+      `select staffroom.create_task('${ids.org}', '${ids.helper}', 'x', null, null, null, null)`,
+      refused('NOT_FOUND'),
+    );
     await expectRefused(
       outsiderWithKey,
       `select staffroom.create_employee('${ids.org}', 'Mole', 'mole', '', 'Dig.', null, '{}', 100, null, 'r')`,
@@ -862,7 +890,15 @@ describe('function privileges', () => {
   it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)('%s is denied every other function of the schema', async (role) => {
     const others = functions.filter((f) => !f.granted);
     expect(others.map((f) => f.name)).toEqual(
-      expect.arrayContaining(['move_credits', 'settle_task', 'hold_task_step', 'settle_task_step', 'expire_tasks', 'record_audit', 'caller_key']),
+      expect.arrayContaining([
+        'move_credits',
+        'settle_task',
+        'hold_task_step',
+        'settle_task_step',
+        'expire_tasks',
+        'record_audit',
+        'caller_key',
+      ]),
     );
     const before = await snapshot();
     for (const f of others) expect(await attempt(caller(role), f.call), f.call).toEqual(denied);
@@ -913,7 +949,11 @@ describe('a deleted organization', () => {
       `select staffroom.update_organization('${org}', 'Reopened', null, null, 'r')`,
       refused('NOT_FOUND'),
     );
-    await expectRefused(keyClaims(key, org), `select staffroom.create_task('${org}', '${employee}', 'x', null, null, null, null)`, refused('NOT_FOUND'));
+    await expectRefused(
+      keyClaims(key, org),
+      `select staffroom.create_task('${org}', '${employee}', 'x', null, null, null, null)`,
+      refused('NOT_FOUND'),
+    );
     expect(await valueAs(caller('admin'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(0);
     expect(await valueAs(keyClaims(key, org), 'select count(*)::int from staffroom.employees')).toBe(0);
     expect(await valueAs(caller('owner'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(1);

@@ -100,7 +100,7 @@ beforeAll(async () => {
     params: { path: { orgId } },
     body: { email: 'tools-member@example.com', role: 'member' },
   });
-  await client(member).POST('/v1/invitations/accept', { body: { token: invitation.data!.data.token } });
+  await client(member).POST('/v1/invitations/accept', { body: { token: invitation.data!.data.token! } });
   const hire = async (name: string, model: string | null) =>
     (
       await client().POST('/v1/organizations/{orgId}/employees', {
@@ -222,11 +222,19 @@ describe.each([
 describe('tools an organization defines', () => {
   it('makes an MCP tool usable, and calls whose input its schema refuses are answered to the model, not sent to the client', async () => {
     const unavailable = async () =>
-      (await client().GET('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId: employees.openai } } }))
-        .data!.data.unavailableTools;
+      (
+        await client().GET('/v1/organizations/{orgId}/employees/{employeeId}', {
+          params: { path: { orgId, employeeId: employees.openai } },
+        })
+      ).data!.data.unavailableTools;
     expect(await unavailable()).toEqual(['mcp__tracker__file_issue']);
 
-    const schema = { type: 'object', required: ['title'], properties: { title: { type: 'string', minLength: 3 } }, additionalProperties: false };
+    const schema = {
+      type: 'object',
+      required: ['title'],
+      properties: { title: { type: 'string', minLength: 3 } },
+      additionalProperties: false,
+    };
     const put = () =>
       client().PUT('/v1/organizations/{orgId}/tools/{toolName}', {
         params: { path: { orgId, toolName: 'mcp__tracker__file_issue' } },
@@ -269,7 +277,13 @@ describe('tools an organization defines', () => {
     expect(broken.error?.error).toMatchObject({ code: 'VALIDATION_ERROR', details: [{ field: 'body.inputSchema' }] });
 
     fake.script(
-      { kind: 'ok', toolCalls: [{ name: 'mcp__tracker__file_issue', input: { title: 'x' } }, { name: 'Delete', input: {} }] },
+      {
+        kind: 'ok',
+        toolCalls: [
+          { name: 'mcp__tracker__file_issue', input: { title: 'x' } },
+          { name: 'Delete', input: {} },
+        ],
+      },
       { kind: 'ok', toolCalls: [{ name: 'mcp__tracker__file_issue', input: { title: 'Deploy is late' } }] },
       { kind: 'ok', text: 'Filed.' },
     );
@@ -279,7 +293,9 @@ describe('tools an organization defines', () => {
     // The first step's two calls were refused here: the task went on to its second step by itself.
     const waiting = await get(task.id);
     expect(waiting).toMatchObject({ status: 'requires_action', steps: 2 });
-    expect(waiting.pendingToolCalls).toEqual([{ id: expect.any(String), name: 'mcp__tracker__file_issue', input: { title: 'Deploy is late' } }]);
+    expect(waiting.pendingToolCalls).toEqual([
+      { id: expect.any(String), name: 'mcp__tracker__file_issue', input: { title: 'Deploy is late' } },
+    ]);
     const offered = fake.received[sentBefore]!.body.tools as { function: { name: string; parameters: unknown } }[];
     expect(offered.find((tool) => tool.function.name === 'mcp__tracker__file_issue')!.function.parameters).toEqual(schema);
     const refused = (await transcript(task.id)).filter((m) => m.role === 'tool');
@@ -328,11 +344,25 @@ describe('submitToolOutputs', () => {
     expect((await get(task.id)).status).toBe('requires_action');
 
     // A member (not only an admin) runs the tools of the organization's tasks.
-    const accepted = await submit(task.id, [{ toolCallId: read!.id, output: 'line one' }, { toolCallId: grep!.id, output: '' }], orgId, member);
+    const accepted = await submit(
+      task.id,
+      [
+        { toolCallId: read!.id, output: 'line one' },
+        { toolCallId: grep!.id, output: '' },
+      ],
+      orgId,
+      member,
+    );
     expect(accepted.response.status).toBe(200);
-    const twice = await submit(task.id, [{ toolCallId: read!.id, output: 'line one' }, { toolCallId: grep!.id, output: '' }]);
+    const twice = await submit(task.id, [
+      { toolCallId: read!.id, output: 'line one' },
+      { toolCallId: grep!.id, output: '' },
+    ]);
     expect(twice.response.status).toBe(409);
-    expect(twice.error?.error).toMatchObject({ code: 'TASK_NOT_AWAITING_OUTPUTS', message: 'The task is queued, not waiting for tool outputs.' });
+    expect(twice.error?.error).toMatchObject({
+      code: 'TASK_NOT_AWAITING_OUTPUTS',
+      message: 'The task is queued, not waiting for tool outputs.',
+    });
 
     await worker().drain();
     const done = await get(task.id);

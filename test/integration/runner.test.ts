@@ -1,0 +1,99 @@
+// `npm run runner` end to end: a real `npm start` on its own data dir, an agent file imported by the runner, a
+// task whose tool calls run on a temp folder, and the answer quoting what they read.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/db/embedded.js';
+
+const root = resolve(import.meta.dirname, '../..');
+let dataDir: string;
+let workDir: string;
+let port: number;
+let server: ChildProcess | undefined;
+
+/** The environment without credentials or a database of the caller's: the runner mints a local token. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['DATABASE_URL', 'STAFFROOM_API_KEY', 'STAFFROOM_TOKEN', 'STAFFROOM_URL']) delete env[name];
+  return env;
+}
+
+async function startServer(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...cleanEnv(), DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info', NODE_ENV: 'development' },
+  });
+  let output = '';
+  await new Promise<void>((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm start did not get ready:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Staffroom listening')) {
+        clearTimeout(timer);
+        resolveReady();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output}`)));
+  });
+  return child;
+}
+
+function stopServer(child: ChildProcess | undefined): Promise<void> {
+  return new Promise((resolveStopped) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolveStopped();
+    child.once('exit', () => resolveStopped());
+    child.kill('SIGTERM');
+  });
+}
+
+function runRunner(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/runner.ts', ...args], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...cleanEnv(), STAFFROOM_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir },
+      timeout: 60_000, // a task that never finishes fails the test instead of hanging it
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'staffroom-runner-data-'));
+  chmodSync(dataDir, 0o755); // the cluster runs unprivileged when the tests run as root
+  workDir = mkdtempSync(join(tmpdir(), 'staffroom-runner-work-'));
+  port = await freePort();
+  server = await startServer();
+}, 90_000);
+afterAll(async () => {
+  await stopServer(server);
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('npm run runner', () => {
+  it('imports the agent file, runs its Read call on --dir and prints the answer', { timeout: 90_000 }, async () => {
+    const notes = 'The deploy runs from main at 09:00 UTC.';
+    writeFileSync(join(workDir, 'notes.txt'), `${notes}\n`);
+    const agent = join(workDir, 'notes-reader.md');
+    writeFileSync(agent, '---\nname: notes-reader\ndescription: Answers from the notes.\ntools: Read, Grep\n---\nAnswer from the files.\n');
+
+    const { code, stdout, stderr } = await runRunner([agent, '@Read notes.txt', '--dir', workDir]);
+
+    expect({ code, stderr }).toMatchObject({ code: 0 });
+    expect(stdout).toContain(notes);
+    expect(stderr).toMatch(/Read notes\.txt … ok/); // the progress line
+    expect(stderr).toMatch(/step \d+: Read notes\.txt \(ok\)/); // the transcript's summary
+    expect(stderr).toMatch(/succeeded: \d+ steps?, \d+ credits?/);
+  });
+});
