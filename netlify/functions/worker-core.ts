@@ -7,7 +7,7 @@ import { createWorker } from '../../src/services/worker.js';
 
 export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set.');
-  const { workerConcurrency: concurrency, taskLeaseMs } = loadConfig(env);
+  const { workerConcurrency: concurrency, taskLeaseMs, toolOutputsTimeoutMs } = loadConfig(env);
   // A connection per lane, and one for the lease renewals that overlap them.
   const db = connect(env.DATABASE_URL, { max: concurrency + 1 });
   try {
@@ -17,6 +17,7 @@ export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<
       log: createLogger(env.LOG_LEVEL ?? 'info').child({ component: 'worker' }),
       concurrency,
       leaseMs: taskLeaseMs,
+      toolOutputsTimeoutMs,
     });
     return await worker.drain();
   } finally {

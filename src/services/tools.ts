@@ -205,7 +205,13 @@ export async function putOrganizationTool(
   return asCaller(ctx, async (tx) => {
     const org = await requireOrganization(tx, orgId);
     requireRole(org, ['owner', 'admin'], 'manage tools');
-    const created = await queries.putTool(tx, orgId, name, { description: input.description, inputSchema: input.inputSchema, writes }, ctx.requestId);
+    const created = await queries.putTool(
+      tx,
+      orgId,
+      name,
+      { description: input.description, inputSchema: input.inputSchema, writes },
+      ctx.requestId,
+    );
     const [tool] = await queries.listTools(tx, orgId, [name]);
     return { tool: tool!, created };
   });

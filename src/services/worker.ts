@@ -224,7 +224,9 @@ export function createWorker(options: WorkerOptions): Worker {
         // The step, and what follows from it, in one transaction: a crash never leaves a step recorded and the
         // task without its next state.
         const { cancelRequested } = await queries.recordStep(tx, task.id, id, record);
-        const outcome = cancelRequested ? { status: 'canceled' as const } : nextState(task, completion, calls.length, pending.length, lastStep);
+        const outcome = cancelRequested
+          ? { status: 'canceled' as const }
+          : nextState(task, completion, calls.length, pending.length, lastStep);
         if (outcome === 'queued') await queries.continueTask(tx, task.id, id);
         else if (outcome === 'waiting') await queries.awaitToolOutputs(tx, task.id, id, pending, toolOutputsTimeoutMs);
         else {

@@ -82,7 +82,8 @@ export async function usageBy(
            coalesce(sum(t.input_tokens), 0)::float8 as "inputTokens", coalesce(sum(t.output_tokens), 0)::float8 as "outputTokens",
            coalesce(sum(t.cached_input_tokens), 0)::float8 as "cachedInputTokens", coalesce(sum(t.cost_credits), 0)::float8 as "costCredits"
     from staffroom.tasks t join staffroom.employees e on e.id = t.employee_id
-    where t.organization_id = ${orgId} and t.status in ('succeeded', 'failed')
+    -- Every task that ran a step: succeeded and failed ones, and those canceled or expired after paid steps.
+    where t.organization_id = ${orgId} and (t.status in ('succeeded', 'failed') or t.cost_credits > 0)
       and t.finished_at >= ${from}::text::date and t.finished_at < ${to}::text::date + 1
     group by 1
     order by 1`;

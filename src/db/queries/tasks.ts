@@ -180,7 +180,15 @@ export type ConversationMessage =
 
 /** The conversation of a task: its predecessors' transcripts (oldest first), then its own. */
 export async function conversation(tx: Tx, id: string): Promise<ConversationMessage[]> {
-  const rows = await tx<{ role: 'user' | 'assistant' | 'tool'; content: string; toolCalls: ConversationMessage[]; toolCallId: string | null; isError: boolean }[]>`
+  const rows = await tx<
+    {
+      role: 'user' | 'assistant' | 'tool';
+      content: string;
+      toolCalls: ConversationMessage[];
+      toolCallId: string | null;
+      isError: boolean;
+    }[]
+  >`
     with recursive chain (id, depth) as (
       select ${id}::uuid, 0
       union all
