@@ -1,7 +1,9 @@
 // The database computes money from its own copy of the catalog (grants from plans, reservations from model
-// prices), so that no caller can bring its own figures; the API lists the catalog from the code. They agree.
+// prices), so that no caller can bring its own figures, and knows the built-in tools' names (an employee's
+// unavailable tools); the API lists the catalog from the code. They agree.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { models, plans } from '../../src/services/catalog.js';
+import { builtInTools } from '../../src/services/tools.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;
@@ -38,5 +40,10 @@ describe('the catalog in the database', () => {
       .map((m) => ({ id: m.id, provider: m.provider, maxOutputTokens: m.maxOutputTokens, ...m.pricing }))
       .sort((a, b) => a.id.localeCompare(b.id));
     expect(rows.map((r) => ({ ...r })).sort((a, b) => String(a.id).localeCompare(String(b.id)))).toEqual(expected);
+  });
+
+  it('has the names of the built-in tools of the API', async () => {
+    const rows = await database.db<{ name: string }[]>`select name from staffroom.built_in_tools`;
+    expect(rows.map((r) => r.name).sort()).toEqual(builtInTools.map((t) => t.name).sort());
   });
 });
