@@ -52,9 +52,15 @@ async function create(employeeId: string, input: string, extra: Partial<componen
 async function get(taskId: string, org = orgId): Promise<Task> {
   return (await client().GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId: org, taskId } } })).data!.data;
 }
-const submit = (taskId: string, outputs: { toolCallId: string; output: string; isError?: boolean }[], org = orgId, user = owner) =>
+const submit = (
+  taskId: string,
+  outputs: { toolCallId: string; output: string; isError?: boolean }[],
+  org = orgId,
+  user = owner,
+  idempotencyKey?: string,
+) =>
   client(user).POST('/v1/organizations/{orgId}/tasks/{taskId}/tool-outputs', {
-    params: { path: { orgId: org, taskId } },
+    params: { path: { orgId: org, taskId }, header: (idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}) as never },
     body: { outputs },
   });
 async function transcript(taskId: string, org = orgId): Promise<TaskMessage[]> {
@@ -344,16 +350,17 @@ describe('submitToolOutputs', () => {
     expect((await get(task.id)).status).toBe('requires_action');
 
     // A member (not only an admin) runs the tools of the organization's tasks.
-    const accepted = await submit(
-      task.id,
-      [
-        { toolCallId: read!.id, output: 'line one' },
-        { toolCallId: grep!.id, output: '' },
-      ],
-      orgId,
-      member,
-    );
+    const outputs = [
+      { toolCallId: read!.id, output: 'line one' },
+      { toolCallId: grep!.id, output: '' },
+    ];
+    const accepted = await submit(task.id, outputs, orgId, member, 'outputs-once');
     expect(accepted.response.status).toBe(200);
+    // A retried request with its key answers as the first did and sends nothing twice.
+    const replayed = await submit(task.id, outputs, orgId, member, 'outputs-once');
+    expect(replayed.response.status).toBe(200);
+    expect(replayed.response.headers.get('idempotent-replayed')).toBe('true');
+    expect(replayed.data!.data.id).toBe(task.id);
     const twice = await submit(task.id, [
       { toolCallId: read!.id, output: 'line one' },
       { toolCallId: grep!.id, output: '' },
