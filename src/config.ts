@@ -1,3 +1,4 @@
+import { providersFromEnv } from './integrations/llm/index.js';
 import { createSupabaseMailer } from './integrations/supabase.js';
 import { createStripeClient, stripeConfigFromEnv } from './integrations/stripe.js';
 import type { AppDeps } from './kernel/context.js';
@@ -86,5 +87,6 @@ export function appDepsFromEnv(
     mailer: supabaseUrl && env.SUPABASE_SERVICE_ROLE_KEY ? createSupabaseMailer(supabaseUrl, env.SUPABASE_SERVICE_ROLE_KEY) : undefined,
     stripe: { config: stripe, client: createStripeClient(stripe) },
     onTaskCreated: options.onTaskCreated,
+    providers: new Set(Object.keys(providersFromEnv(env))),
   };
 }

@@ -430,8 +430,9 @@ export interface paths {
          *     - `model`: what agent files write: a model id from `listModels`, the aliases `opus`, `sonnet` and
          *       `haiku`, a dated id (`claude-sonnet-4-20250514`, `gpt-4o-2024-08-06`) or a provider-prefixed one
          *       (`anthropic/claude-sonnet-4-5`), each mapped to the catalog; `inherit` or absent uses the
-         *       organization's default. A model the catalog does not offer also uses the organization's default, and
-         *       `warnings` says so. Other keys (`color`, ...) are ignored.
+         *       organization's default. A model the catalog does not offer, or one whose provider this deployment is
+         *       not configured for (`sonnet` where no Anthropic key is set), also uses the organization's default, and
+         *       `warnings` says so. Other keys (`color`, ...) are kept in `frontMatter`.
          *
          *     Front matter that is not strict YAML (most often a description holding an unquoted `: `) is read as one
          *     `key: value` per line, as the format's own readers do, and `warnings` says where and why. Front matter

@@ -31,6 +31,8 @@ export interface AppDeps {
   stripe?: { config: StripeConfig; client?: () => Promise<Stripe> };
   /** Emails invitations when a Supabase project is configured. */
   mailer?: InvitationMailer;
+  /** The LLM providers this deployment can call (`offline` always); absent, every provider is taken as configured. */
+  providers?: ReadonlySet<string>;
 }
 
 export interface StripeConfig {

@@ -99,6 +99,16 @@ export async function importEmployee(
   overwrite: boolean,
 ): Promise<{ employee: Employee; warnings: ErrorDetail[] }> {
   const agent: AgentDefinition = parseAgentDefinition(markdown);
+  // A model whose provider this deployment cannot call would fail every task: the organization's default runs
+  // them instead, and the answer says so.
+  const provider = agent.model ? findModel(agent.model)?.provider : undefined;
+  if (provider && ctx.deps.providers && !ctx.deps.providers.has(provider)) {
+    agent.warnings.push({
+      field: 'frontMatter.model',
+      message: `${agent.model} runs on ${provider}, which this deployment is not configured for: the employee uses the organization's default model (configure ${provider}, then set the employee's model)`,
+    });
+    agent.model = null;
+  }
   const employee = await asCaller(ctx, async (tx) => {
     await requireWriter(tx, orgId);
     const existing = await queries.findEmployee(tx, orgId, { slug: agent.slug });

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKeySecret, hashSecret } from '../../src/services/api-keys.js';
 import { useTestApp } from '../support/app.js';
-import { signUp, type TestUser } from '../support/server.js';
+import { signUp, startTestServer, type TestUser } from '../support/server.js';
 
 const app = useTestApp();
 let owner: TestUser;
@@ -138,6 +138,29 @@ describe('importEmployee', () => {
     const clean = await importFile(owner, '---\nname: clean-agent\nmodel: claude-sonnet-4-20250514\n---\nHi');
     expect(clean.data?.data.model).toBe('claude-sonnet-4-0');
     expect(clean.data?.warnings).toEqual([]);
+  });
+
+  it("uses the organization's default, with a warning, for a model whose provider the deployment cannot call", async () => {
+    const offlineOnly = await startTestServer({ db: app.database.db, providers: ['offline'] });
+    try {
+      const imported = await offlineOnly.client({ accessToken: owner.token }).POST('/v1/organizations/{orgId}/employees/import', {
+        params: { path: { orgId } },
+        body: '---\nname: sonnet-agent\nmodel: sonnet\ntools: Read\n---\nHi',
+        bodySerializer: (body: string) => body,
+        headers: { 'Content-Type': 'text/markdown' },
+      });
+      expect(imported.response.status).toBe(201);
+      expect(imported.data?.data.model).toBeNull();
+      expect(imported.data?.warnings).toEqual([
+        {
+          field: 'frontMatter.model',
+          message:
+            "claude-sonnet-4-5 runs on anthropic, which this deployment is not configured for: the employee uses the organization's default model (configure anthropic, then set the employee's model)",
+        },
+      ]);
+    } finally {
+      await offlineOnly.close();
+    }
   });
 
   it('says what is wrong and where, without writing anything', async () => {

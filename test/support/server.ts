@@ -30,6 +30,8 @@ export async function startTestServer(
     corsOrigins?: string[];
     /** Count requests against the database's budgets; off by default, so other tests may make as many as they need. */
     rateLimits?: boolean;
+    /** The LLM providers the deployment is configured for; every one unless given. */
+    providers?: string[];
   } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
@@ -43,6 +45,7 @@ export async function startTestServer(
       mailer: options.mailer,
       stripe: options.stripe,
       invitationUrl: 'https://app.example.com/invitations/accept',
+      providers: options.providers ? new Set(options.providers) : undefined,
     },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
     validateResponses: true,
