@@ -307,8 +307,9 @@ async function runPendingCalls(calls: ToolCall[], flags: Flags, signal: AbortSig
   return outputs;
 }
 
-async function transcriptCalls(client: StaffroomClient, orgId: string, taskId: string): Promise<string[]> {
-  const calls: { step: number | null; call: ToolCall }[] = [];
+/** The transcript, one line per step (its tokens and exact cost), each followed by the tool calls it made. */
+async function transcriptSummary(client: StaffroomClient, orgId: string, taskId: string): Promise<string[]> {
+  const steps: { step: number; usage: string; cost: number; calls: ToolCall[] }[] = [];
   const failed = new Set<string>();
   let cursor: string | undefined;
   do {
@@ -318,14 +319,20 @@ async function transcriptCalls(client: StaffroomClient, orgId: string, taskId: s
       }),
     );
     for (const message of page.data) {
-      for (const call of message.toolCalls) calls.push({ step: message.step, call });
+      if (message.role === 'assistant' && message.step !== null) {
+        const usage = message.usage
+          ? `${message.usage.inputTokens} input, ${message.usage.outputTokens} output, ${message.usage.cachedInputTokens} cached tokens`
+          : 'no usage';
+        steps.push({ step: message.step, usage, cost: message.costCredits ?? 0, calls: message.toolCalls });
+      }
       if (message.role === 'tool' && message.isError && message.toolCallId) failed.add(message.toolCallId);
     }
     cursor = page.page.nextCursor ?? undefined;
   } while (cursor);
-  return calls.map(
-    ({ step, call }) => `  ${step === null ? '' : `step ${step}: `}${describeCall(call)} (${failed.has(call.id) ? 'error' : 'ok'})`,
-  );
+  return steps.flatMap(({ step, usage, cost, calls }) => [
+    `  step ${step}: ${usage}, ${cost} credit${cost === 1 ? '' : 's'}`,
+    ...calls.map((call) => `    ${describeCall(call)} (${failed.has(call.id) ? 'error' : 'ok'})`),
+  ]);
 }
 
 async function main(): Promise<void> {
@@ -446,8 +453,7 @@ async function runTask(flags: Flags): Promise<void> {
     `task ${task.id} succeeded: ${steps}, ${cost} credit${cost === 1 ? '' : 's'}${task.provider ? ` (${task.provider}/${task.model})` : ''}`,
   );
   try {
-    const calls = await transcriptCalls(client, orgId, task.id);
-    note(calls.length > 0 ? `tool calls:\n${calls.join('\n')}` : 'tool calls: none');
+    note(`transcript:\n${(await transcriptSummary(client, orgId, task.id)).join('\n')}`);
   } catch (error) {
     // The result is delivered; only the summary is missing.
     note(`the transcript could not be read: ${error instanceof ApiFailure ? `${error.code}: ${error.message}` : String(error)}`);

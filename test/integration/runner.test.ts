@@ -13,10 +13,14 @@ let workDir: string;
 let port: number;
 let server: ChildProcess | undefined;
 
-/** The environment without credentials or a database of the caller's: the runner mints a local token. */
+/**
+ * The environment of a fresh machine: no credentials, database or provider keys of the caller's (the runner
+ * mints a local token; every model runs offline).
+ */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['DATABASE_URL', 'STAFFROOM_API_KEY', 'STAFFROOM_TOKEN', 'STAFFROOM_URL']) delete env[name];
+  const names = ['DATABASE_URL', 'STAFFROOM_API_KEY', 'STAFFROOM_TOKEN', 'STAFFROOM_URL', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY'];
+  for (const name of names) delete env[name];
   return env;
 }
 
@@ -86,14 +90,25 @@ describe('npm run runner', () => {
     const notes = 'The deploy runs from main at 09:00 UTC.';
     writeFileSync(join(workDir, 'notes.txt'), `${notes}\n`);
     const agent = join(workDir, 'notes-reader.md');
-    writeFileSync(agent, '---\nname: notes-reader\ndescription: Answers from the notes.\ntools: Read, Grep\n---\nAnswer from the files.\n');
+    // As published: a model alias whose provider has no key here (the offline model runs it instead, with a warning).
+    writeFileSync(
+      agent,
+      '---\nname: notes-reader\ndescription: Answers from the notes.\ntools: Read, Grep\nmodel: sonnet\ncolor: green\n---\nAnswer from the files.\n',
+    );
 
     const { code, stdout, stderr } = await runRunner([agent, '@Read notes.txt', '--dir', workDir]);
 
     expect({ code, stderr }).toMatchObject({ code: 0 });
     expect(stdout).toContain(notes);
     expect(stderr).toMatch(/Read notes\.txt … ok/); // the progress line
-    expect(stderr).toMatch(/step \d+: Read notes\.txt \(ok\)/); // the transcript's summary
-    expect(stderr).toMatch(/succeeded: \d+ steps?, \d+ credits?/);
+    expect(stderr).toContain('frontMatter.model: claude-sonnet-4-5 runs on anthropic');
+    // The transcript: the step that called Read, then the step that answered, each with its exact cost, which
+    // add up to the task's.
+    const steps = [...stderr.matchAll(/step (\d+): \d+ input, \d+ output, 0 cached tokens, (\d+) credits?/g)];
+    expect(steps.map((m) => Number(m[1]))).toEqual([1, 2]);
+    expect(stderr).toMatch(/step 1: [^\n]+\n {4}Read notes\.txt \(ok\)\n {2}step 2: /);
+    const total = /succeeded: 2 steps, (\d+) credits? \(offline\/offline-small\)/.exec(stderr);
+    expect(total, stderr).not.toBeNull();
+    expect(Number(total![1])).toBe(steps.reduce((sum, m) => sum + Number(m[2]), 0));
   });
 });
