@@ -178,7 +178,7 @@ export interface paths {
         /**
          * Delete an organization
          * @description Soft-deletes an organization: it disappears from lists and its resources answer 404; its queued tasks
-         *     are canceled and their credits released. Owners can restore it for 30 days. Owners only (403).
+         *     and those waiting for tool outputs are canceled and their credits released. Owners can restore it for 30 days. Owners only (403).
          */
         delete: operations["deleteOrganization"];
         options?: never;
@@ -493,8 +493,8 @@ export interface paths {
         post?: never;
         /**
          * Delete an employee
-         * @description Soft-deletes the employee: hidden from lists, restorable with `restoreEmployee`. Its queued tasks are
-         *     canceled and their credits released; a running task finishes. Owners, admins and API keys.
+         * @description Soft-deletes the employee: hidden from lists, restorable with `restoreEmployee`. Its queued tasks, and
+         *     those waiting for tool outputs, are canceled and their credits released; a running task finishes its step. Owners, admins and API keys.
          */
         delete: operations["deleteEmployee"];
         options?: never;

@@ -596,3 +596,44 @@ grant execute on function staffroom.total_task_steps(uuid) to service_role;
 revoke execute on function staffroom.append_task_message(uuid, text, text, text, boolean) from public, anon, authenticated;
 revoke execute on function staffroom.task_held_credits(uuid) from public, anon, authenticated;
 revoke execute on function staffroom.task_step_reference(uuid, integer) from public, anon, authenticated;
+
+-- Deleting an employee or an organization cancels its tasks that wait for tool outputs, like its queued ones:
+-- nobody could send those outputs any more. The rest is as it was.
+create or replace function staffroom.delete_employee(p_org uuid, p_employee uuid, p_request_id text) returns void
+  language plpgsql security definer set search_path = ''
+as $$
+declare
+  v_canceled integer := 0;
+  v_task uuid;
+begin
+  perform staffroom.require_role(p_org, 'admin', 'manage employees', false);
+  update staffroom.employees set deleted_at = now(), updated_at = now()
+    where organization_id = p_org and id = p_employee and deleted_at is null;
+  if not found then
+    perform staffroom.fail('NOT_FOUND', 'Employee not found.');
+  end if;
+  for v_task in select t.id from staffroom.tasks t
+                where t.organization_id = p_org and t.employee_id = p_employee and t.status in ('queued', 'requires_action') loop
+    perform staffroom.cancel_queued_task(v_task, 'Employee deleted: reservation released');
+    v_canceled := v_canceled + 1;
+  end loop;
+  perform staffroom.record_audit(p_org, 'employee.deleted', 'employee', p_employee::text, null,
+    jsonb_build_object('canceledTasks', v_canceled), p_request_id);
+end
+$$;
+
+create or replace function staffroom.delete_organization(p_org uuid, p_request_id text) returns void
+  language plpgsql security definer set search_path = ''
+as $$
+declare
+  v_task uuid;
+begin
+  perform staffroom.require_user();
+  perform staffroom.require_role(p_org, 'owner', 'delete the organization');
+  for v_task in select t.id from staffroom.tasks t where t.organization_id = p_org and t.status in ('queued', 'requires_action') loop
+    perform staffroom.cancel_queued_task(v_task, 'Organization deleted: reservation released');
+  end loop;
+  update staffroom.organizations set deleted_at = now(), updated_at = now() where id = p_org;
+  perform staffroom.record_audit(p_org, 'organization.deleted', 'organization', p_org::text, null, null, p_request_id);
+end
+$$;

@@ -411,6 +411,21 @@ describe('a task waiting for tool outputs', () => {
     expect(cancel.error?.error.code).toBe('TASK_FINISHED');
   });
 
+  it('is canceled with its employee: nobody could send the outputs any more', async () => {
+    const employeeId = (
+      await client().POST('/v1/organizations/{orgId}/employees', {
+        params: { path: { orgId } },
+        body: { name: 'Short-lived', instructions: 'Read.', tools: ['Read'] },
+      })
+    ).data!.data.id;
+    const task = await create(employeeId, '@Read NOTES.md');
+    await worker().drain();
+    expect((await get(task.id)).status).toBe('requires_action');
+    await client().DELETE('/v1/organizations/{orgId}/employees/{employeeId}', { params: { path: { orgId, employeeId } } });
+    expect(await get(task.id)).toMatchObject({ status: 'canceled', pendingToolCalls: null, reservedCredits: 0 });
+    expect(await ledgerOf(task.id)).toMatchObject({ held: 0 });
+  });
+
   it('is canceled at once, keeping what its steps cost and holding nothing', async () => {
     const task = await create(employees.offline, '@Grep TODO');
     await worker().drain();
