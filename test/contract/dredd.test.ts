@@ -70,7 +70,7 @@ beforeAll(async () => {
       },
     },
   });
-  const waiting = await waitingTask(client, orgId);
+  const waiting = await waitingTaskElsewhere(client);
   fixture = {
     token: user.token,
     orgId,
@@ -81,7 +81,10 @@ beforeAll(async () => {
     taskId: await finishedTask(client, orgId, employee.data!.data.id),
     // cancelTask needs a task that is still queued, in an organization whose task list dredd does not read;
     // submitToolOutputs one that waits for the outputs of its tool calls.
-    overrides: { cancelTask: await queuedTaskElsewhere(client), submitToolOutputs: { taskId: waiting.taskId } } as never,
+    overrides: {
+      cancelTask: await queuedTaskElsewhere(client),
+      submitToolOutputs: { orgId: waiting.orgId, taskId: waiting.taskId },
+    } as never,
     toolOutputs: waiting.outputs,
     invitationToken: forUser.data!.data.token!,
     webhookSecret,
@@ -96,8 +99,12 @@ async function finishedTask(client: StaffroomClient, orgId: string, employeeId: 
   return task.data!.data.id;
 }
 
-/** A task of the offline provider waiting for the output of the Read call its input asks for. */
-async function waitingTask(client: StaffroomClient, orgId: string): Promise<{ taskId: string; outputs: unknown[] }> {
+/**
+ * A task of the offline provider waiting for the output of the Read call its input asks for, in an organization
+ * that dredd does not delete (deleting one cancels its waiting tasks).
+ */
+async function waitingTaskElsewhere(client: StaffroomClient): Promise<{ orgId: string; taskId: string; outputs: unknown[] }> {
+  const orgId = (await client.POST('/v1/organizations', { body: { name: 'Dredd tools' } })).data!.data.id;
   const employee = await client.POST('/v1/organizations/{orgId}/employees', {
     params: { path: { orgId } },
     body: { name: 'Dredd reader', instructions: 'Read.', tools: ['Read'] },
@@ -112,6 +119,7 @@ async function waitingTask(client: StaffroomClient, orgId: string): Promise<{ ta
   ).data!.data;
   if (waiting.status !== 'requires_action') throw new Error(`the fixture task is ${waiting.status}`);
   return {
+    orgId,
     taskId: waiting.id,
     outputs: waiting.pendingToolCalls!.map((call) => ({ toolCallId: call.id, output: 'The deploy runs at 09:00.' })),
   };
