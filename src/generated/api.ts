@@ -846,6 +846,179 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organizations/{orgId}/tasks/{taskId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a task as it runs (Server-Sent Events)
+         * @description A `text/event-stream` of the task's events, from its creation (or after `Last-Event-ID` / `after`) to its
+         *     end: every status it takes, the model's text as it streams (`task.output_delta`), each step's tool calls,
+         *     usage and cost (`task.step_completed`). Each message is `id: <event id>`, `event: <type>` and `data: <the
+         *     Event as JSON>`; a comment line (`: keep-alive`) comes every 15 seconds so that proxies keep the
+         *     connection open. The stream ends after the task's final status (`task.succeeded`, `task.failed`,
+         *     `task.canceled` or `task.expired`); reconnecting with the last id you received resumes with nothing
+         *     missed or repeated. Any instance serves any task: the events go through the database. Any member or API
+         *     key. A browser's `EventSource` cannot send `Authorization`: read the stream with `fetch` (the SDK's
+         *     `streamTaskEvents` and `waitForTask` do).
+         */
+        get: operations["streamTaskEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Catch up with an organization's events
+         * @description The organization's events in the order they happened, oldest first, after the id given (from the
+         *     beginning without one): tasks' status changes and completed steps, `credits.low` and `billing.updated`
+         *     (the text deltas are only in a task's stream). Events are kept 30 days. A client that was away asks with
+         *     the last id it saw and pages on with `page.nextCursor`. Any member or API key.
+         */
+        get: operations["listOrganizationEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the organization's webhook endpoints
+         * @description Every endpoint, newest first, without its secret. Owners, admins and API keys.
+         */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Registers a URL to receive the organization's events of the given types, signed with a new secret that
+         *     the answer shows once. The URL must be `https` or `http` and, unless the deployment sets
+         *     `WEBHOOKS_ALLOW_PRIVATE_URLS=true`, resolve to a public address (never loopback, private, link-local or
+         *     metadata addresses), else 400 naming `body.url`. At most 20 endpoints per organization (409
+         *     `PLAN_LIMIT_REACHED`). Owners, admins and API keys; audited.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/webhook-endpoints/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a webhook endpoint
+         * @description The endpoint, without its secret. Owners, admins and API keys.
+         */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description The endpoint and its deliveries go; nothing more is sent to it. Owners, admins and API keys; audited.
+         */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Changes the fields sent; `enabled: true` turns a disabled endpoint on again (its failed deliveries are
+         *     not retried by themselves: use `redeliverWebhook`). The URL is checked as when it was registered.
+         *     Owners, admins and API keys; audited.
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a webhook endpoint a new secret
+         * @description A new signing secret, shown once; every delivery from now on, retries included, is signed with it. Owners,
+         *     admins and API keys; audited.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an endpoint's deliveries
+         * @description Each event sent (or to send) to the endpoint, newest first, with its attempts, the last answer and when
+         *     the next attempt is due. Kept 30 days. Owners, admins and API keys.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again
+         * @description Queues the delivery for another attempt now, whatever its state (a delivered one is sent again:
+         *     receivers deduplicate on `webhook-id`). A disabled endpoint answers 409 `CONFLICT`. Owners, admins and
+         *     API keys.
+         */
+        post: operations["redeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/stripe": {
         parameters: {
             query?: never;
@@ -904,7 +1077,35 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An event, delivered to a registered endpoint
+         * @description What Staffroom sends to an organization's webhook endpoint for each event of the types it registered:
+         *     a `POST` whose body is the event, signed as the [Standard Webhooks](https://www.standardwebhooks.com)
+         *     specification says. `webhook-id` is the event's delivery id (the same on every retry: deduplicate on it),
+         *     `webhook-timestamp` the time of the attempt in Unix seconds, and `webhook-signature` is `v1,` and the
+         *     base64 HMAC-SHA256, under the endpoint's secret, of `<webhook-id>.<webhook-timestamp>.<body>`; any
+         *     Standard Webhooks library verifies it (the SDK's `verifyWebhook` does). Answer 2xx within 10 seconds;
+         *     anything else is retried with exponential backoff for 3 days (`WebhookDelivery`), and an endpoint that
+         *     fails for 3 days in a row is disabled.
+         */
+        post: operations["receiveStaffroomEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /**
@@ -971,6 +1172,7 @@ export interface components {
          *     | `TASK_NOT_FINISHED` | 409 | `previousTaskId` names a task that has not finished yet. | Wait until it has finished (or cancel it), then continue it. |
          *     | `TASK_NOT_AWAITING_OUTPUTS` | 409 | Tool outputs were sent for a task that is not `requires_action` (they were sent already, or it finished). | Read the task; send outputs only for its `pendingToolCalls`. |
          *     | `MODEL_RETIRED` | 409 | The employee's model (or the organization's default) is no longer offered. | Give the employee (or the organization) a model from `listModels`. |
+         *     | `MODEL_UNAVAILABLE` | 409 | The employee's model runs on a provider this deployment is not configured for (`available: false` in `listModels`); the message names the variable to set. | Give the employee an available model, or configure the provider. |
          *     | `PRECONDITION_FAILED` | 412 | `If-Match` names a version of the resource that is no longer current; nothing changed. | Read the resource again, then retry with its new `ETag`. |
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than the operation accepts. | Send less. |
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body's `Content-Type` is not one the operation accepts. | Send a declared media type. |
@@ -980,7 +1182,7 @@ export interface components {
          *     | `UNAVAILABLE` | 503 | A dependency is not configured or not reachable, or the request ran past its deadline; nothing was kept. | Retry after `Retry-After` seconds when given. |
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "TASK_NOT_FINISHED" | "TASK_NOT_AWAITING_OUTPUTS" | "MODEL_RETIRED" | "PRECONDITION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "TASK_NOT_FINISHED" | "TASK_NOT_AWAITING_OUTPUTS" | "MODEL_RETIRED" | "MODEL_UNAVAILABLE" | "PRECONDITION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
         ErrorDetail: {
             /**
              * @description Where the problem is, as `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.
@@ -1075,6 +1277,11 @@ export interface components {
             contextWindow: number;
             maxOutputTokens: number;
             pricing: components["schemas"]["ModelPricing"];
+            /**
+             * @description Whether this deployment can run the model: its provider is configured (`offline` always is). A task
+             *     for an employee on an unavailable model is refused (409 `MODEL_UNAVAILABLE`) before anything is reserved.
+             */
+            available: boolean;
         };
         /** @enum {string} */
         Role: "owner" | "admin" | "member";
@@ -1582,6 +1789,110 @@ export interface components {
             /** @description Whether this event id had been processed before (nothing was changed again). */
             duplicate: boolean;
         };
+        /**
+         * @description What happened. A task's status, as it changes: `task.queued`, `task.running`, `task.requires_action`,
+         *     `task.succeeded`, `task.failed`, `task.canceled`, `task.expired` (`data` is the task). While it runs:
+         *     `task.output_delta` (`data`: `step` and the next piece of the model's `text`, as the provider streams it;
+         *     only in a task's event stream) and `task.step_completed` (`data`: `step`, `usage`, `costCredits` and the
+         *     `toolCalls` it made). `credits.low` (`data`: `available` and `threshold`) when the available credits fall
+         *     below a tenth of the plan's monthly credits; `billing.updated` (`data`: the billing summary) when a
+         *     purchase or a subscription changed it. New types may be added: ignore those you do not know.
+         * @enum {string}
+         */
+        EventType: "task.queued" | "task.running" | "task.requires_action" | "task.succeeded" | "task.failed" | "task.canceled" | "task.expired" | "task.output_delta" | "task.step_completed" | "credits.low" | "billing.updated";
+        Event: {
+            /**
+             * @description The event's position among its organization's events: a decimal number, increasing in the order the
+             *     events happened (committed). Send the last one you saw as `Last-Event-ID` or `after` to go on from it.
+             * @example 1842
+             */
+            id: string;
+            type: components["schemas"]["EventType"];
+            organizationId: components["schemas"]["Id"];
+            /**
+             * Format: uuid
+             * @description The task it is about; `null` for events of the organization.
+             */
+            taskId: string | null;
+            createdAt: components["schemas"]["Timestamp"];
+            /** @description What the type says (see `EventType`). */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description The events an endpoint may receive.
+         * @enum {string}
+         */
+        WebhookEventType: "task.succeeded" | "task.failed" | "task.requires_action" | "task.canceled" | "task.expired" | "credits.low" | "billing.updated";
+        /** @description The body of a webhook, as the Standard Webhooks specification shapes it. */
+        WebhookPayload: {
+            type: components["schemas"]["WebhookEventType"];
+            timestamp: components["schemas"]["Timestamp"];
+            data: components["schemas"]["Event"];
+        };
+        WebhookEndpoint: {
+            id: components["schemas"]["Id"];
+            organizationId: components["schemas"]["Id"];
+            /** Format: uri */
+            url: string;
+            description: string;
+            eventTypes: components["schemas"]["WebhookEventType"][];
+            /** @description Disabled endpoints receive nothing; an endpoint whose deliveries fail for 3 days is disabled. */
+            enabled: boolean;
+            /** @description Why the service disabled it, if it did. */
+            disabledReason: string | null;
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+        };
+        IssuedWebhookEndpoint: components["schemas"]["WebhookEndpoint"] & {
+            /**
+             * @description The signing secret (`whsec_...`); shown once. Keep it where your receiver can read it.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        WebhookEndpointCreate: {
+            /**
+             * Format: uri
+             * @description An `https` URL (or `http`); a private or loopback address is refused unless the deployment allows it.
+             */
+            url: string;
+            /** @default  */
+            description?: string;
+            eventTypes: components["schemas"]["WebhookEventType"][];
+        };
+        WebhookEndpointUpdate: {
+            /** Format: uri */
+            url?: string;
+            description?: string;
+            eventTypes?: components["schemas"]["WebhookEventType"][];
+            /** @description `true` enables a disabled endpoint again (and clears `disabledReason`). */
+            enabled?: boolean;
+        };
+        WebhookSecret: {
+            /** @description The new signing secret; the old one stops signing at once. */
+            secret: string;
+        };
+        /** @enum {string} */
+        WebhookDeliveryStatus: "pending" | "delivered" | "failed";
+        WebhookDelivery: {
+            id: components["schemas"]["Id"];
+            endpointId: components["schemas"]["Id"];
+            eventId: string;
+            eventType: components["schemas"]["WebhookEventType"];
+            status: components["schemas"]["WebhookDeliveryStatus"];
+            attempts: number;
+            /** Format: date-time */
+            nextAttemptAt: string | null;
+            /** Format: date-time */
+            lastAttemptAt: string | null;
+            lastStatusCode: number | null;
+            lastError: string | null;
+            createdAt: components["schemas"]["Timestamp"];
+            /** Format: date-time */
+            deliveredAt: string | null;
+        };
         AuditEvent: {
             id: components["schemas"]["Id"];
             organizationId: components["schemas"]["Id"];
@@ -1930,6 +2241,16 @@ export interface components {
          */
         EmployeeId: string;
         /**
+         * @description The webhook endpoint's id.
+         * @example 6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d
+         */
+        EndpointId: string;
+        /**
+         * @description The delivery's id.
+         * @example 2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091
+         */
+        DeliveryId: string;
+        /**
          * @description The task's id.
          * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
          */
@@ -2256,7 +2577,8 @@ export interface operations {
                      *             "inputPerMillion": 150000,
                      *             "outputPerMillion": 600000,
                      *             "cachedInputPerMillion": 75000
-                     *           }
+                     *           },
+                     *           "available": true
                      *         }
                      *       ],
                      *       "page": {
@@ -5898,6 +6220,785 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    streamTaskEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description As `Last-Event-ID`, for clients that cannot set headers; the header wins when both are sent.
+                 * @example 1842
+                 */
+                after?: string;
+            };
+            header?: {
+                /**
+                 * @description The id of the last event received; the stream goes on after it.
+                 * @example 1842
+                 */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The task's id.
+                 * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream. It ends after the task's final status. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    /**
+                     * @description Never stored.
+                     * @example no-store
+                     */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 1842
+                     *     event: task.running
+                     *     data: {"id":"1842","type":"task.running","organizationId":"3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13","taskId":"7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918","createdAt":"2026-11-25T09:30:00.120Z","data":{"id":"7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918","status":"running","steps":0}}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listOrganizationEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The id of the last event seen; only later ones are listed.
+                 * @example 1842
+                 */
+                after?: string;
+                /**
+                 * @description Only events of this type.
+                 * @example task.succeeded
+                 */
+                type?: components["schemas"]["EventType"];
+                /**
+                 * @description How many items to return, 1 to 100.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The opaque `page.nextCursor` of the previous page.
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "id": "1843",
+                     *           "type": "task.succeeded",
+                     *           "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *           "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "createdAt": "2026-11-25T09:30:03.870Z",
+                     *           "data": {
+                     *             "id": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *             "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *             "employeeId": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                     *             "status": "succeeded",
+                     *             "input": "Review this diff for bugs.",
+                     *             "output": "The loop on line 12 never terminates when the list is empty.",
+                     *             "error": null,
+                     *             "provider": "openai",
+                     *             "model": "gpt-4o-mini",
+                     *             "usage": {
+                     *               "inputTokens": 1850,
+                     *               "outputTokens": 240,
+                     *               "cachedInputTokens": 0
+                     *             },
+                     *             "costCredits": 5,
+                     *             "reservedCredits": 0,
+                     *             "attempts": 1,
+                     *             "maxAttempts": 3,
+                     *             "toolUse": "none",
+                     *             "steps": 1,
+                     *             "maxSteps": 20,
+                     *             "pendingToolCalls": null,
+                     *             "actionExpiresAt": null,
+                     *             "previousTaskId": null,
+                     *             "createdAt": "2026-11-25T09:30:00.000Z",
+                     *             "startedAt": "2026-11-25T09:30:00.120Z",
+                     *             "finishedAt": "2026-11-25T09:30:03.870Z",
+                     *             "cancelRequestedAt": null
+                     *           }
+                     *         }
+                     *       ],
+                     *       "page": {
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["Event"][];
+                        page: components["schemas"]["Page"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many items to return, 1 to 100.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The opaque `page.nextCursor` of the previous page.
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of endpoints. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+                     *           "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *           "url": "https://app.example.com/hooks/staffroom",
+                     *           "description": "Task results for the app",
+                     *           "eventTypes": [
+                     *             "task.succeeded",
+                     *             "task.failed"
+                     *           ],
+                     *           "enabled": true,
+                     *           "disabledReason": null,
+                     *           "createdAt": "2026-11-25T09:30:00.000Z",
+                     *           "updatedAt": "2026-11-25T09:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "page": {
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["WebhookEndpoint"][];
+                        page: components["schemas"]["Page"];
+                    };
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
+                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
+                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
+                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
+                 *     did nothing, and its key may be used again.
+                 * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://app.example.com/hooks/staffroom",
+                 *       "description": "Task results for the app",
+                 *       "eventTypes": [
+                 *         "task.succeeded",
+                 *         "task.failed"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown once). */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+                     *         "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *         "url": "https://app.example.com/hooks/staffroom",
+                     *         "description": "Task results for the app",
+                     *         "eventTypes": [
+                     *           "task.succeeded",
+                     *           "task.failed"
+                     *         ],
+                     *         "enabled": true,
+                     *         "disabledReason": null,
+                     *         "createdAt": "2026-11-25T09:30:00.000Z",
+                     *         "updatedAt": "2026-11-25T09:30:00.000Z",
+                     *         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["IssuedWebhookEndpoint"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `PLAN_LIMIT_REACHED`: the organization has 20 endpoints; delete one first.
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another body; use a new key.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PLAN_LIMIT_REACHED",
+                     *         "message": "An organization has at most 20 webhook endpoints; delete one first.",
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+                     *         "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *         "url": "https://app.example.com/hooks/staffroom",
+                     *         "description": "Task results for the app",
+                     *         "eventTypes": [
+                     *           "task.succeeded",
+                     *           "task.failed"
+                     *         ],
+                     *         "enabled": true,
+                     *         "disabledReason": null,
+                     *         "createdAt": "2026-11-25T09:30:00.000Z",
+                     *         "updatedAt": "2026-11-25T09:30:00.000Z"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConcurrentUpdate"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "eventTypes": [
+                 *         "task.succeeded",
+                 *         "task.failed",
+                 *         "task.requires_action"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointUpdate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint after the change. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+                     *         "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                     *         "url": "https://app.example.com/hooks/staffroom",
+                     *         "description": "Task results for the app",
+                     *         "eventTypes": [
+                     *           "task.succeeded",
+                     *           "task.failed"
+                     *         ],
+                     *         "enabled": true,
+                     *         "disabledReason": null,
+                     *         "createdAt": "2026-11-25T09:30:00.000Z",
+                     *         "updatedAt": "2026-11-25T09:30:00.000Z"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConcurrentUpdate"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret (shown once). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["WebhookSecret"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ConcurrentUpdate"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only deliveries in this state.
+                 * @example failed
+                 */
+                status?: components["schemas"]["WebhookDeliveryStatus"];
+                /**
+                 * @description How many items to return, 1 to 100.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The opaque `page.nextCursor` of the previous page.
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "id": "2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091",
+                     *           "endpointId": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+                     *           "eventId": "1843",
+                     *           "eventType": "task.succeeded",
+                     *           "status": "failed",
+                     *           "attempts": 9,
+                     *           "nextAttemptAt": null,
+                     *           "lastAttemptAt": "2026-11-28T09:30:03.870Z",
+                     *           "lastStatusCode": 500,
+                     *           "lastError": "The endpoint answered 500.",
+                     *           "createdAt": "2026-11-25T09:30:03.870Z",
+                     *           "deliveredAt": null
+                     *         }
+                     *       ],
+                     *       "page": {
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["WebhookDelivery"][];
+                        page: components["schemas"]["Page"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    redeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+                /**
+                 * @description The delivery's id.
+                 * @example 2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, queued for an attempt now. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "id": "2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091",
+                     *         "endpointId": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+                     *         "eventId": "1843",
+                     *         "eventType": "task.succeeded",
+                     *         "status": "pending",
+                     *         "attempts": 9,
+                     *         "nextAttemptAt": "2026-11-28T10:00:00.000Z",
+                     *         "lastAttemptAt": "2026-11-28T09:30:03.870Z",
+                     *         "lastStatusCode": 500,
+                     *         "lastError": "The endpoint answered 500.",
+                     *         "createdAt": "2026-11-25T09:30:03.870Z",
+                     *         "deliveredAt": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["WebhookDelivery"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `CONFLICT`: the endpoint is disabled; enable it first (`updateWebhookEndpoint`).
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "CONFLICT",
+                     *         "message": "The endpoint is disabled; enable it before sending to it again.",
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     receiveStripeWebhook: {
         parameters: {
             query?: never;
@@ -6097,6 +7198,54 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    receiveStaffroomEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @example msg_2f1c9a52d7e24b8a9c412f6d8e0b7a13 */
+                "webhook-id": string;
+                /** @example 1764063000 */
+                "webhook-timestamp": string;
+                /** @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4= */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "task.succeeded",
+                 *       "timestamp": "2026-11-25T09:30:03.900Z",
+                 *       "data": {
+                 *         "id": "1843",
+                 *         "type": "task.succeeded",
+                 *         "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                 *         "taskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                 *         "createdAt": "2026-11-25T09:30:03.870Z",
+                 *         "data": {
+                 *           "id": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                 *           "status": "succeeded",
+                 *           "output": "The loop on line 12 never terminates when the list is empty.",
+                 *           "costCredits": 5
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookPayload"];
+            };
+        };
+        responses: {
+            /** @description Received; any 2xx will do. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
 }
