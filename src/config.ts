@@ -72,7 +72,7 @@ function integer(value: string | undefined, fallback: number, name: string): num
  */
 export function appDepsFromEnv(
   env: NodeJS.ProcessEnv,
-  options: { db?: Db; localJwtSecret?: string; onTaskCreated?: AppDeps['onTaskCreated'] },
+  options: { db?: Db; localJwtSecret?: string; onTaskCreated?: AppDeps['onTaskCreated']; onWebhookQueued?: AppDeps['onWebhookQueued'] },
 ): AppDeps {
   const { db } = options;
   const auth = authConfigFromEnv(env, options.localJwtSecret);
@@ -87,6 +87,8 @@ export function appDepsFromEnv(
     mailer: supabaseUrl && env.SUPABASE_SERVICE_ROLE_KEY ? createSupabaseMailer(supabaseUrl, env.SUPABASE_SERVICE_ROLE_KEY) : undefined,
     stripe: { config: stripe, client: createStripeClient(stripe) },
     onTaskCreated: options.onTaskCreated,
+    onWebhookQueued: options.onWebhookQueued,
+    allowPrivateWebhookUrls: env.WEBHOOKS_ALLOW_PRIVATE_URLS === 'true',
     providers: new Set(Object.keys(providersFromEnv(env))),
   };
 }

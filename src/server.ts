@@ -8,7 +8,9 @@ import { readDocs } from './docs.js';
 import { openDatabase } from './db/runtime.js';
 import { loadLocalSecrets, localDataDir } from './db/local.js';
 import { createWorker } from './services/worker.js';
+import { createWebhookDispatcher } from './services/webhook-dispatcher.js';
 import { providersFromEnv } from './integrations/llm/index.js';
+import { startupBanner } from './banner.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, { buffered: true });
@@ -32,6 +34,12 @@ const deps = appDepsFromEnv(process.env, {
   db: database.db,
   localJwtSecret: database.mode === 'embedded' ? loadLocalSecrets(localDataDir()).jwtSecret : undefined,
   onTaskCreated: () => worker.wake(),
+  onWebhookQueued: () => dispatcher.wake(),
+});
+const dispatcher = createWebhookDispatcher({
+  db: database.db,
+  log: log.child({ component: 'webhooks' }),
+  allowPrivate: deps.allowPrivateWebhookUrls ?? false,
 });
 if (!deps.verifyAccessToken) log.warn('No SUPABASE_JWT_SECRET or SUPABASE_URL: signed-in operations answer 503.');
 const app = await createApp({
@@ -51,18 +59,22 @@ const server = createServer(
   }),
 ).listen(config.port, config.host, () => {
   log.info(`Staffroom listening on http://${config.host}:${config.port} (docs at /docs, contract at /v1/openapi.json)`);
+  const databaseInfo = database.mode === 'embedded' ? { mode: database.mode, dataDir: localDataDir() } : { mode: database.mode };
+  process.stdout.write(startupBanner({ host: config.host, port: config.port, database: databaseInfo, env: process.env }));
   docs ??= readDocs(); // build the page in the background, so /docs answers at once
   worker.start();
+  dispatcher.start();
 });
 
 function shutdown(signal: string): void {
   log.info({ signal }, 'shutting down');
   server.close(() => {
-    void worker
-      .stop() // gives running tasks back to the queue
+    void Promise.all([worker.stop() /* gives running tasks back to the queue */, dispatcher.stop()])
       .then(() => database.close())
       .finally(() => process.exit(0));
   });
+  // Event streams stay open until their task ends: their clients reconnect (with Last-Event-ID) elsewhere.
+  setTimeout(() => server.closeAllConnections(), 2_000).unref();
   setTimeout(() => process.exit(0), 10_000).unref();
 }
 process.once('SIGINT', () => shutdown('SIGINT'));

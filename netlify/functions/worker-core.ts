@@ -4,6 +4,7 @@ import { connect } from '../../src/db/client.js';
 import { providersFromEnv } from '../../src/integrations/llm/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createWorker } from '../../src/services/worker.js';
+import { createWebhookDispatcher } from '../../src/services/webhook-dispatcher.js';
 
 export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set.');
@@ -19,7 +20,14 @@ export async function drainQueue(env: NodeJS.ProcessEnv = process.env): Promise<
       leaseMs: taskLeaseMs,
       toolOutputsTimeoutMs,
     });
-    return await worker.drain();
+    const finished = await worker.drain();
+    // Then the webhooks the tasks' events queued, and any retry that is due.
+    await createWebhookDispatcher({
+      db,
+      log: createLogger(env.LOG_LEVEL ?? 'info').child({ component: 'webhooks' }),
+      allowPrivate: env.WEBHOOKS_ALLOW_PRIVATE_URLS === 'true',
+    }).drain();
+    return finished;
   } finally {
     await db.end({ timeout: 5 });
   }

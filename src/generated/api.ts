@@ -5061,6 +5061,7 @@ export interface operations {
              * @description The request conflicts with the current state. `code` is one of:
              *     - `MODEL_RETIRED`: the employee's model (or the organization's default) is no longer offered; give the employee a model from `listModels`.
              *     - `TASK_NOT_FINISHED`: `previousTaskId` names a task that is still queued, running or waiting for tool outputs.
+             *     - `MODEL_UNAVAILABLE`: the employee's model runs on a provider this deployment is not configured for (the message names the variable to set); nothing was reserved.
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another body; use a new key.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */

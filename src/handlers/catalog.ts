@@ -20,9 +20,9 @@ export const listCreditPacks: Handler<'listCreditPacks'> = async () => ({
   headers: cacheable,
 });
 
-export const listModels: Handler<'listModels'> = async (req) => ({
+export const listModels: Handler<'listModels'> = async (req, ctx) => ({
   status: 200,
-  body: catalog.listModels(req.query.provider) as catalog.Model[],
+  body: catalog.listModels(ctx.deps.providers, req.query.provider) as catalog.Model[],
   page: onePage,
   headers: cacheable,
 });

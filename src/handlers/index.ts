@@ -6,6 +6,7 @@ import * as apiKeys from './api-keys.js';
 import * as audit from './audit.js';
 import * as billing from './billing.js';
 import * as employees from './employees.js';
+import * as events from './events.js';
 import * as invitations from './invitations.js';
 import * as catalog from './catalog.js';
 import * as organizations from './organizations.js';
@@ -14,6 +15,7 @@ import * as meta from './meta.js';
 import * as tasks from './tasks.js';
 import * as tools from './tools.js';
 import * as webhooks from './webhooks.js';
+import * as webhookEndpoints from './webhook-endpoints.js';
 
 export type HandlerMap = { [K in OperationId]: Handler<K> };
 
@@ -28,7 +30,9 @@ export const handlers: HandlerMap = {
   ...audit,
   ...employees,
   ...tasks,
+  ...events,
   ...tools,
   ...billing,
   ...webhooks,
+  ...webhookEndpoints,
 };

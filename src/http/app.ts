@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { createAccessLog } from '../logger.js';
 import { handlers as operationHandlers } from '../handlers/index.js';
-import { ApiError } from '../kernel/errors.js';
+import { ApiError, type ErrorDetail } from '../kernel/errors.js';
 import type { Caller } from '../kernel/caller.js';
 import type { AppDeps, RequestContext } from '../kernel/context.js';
 import { contract, operationsOf, type Deprecation, type OpenApiDocument, type Operation } from './contract.js';
@@ -107,7 +107,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     const validators = validation.forOperation(operation);
     const parts = { path: params, query: parseQuery(http.query), header: http.headers };
     const errors = validators.parameters(parts) ?? (body?.json ? validators.body?.(body.value) : undefined);
-    if (errors) throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', toErrorDetails(errors));
+    if (errors) throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', declaredHeaderNames(operation, toErrorDetails(errors)));
     if (operation.deprecatedInputs.length > 0) limit.deprecation = deprecatedInputUsed(operation, parts.query, http.headers, body?.value);
     const request = {
       params: parts.path,
@@ -202,7 +202,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       callerId: callerId(ctx.caller),
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     });
-    return { status, headers, body: text };
+    return outcome.stream ? { status, headers, body: '', stream: outcome.stream } : { status, headers, body: text };
   }
 
   function checkAgainstContract(operation: Operation, outcome: Outcome, ctx: RequestContext): Outcome {
@@ -219,6 +219,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   return { handle };
+}
+
+/** Headers are validated by their lower-case names (HTTP's are case-insensitive); errors name them as declared. */
+function declaredHeaderNames(operation: Operation, details: ErrorDetail[]): ErrorDetail[] {
+  return details.map((detail) => {
+    if (!detail.field.startsWith('header.')) return detail;
+    const [name = '', ...rest] = detail.field.slice('header.'.length).split('.');
+    const declared = operation.parameters.find((parameter) => parameter.in === 'header' && parameter.name.toLowerCase() === name)?.name;
+    return declared ? { ...detail, field: ['header', declared, ...rest].join('.') } : detail;
+  });
 }
 
 /** The deprecation of the first deprecated parameter or body field the request sent, if it sent one. */

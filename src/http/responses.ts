@@ -15,6 +15,8 @@ export interface Outcome {
   /** The body's entity tag, when it was computed with the text. */
   etag?: string;
   headers?: Record<string, string>;
+  /** A body written as it is produced (Server-Sent Events), after the head. */
+  stream?: AsyncIterable<string>;
 }
 
 /** Which browser origins may call the API: any (`*`), or those listed (CORS_ORIGINS). */
@@ -123,11 +125,15 @@ export interface HandlerOutput {
   warnings?: unknown;
   headers?: Record<string, string>;
   representation?: { contentType: string; text: string };
+  stream?: { contentType: string; chunks: AsyncIterable<string> };
 }
 
 /** A handler's result in the success envelope; 204 has no body. Frozen data must be frozen all the way down. */
 export function success(result: HandlerOutput): Outcome {
   if (result.status === 204) return { status: 204, headers: result.headers };
+  if (result.stream) {
+    return { status: result.status, stream: result.stream.chunks, headers: { ...result.headers, 'Content-Type': result.stream.contentType } };
+  }
   // Another media type the operation declares (an employee as Markdown): the text itself, not the envelope.
   if (result.representation) {
     const { contentType, text } = result.representation;

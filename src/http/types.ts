@@ -1,8 +1,15 @@
 // Transport types shared by the core and the handlers. Handlers see these, never node:http or a platform's types.
-import type { operations } from '../generated/api.js';
+import type { operations, webhooks } from '../generated/api.js';
 import type { RequestContext } from '../kernel/context.js';
 
-export type OperationId = keyof operations;
+type Values<T> = T[keyof T];
+/** The operations of the contract's `webhooks`: requests the service sends, not ones it answers. */
+type WebhookOperation = Extract<Values<{ [W in keyof webhooks]: Values<webhooks[W]> }>, { responses: unknown }>;
+
+/** The operations the service answers: the contract's paths (its webhooks are what it sends to clients). */
+export type OperationId = {
+  [K in keyof operations]: operations[K] extends WebhookOperation ? (WebhookOperation extends operations[K] ? never : K) : K;
+}[keyof operations];
 
 type Get<T, K extends PropertyKey> = T extends Record<K, infer V> ? V : never;
 type Defined<T> = Exclude<T, undefined>;
@@ -28,6 +35,12 @@ export interface HandlerRequest<K extends OperationId> {
   accept: string | undefined;
 }
 
+/** A body written as it is produced, in the media type the operation declares (`text/event-stream`). */
+export interface Stream {
+  contentType: string;
+  chunks: AsyncIterable<string>;
+}
+
 /** A success answered in another media type than JSON (declared by the operation), instead of the envelope. */
 export interface Representation {
   contentType: string;
@@ -38,8 +51,10 @@ type Responses<K extends OperationId> = operations[K]['responses'];
 type SuccessStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204>;
 type JsonOf<R> = R extends { content: { 'application/json': infer B } } ? B : never;
 
-type ResultFor<S, B> = [B] extends [never]
-  ? { status: S; headers?: Record<string, string> }
+type ResultFor<S, B, R = unknown> = [B] extends [never]
+  ? R extends { content: { 'text/event-stream': unknown } }
+    ? { status: S; stream: Stream; headers?: Record<string, string> }
+    : { status: S; headers?: Record<string, string> }
   : B extends { data: infer D; page: infer P }
     ? { status: S; body: D; page: P; headers?: Record<string, string> }
     : B extends { data: infer D; warnings: infer W }
@@ -50,7 +65,7 @@ type ResultFor<S, B> = [B] extends [never]
 
 /** The allowed `{status, body}` pairs of an operation; the core wraps `body` in the success envelope. */
 export type HandlerResult<K extends OperationId> = {
-  [S in SuccessStatus<K>]: ResultFor<S, JsonOf<Responses<K>[S]>>;
+  [S in SuccessStatus<K>]: ResultFor<S, JsonOf<Responses<K>[S]>, Responses<K>[S]>;
 }[SuccessStatus<K>];
 
 export type Handler<K extends OperationId> = (request: HandlerRequest<K>, ctx: RequestContext) => Promise<HandlerResult<K>>;
@@ -72,4 +87,6 @@ export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Written after the head, as it comes, instead of `body`; ended (return()) when the client goes away. */
+  stream?: AsyncIterable<string>;
 }

@@ -27,6 +27,10 @@ export interface AppDeps {
   invitationUrl?: string;
   /** Told when a task was queued (wakes the in-process worker, or kicks the background function). */
   onTaskCreated?: (taskId: string) => void;
+  /** Told when a webhook delivery was queued by a request (a redelivery): wakes the dispatcher. */
+  onWebhookQueued?: () => void;
+  /** Webhook URLs may resolve to private and loopback addresses (WEBHOOKS_ALLOW_PRIVATE_URLS=true, local development). */
+  allowPrivateWebhookUrls?: boolean;
   /** Stripe settings and client (absent client: STRIPE_SECRET_KEY is not set). */
   stripe?: { config: StripeConfig; client?: () => Promise<Stripe> };
   /** Emails invitations when a Supabase project is configured. */

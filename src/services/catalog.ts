@@ -4,6 +4,8 @@ import type { components } from '../generated/api.js';
 export type Plan = components['schemas']['Plan'];
 export type CreditPack = components['schemas']['CreditPack'];
 export type Model = components['schemas']['Model'];
+/** A model as the catalog defines it; `available` depends on the deployment and is added by listModels. */
+export type CatalogModel = Omit<Model, 'available'>;
 export type Provider = Model['provider'];
 
 /** Deeply frozen: the catalog never changes while the service runs, so its responses are serialised once. */
@@ -54,7 +56,7 @@ export const creditPacks: readonly CreditPack[] = frozen([
 
 // Prices are integer micro-dollars per million tokens. Offline models never call a provider; they carry a
 // small price so that credits move in a zero-configuration setup exactly as they do in production.
-export const models: readonly Model[] = frozen([
+export const models: readonly CatalogModel[] = frozen([
   {
     id: 'offline-small',
     provider: 'offline',
@@ -131,13 +133,41 @@ export const models: readonly Model[] = frozen([
 
 export const defaultModelId = 'offline-small';
 
-const modelsByProvider = new Map<Provider, readonly Model[]>();
-for (const model of models) modelsByProvider.set(model.provider, Object.freeze([...(modelsByProvider.get(model.provider) ?? []), model]));
-
-export function listModels(provider?: Provider): readonly Model[] {
-  return provider ? (modelsByProvider.get(provider) ?? Object.freeze([])) : models;
+/** Whether a deployment configured for `providers` (absent: every one) can run the model; offline always can. */
+export function isAvailable(model: CatalogModel, providers: ReadonlySet<string> | undefined): boolean {
+  return model.provider === 'offline' || !providers || providers.has(model.provider);
 }
 
-export function findModel(id: string): Model | undefined {
+interface ModelAnswers {
+  all: readonly Model[];
+  byProvider: ReadonlyMap<Provider, readonly Model[]>;
+}
+
+function modelAnswers(providers: ReadonlySet<string> | undefined): ModelAnswers {
+  const all = frozen(models.map((model) => ({ ...model, available: isAvailable(model, providers) })));
+  const byProvider = new Map<Provider, readonly Model[]>();
+  for (const model of all) byProvider.set(model.provider, Object.freeze([...(byProvider.get(model.provider) ?? []), model]));
+  return { all, byProvider };
+}
+
+const noModels: readonly Model[] = Object.freeze([]);
+const everyProviderAnswers = modelAnswers(undefined);
+// A deployment builds its providers set once, so the answers are computed once per set and served frozen.
+const modelAnswersCache = new WeakMap<ReadonlySet<string>, ModelAnswers>();
+
+function answersFor(providers: ReadonlySet<string> | undefined): ModelAnswers {
+  if (!providers) return everyProviderAnswers;
+  let answers = modelAnswersCache.get(providers);
+  if (!answers) modelAnswersCache.set(providers, (answers = modelAnswers(providers)));
+  return answers;
+}
+
+/** The models with their availability on a deployment configured for `providers` (absent: every provider). */
+export function listModels(providers: ReadonlySet<string> | undefined, provider?: Provider): readonly Model[] {
+  const answers = answersFor(providers);
+  return provider ? (answers.byProvider.get(provider) ?? noModels) : answers.all;
+}
+
+export function findModel(id: string): CatalogModel | undefined {
   return models.find((m) => m.id === id);
 }

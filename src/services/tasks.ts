@@ -4,7 +4,11 @@
 import type { components } from '../generated/api.js';
 import { ApiError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
+import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/tasks.js';
+import { findEmployee } from '../db/queries/employees.js';
+import { providerKeyVariable } from '../integrations/llm/index.js';
+import { findModel, isAvailable } from './catalog.js';
 import { asCaller } from './context.js';
 import { requireOrganization } from './organizations.js';
 import { paginate } from './pagination.js';
@@ -16,7 +20,9 @@ type ToolOutputs = components['schemas']['ToolOutputs'];
 
 export async function createTask(ctx: RequestContext, orgId: string, input: TaskCreate, idempotencyKey?: string): Promise<Task> {
   const task = await asCaller(ctx, async (tx) => {
-    await requireOrganization(tx, orgId);
+    const org = await requireOrganization(tx, orgId);
+    const { providers } = ctx.deps;
+    if (providers) await requireAvailableModel(tx, orgId, input.employeeId, org.defaultModel, providers);
     const id = await queries.createTask(tx, {
       orgId,
       employeeId: input.employeeId,
@@ -30,6 +36,30 @@ export async function createTask(ctx: RequestContext, orgId: string, input: Task
   });
   ctx.deps.onTaskCreated?.(task.id);
   return task;
+}
+
+/**
+ * Refuses a task its employee's model could never run on this deployment, before anything is reserved. An
+ * unknown employee or a retired model is left to the database, which answers 404 or MODEL_RETIRED.
+ */
+async function requireAvailableModel(
+  tx: Tx,
+  orgId: string,
+  employeeId: string,
+  defaultModel: string,
+  providers: ReadonlySet<string>,
+): Promise<void> {
+  const employee = await findEmployee(tx, orgId, { id: employeeId });
+  if (!employee) return;
+  const model = findModel(employee.model ?? defaultModel);
+  if (!model || isAvailable(model, providers)) return;
+  const inherited = employee.model ? '' : " (the organization's default)";
+  throw new ApiError(
+    'MODEL_UNAVAILABLE',
+    `The employee's model ${model.id}${inherited} runs on ${model.provider}, which this deployment is not configured for: ` +
+      `set ${providerKeyVariable[model.provider]}, or give the employee an available model.`,
+    [{ field: 'body.employeeId', message: `its model ${model.id} is not available on this deployment` }],
+  );
 }
 
 export async function getTask(ctx: RequestContext, orgId: string, taskId: string): Promise<Task> {

@@ -4,6 +4,7 @@ import type Stripe from 'stripe';
 import type { Logger } from 'pino';
 import { withService, type Db, type Tx, type TxLimits } from '../db/client.js';
 import * as billing from '../db/queries/billing.js';
+import { emitBillingUpdated } from '../db/queries/events.js';
 import { findAvailable, moveCredits } from '../db/queries/credits.js';
 import type { StripeConfig } from '../integrations/stripe.js';
 import { ApiError } from '../kernel/errors.js';
@@ -116,6 +117,7 @@ async function checkoutCompleted(tx: Tx, event: Stripe.Event, session: Json, log
     reference: `checkout:${sessionId}`,
     description: `Credit pack purchase (${sessionId})`,
   });
+  await emitBillingUpdated(tx, orgId);
   log.info({ organizationId: orgId, credits, sessionId }, 'credits purchased');
 }
 
@@ -153,6 +155,7 @@ async function subscriptionChanged(tx: Tx, config: StripeConfig, event: Stripe.E
     cancelAtPeriodEnd: subscription.cancel_at_period_end === true,
     eventCreated: event.created,
   });
+  if (applied) await emitBillingUpdated(tx, orgId);
   log.info({ organizationId: orgId, status, planId, applied }, applied ? 'subscription applied' : 'older subscription event skipped');
 }
 
@@ -171,6 +174,7 @@ async function invoicePaid(tx: Tx, config: StripeConfig, invoice: Json, log: Log
     reference: `invoice:${str(invoice.id)}`,
     description: `${plan.name} plan credits`,
   });
+  await emitBillingUpdated(tx, orgId);
   log.info({ organizationId: orgId, planId, invoice: invoice.id }, 'plan credits granted');
 }
 
@@ -196,5 +200,6 @@ async function chargeRefunded(tx: Tx, charge: Json, log: Logger): Promise<void> 
     });
   }
   await billing.setRefundedCredits(tx, purchase.sessionId, purchase.refundedCredits + wanted);
+  await emitBillingUpdated(tx, purchase.orgId);
   if (reversed < wanted) log.warn({ organizationId: purchase.orgId, shortfall: wanted - reversed }, 'refund exceeds the remaining credits');
 }

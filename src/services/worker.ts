@@ -12,6 +12,7 @@ import { providerKeyVariable, type Providers } from '../integrations/llm/index.j
 import { findModel } from './catalog.js';
 import { costInCredits, maximumCostInCredits } from './cost.js';
 import { settleTask } from '../db/queries/credits.js';
+import * as events from '../db/queries/events.js';
 import { findBuiltInTool } from './tools.js';
 import { inputProblem } from './tool-schemas.js';
 
@@ -60,6 +61,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let stopping = false;
   let loop: Promise<void> | undefined;
   let listening: Promise<{ unlisten(): Promise<void> } | undefined> | undefined;
+  let lastSweep = 0;
 
   async function runOne(): Promise<boolean> {
     const task = await withService(db, reason, (tx) => queries.claimTask(tx, id, leaseMs));
@@ -67,6 +69,12 @@ export function createWorker(options: WorkerOptions): Worker {
       // Nothing is due: end the tasks whose tool outputs did not come in time.
       const expired = await withService(db, reason, (tx) => queries.expireTasks(tx));
       if (expired > 0) log.info({ expired }, 'tasks expired waiting for tool outputs');
+      // Now and then, events past their 30 days (and their deliveries) go.
+      if (Date.now() - lastSweep > 3_600_000) {
+        lastSweep = Date.now();
+        const swept = await withService(db, reason, (tx) => events.sweepEvents(tx));
+        if (swept > 0) log.info({ swept }, 'old events removed');
+      }
       return false;
     }
     const taskLog = log.child({ taskId: task.id, organizationId: task.organizationId, step: task.steps + 1, attempt: task.attempts });
@@ -121,6 +129,40 @@ export function createWorker(options: WorkerOptions): Worker {
       await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
       return true;
     });
+  }
+
+  /**
+   * The model's text as it streams, as `task.output_delta` events: gathered for up to 100 ms (or 1 KiB) per
+   * event, written one after the other so that they keep their order. A retried step streams again from its
+   * start, with its new attempt number.
+   */
+  function deltaEvents(task: queries.ClaimedTask, taskLog: Logger): { push: (text: string) => void; done: () => Promise<void> } {
+    let buffer = '';
+    let timer: NodeJS.Timeout | undefined;
+    let written = Promise.resolve();
+    const flush = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (!buffer) return;
+      const data = { step: task.steps + 1, attempt: task.attempts, text: buffer };
+      buffer = '';
+      written = written
+        .then(() => withService(db, reason, (tx) => events.emitTaskEvent(tx, task.id, id, 'task.output_delta', data)))
+        .catch((error: unknown) => {
+          if ((error as { hint?: unknown }).hint !== 'lease_lost') taskLog.warn({ err: error }, 'an output delta was not recorded');
+        });
+    };
+    return {
+      push: (text) => {
+        buffer += text;
+        if (buffer.length >= 1024) flush();
+        else timer ??= setTimeout(flush, 100);
+      },
+      done: () => {
+        flush();
+        return written;
+      },
+    };
   }
 
   /** The tools the task offers the model: its employee's built-in ones and those its organization defined. */
@@ -178,6 +220,7 @@ export function createWorker(options: WorkerOptions): Worker {
       };
     }
     let completion: Completion;
+    const deltas = deltaEvents(task, taskLog);
     try {
       completion = await provider.complete({
         model: task.model,
@@ -186,8 +229,11 @@ export function createWorker(options: WorkerOptions): Worker {
         tools,
         maxOutputTokens: task.maxOutputTokens,
         signal,
+        onDelta: deltas.push,
       });
+      await deltas.done();
     } catch (error) {
+      await deltas.done();
       if (signal.aborted) return signal.reason === 'canceled' ? { status: 'canceled' } : 'release';
       if (error instanceof ProviderError && error.transient) {
         if (task.attempts < task.maxAttempts) return { status: 'retry', message: error.message };
@@ -223,7 +269,13 @@ export function createWorker(options: WorkerOptions): Worker {
       next = await withService(db, reason, async (tx) => {
         // The step, and what follows from it, in one transaction: a crash never leaves a step recorded and the
         // task without its next state.
-        const { cancelRequested } = await queries.recordStep(tx, task.id, id, record);
+        const { cancelRequested, charged } = await queries.recordStep(tx, task.id, id, record);
+        await events.emitTaskEvent(tx, task.id, id, 'task.step_completed', {
+          step: stepNumber,
+          usage: completion.usage,
+          costCredits: charged,
+          toolCalls: record.toolCalls,
+        });
         const outcome = cancelRequested
           ? { status: 'canceled' as const }
           : nextState(task, completion, calls.length, pending.length, lastStep);

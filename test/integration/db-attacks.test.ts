@@ -288,6 +288,16 @@ describe('a member minting credits', () => {
       denied,
     ],
     ['moving a task to requires_action', () => `update staffroom.tasks set status = 'requires_action' where id = '${ids.task}'`, denied],
+    [
+      'forging an event (a task.succeeded a webhook would carry)',
+      () => `select staffroom.emit_event('${ids.org}', '${ids.task}', 'task.succeeded', '{}')`,
+      denied,
+    ],
+    [
+      'writing an event directly',
+      () => `insert into staffroom.events (organization_id, seq, type) values ('${ids.org}', 999999, 'billing.updated')`,
+      denied,
+    ],
     ['cancelling a queued task behind the checks', () => `select staffroom.cancel_queued_task('${ids.task}', 'again')`, denied],
     ['granting the free credits again', () => `select staffroom.grant_free_credits_for_this_month('${ids.org}')`, denied],
     [
@@ -446,6 +456,11 @@ describe('a member reaching above their role', () => {
     ['deleting an employee', () => `select staffroom.delete_employee('${ids.org}', '${ids.helper}', 'r')`],
     ['defining a tool', () => `select staffroom.put_tool('${ids.org}', 'mcp__x__y', 'x', '{"type": "object"}', true, 'r')`],
     ['deleting a tool', () => `select staffroom.delete_tool('${ids.org}', 'mcp__x__y', 'r')`],
+    [
+      'registering a webhook endpoint',
+      () =>
+        `select staffroom.create_webhook_endpoint('${ids.org}', 'https://evil.example/h', '', '{task.succeeded}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAA', 'r')`,
+    ],
   ] as const)('%s is refused', async (_name, statement) => {
     await expectRefused(caller('member'), statement(), refused('FORBIDDEN'));
   });
@@ -643,6 +658,11 @@ describe('reading secrets', () => {
     'select * from staffroom.tasks',
     'select * from staffroom.credit_purchases',
     'select * from staffroom.stripe_events',
+    'select secret from staffroom.webhook_endpoints',
+    'select * from staffroom.webhook_endpoints',
+    `select id from staffroom.webhook_endpoints where secret like 'whsec_a%'`,
+    'select lease_owner from staffroom.webhook_deliveries',
+    'select * from staffroom.event_counters',
   ])('%s is denied even for the owner', async (statement) => {
     expect(await attempt(caller('owner'), statement)).toEqual(denied);
     expect(await attempt(caller('key'), statement)).toEqual(denied);
@@ -706,6 +726,19 @@ describe('an outsider', () => {
     ['submit_tool_outputs', () => `select staffroom.submit_tool_outputs('${ids.org}', '${ids.task}', '[]')`],
     ['put_tool', () => `select staffroom.put_tool('${ids.org}', 'mcp__x__y', 'x', '{"type": "object"}', true, 'r')`],
     ['delete_tool', () => `select staffroom.delete_tool('${ids.org}', 'mcp__x__y', 'r')`],
+    [
+      'create_webhook_endpoint',
+      () =>
+        `select staffroom.create_webhook_endpoint('${ids.org}', 'https://evil.example/h', '', '{task.succeeded}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAA', 'r')`,
+    ],
+    [
+      'update_webhook_endpoint',
+      () => `select staffroom.update_webhook_endpoint('${ids.org}', '${randomUUID()}', '{"url": "https://evil.example/h"}', 'r')`,
+    ],
+    [
+      'rotate_webhook_secret',
+      () => `select staffroom.rotate_webhook_secret('${ids.org}', '${randomUUID()}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAA', 'r')`,
+    ],
   ] as const)("%s with the organization's id is refused as not found", async (_name, statement) => {
     await expectRefused(caller('outsider'), statement(), refused('NOT_FOUND'));
   });
@@ -860,22 +893,27 @@ describe('function privileges', () => {
     'create_invitation',
     'create_organization',
     'create_task',
+    'create_webhook_endpoint',
     'delete_employee',
     'delete_organization',
     'delete_tool',
+    'delete_webhook_endpoint',
     'org_role',
     'put_tool',
+    'redeliver_webhook',
     'remove_member',
     'restore_employee',
     'restore_organization',
     'revoke_api_key',
     'revoke_invitation',
+    'rotate_webhook_secret',
     'set_member_role',
     'shares_organization',
     'submit_tool_outputs',
     'sync_profile',
     'update_employee',
     'update_organization',
+    'update_webhook_endpoint',
   ];
 
   it('authenticated may execute exactly the functions the API calls', () => {

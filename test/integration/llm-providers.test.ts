@@ -72,6 +72,101 @@ describe.each([
     }
     expect(sent.body.max_tokens).toBe(64);
     expect(sent.body).not.toHaveProperty('tools');
+    expect(sent.body.stream).toBe(true);
+    if (name === 'openai') expect(sent.body.stream_options).toEqual({ include_usage: true });
+  });
+
+  it('passes the text on in order as it arrives, the pieces joining to the output', async () => {
+    const text = 'Paris: 18 °C and clear 🌤; the time in Tokyo is unknown.';
+    fake.script({ kind: 'ok', text, usage: { input: 12, output: 9 } });
+    const deltas: string[] = [];
+    const completion = await make().complete({ ...request, onDelta: (delta) => deltas.push(delta) });
+    expect(completion).toEqual({
+      provider: name,
+      model: 'some-model',
+      output: text,
+      toolCalls: [],
+      usage: { inputTokens: 12, outputTokens: 9, cachedInputTokens: 0 },
+    });
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.every((delta) => delta.length > 0)).toBe(true);
+    expect(deltas.join('')).toBe(text);
+  });
+
+  it('joins tool-call arguments sent in pieces, with no text deltas for a reply that only calls tools', async () => {
+    const input = { city: 'Zürich', units: 'metric', days: 3, note: 'rain 🌧, "quoted"', nested: { hours: [6, 12, 18] } };
+    fake.script({
+      kind: 'ok',
+      toolCalls: [
+        { id: 'call_a', name: 'get_weather', input },
+        { id: 'call_b', name: 'get_time', input: {} },
+      ],
+    });
+    const deltas: string[] = [];
+    const completion = await make().complete({ ...request, tools: [weather, clock], onDelta: (delta) => deltas.push(delta) });
+    expect(completion.output).toBe('');
+    expect(completion.toolCalls).toEqual([
+      { id: 'call_a', name: 'get_weather', input },
+      { id: 'call_b', name: 'get_time', input: {} },
+    ]);
+    expect(deltas).toEqual([]);
+  });
+
+  it('takes the usage from the end of the stream', async () => {
+    fake.script({ kind: 'ok', text: 'Counted.', usage: { input: 500, output: 77, cached: 300 } });
+    const completion = await make().complete(request);
+    expect(completion.usage).toEqual({ inputTokens: 500, outputTokens: 77, cachedInputTokens: 300 });
+  });
+
+  it('treats a stream that breaks or ends early as a transient failure, after the text it had passed on', async () => {
+    for (const reply of [{ kind: 'broken' } as const, { kind: 'broken', cleanEnd: true } as const]) {
+      fake.script(reply);
+      const deltas: string[] = [];
+      const error = await make()
+        .complete({ ...request, onDelta: (delta) => deltas.push(delta) })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderError);
+      expect((error as ProviderError).transient).toBe(true);
+      expect(deltas.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('stops reading at once when the caller aborts mid-stream', async () => {
+    fake.script({ kind: 'ok', text: 'A long answer that will not be finished.', stallMs: 5_000 });
+    const controller = new AbortController();
+    const deltas: string[] = [];
+    const started = Date.now();
+    const error = await make()
+      .complete({
+        ...request,
+        signal: controller.signal,
+        onDelta: (delta) => {
+          deltas.push(delta);
+          controller.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProviderError);
+    expect(error).toMatchObject({ transient: false, message: `${name} call aborted` });
+    expect(deltas).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(250);
+  });
+
+  it('keeps the timeout over the whole call: a stream that stalls past it is a transient failure', async () => {
+    fake.script({ kind: 'ok', text: 'A stream that stalls.', stallMs: 2_000 });
+    const error = await failure(make());
+    expect(error).toMatchObject({ transient: true, message: `${name} did not finish its answer within 300 ms` });
+  });
+
+  it('reports an error inside the stream as transient when the provider is overloaded or failing', async () => {
+    fake.script({ kind: 'failing', type: 'overloaded_error', message: 'Overloaded' });
+    const overloaded = await failure(make());
+    expect(overloaded).toMatchObject({ transient: true, message: expect.stringContaining('Overloaded') });
+    fake.script({ kind: 'failing', type: 'invalid_request_error', message: 'bad key sk-live-abcdefghijklmnop' });
+    const invalid = await failure(make());
+    // OpenAI-compatible servers give no kind a client could act on: a failure mid-answer is theirs.
+    expect(invalid.transient).toBe(name === 'openai');
+    expect(invalid.message).not.toContain('abcdefghijklmnop');
   });
 
   it('offers no tools when the list is empty', async () => {
@@ -261,6 +356,8 @@ describe.each([
     [{ kind: 'error', status: 529, message: 'overloaded' } as const, true],
     [{ kind: 'slow', ms: 1_000 } as const, true],
     [{ kind: 'malformed' } as const, true],
+    [{ kind: 'broken' } as const, true],
+    [{ kind: 'ok', text: 'Hi.', unstreamed: true } as const, true],
     [{ kind: 'error', status: 400, message: 'context length exceeded' } as const, false],
     [{ kind: 'error', status: 401, message: 'invalid api key sk-live-abcdefghijklmnop' } as const, false],
   ])('classifies %o as transient: %s', async (reply, transient) => {
@@ -271,7 +368,7 @@ describe.each([
     if (reply.kind === 'error') expect(error.message).toContain(String(reply.status));
   });
 
-  it('stops when the caller aborts', async () => {
+  it('stops when the caller aborts before the answer starts', async () => {
     fake.script({ kind: 'slow', ms: 2_000 });
     const controller = new AbortController();
     const call = make().complete({ ...request, signal: controller.signal });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { models, plans } from '../../src/services/catalog.js';
+import { listModels, models, plans } from '../../src/services/catalog.js';
 import { knownTools } from '../../src/services/agent-definition.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -63,6 +63,33 @@ describe('catalog', () => {
     const offline = await server.client().GET('/v1/models', { params: { query: { provider: 'offline' } } });
     expect(offline.data?.data.every((m) => m.provider === 'offline')).toBe(true);
     expect(offline.data?.data.length).toBeGreaterThan(0);
+  });
+
+  it('marks every model available when every provider is configured', async () => {
+    const { data } = await server.client().GET('/v1/models');
+    expect(data?.data.map((m) => m.available)).toEqual(models.map(() => true));
+  });
+
+  it('marks the models of unconfigured providers unavailable', async () => {
+    const offlineOnly = await startTestServer({ providers: ['offline'] });
+    try {
+      const { data } = await offlineOnly.client().GET('/v1/models');
+      expect(data?.data.map((m) => [m.id, m.available])).toEqual(models.map((m) => [m.id, m.provider === 'offline']));
+      const anthropic = await offlineOnly.client().GET('/v1/models', { params: { query: { provider: 'anthropic' } } });
+      expect(anthropic.data?.data.length).toBeGreaterThan(0);
+      expect(anthropic.data?.data.every((m) => m.provider === 'anthropic' && !m.available)).toBe(true);
+    } finally {
+      await offlineOnly.close();
+    }
+  });
+
+  it("computes a deployment's answer once and serves it frozen", () => {
+    const providers = new Set(['offline', 'openai']);
+    const answer = listModels(providers);
+    expect(listModels(providers)).toBe(answer);
+    expect(Object.isFrozen(answer) && Object.isFrozen(answer[0])).toBe(true);
+    expect(listModels(providers, 'openai').every((m) => m.available)).toBe(true);
+    expect(listModels(providers, 'anthropic').some((m) => m.available)).toBe(false);
   });
 
   it('names the field when a query parameter is invalid', async () => {

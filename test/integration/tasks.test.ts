@@ -11,7 +11,7 @@ import { useTestApp } from '../support/app.js';
 import { plans } from '../../src/services/catalog.js';
 import { setPlan } from '../support/database.js';
 import { startFakeLlm, type FakeLlm } from '../support/fake-llm.js';
-import { signUp, type TestUser } from '../support/server.js';
+import { signUp, startTestServer, type TestUser } from '../support/server.js';
 
 const app = useTestApp();
 let fake: FakeLlm;
@@ -198,6 +198,73 @@ describe('createTask and the offline provider', () => {
     });
     expect(succeeded.data!.data.length).toBeGreaterThan(0);
     expect(succeeded.data!.data.every((t) => t.status === 'succeeded' && t.employeeId === offlineEmployee)).toBe(true);
+  });
+});
+
+describe("createTask on a deployment without the employee's provider", () => {
+  it('answers 409 MODEL_UNAVAILABLE naming the variable to set, and reserves nothing', async () => {
+    const offlineOnly = await startTestServer({ db: app.database.db, providers: ['offline'] });
+    try {
+      const client = offlineOnly.client({ accessToken: owner.token });
+      const balance = async () =>
+        (await client.GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data.credits;
+      const taskCount = async () =>
+        (
+          await client.GET('/v1/organizations/{orgId}/tasks', {
+            params: { path: { orgId }, query: { employeeId: openaiEmployee, limit: 100 } },
+          })
+        ).data!.data.length;
+      const [creditsBefore, tasksBefore] = [await balance(), await taskCount()];
+
+      const refused = await client.POST('/v1/organizations/{orgId}/tasks', {
+        params: { path: { orgId } },
+        body: { employeeId: openaiEmployee, input: 'Summarise the week.' },
+      });
+      expect(refused.response.status).toBe(409);
+      expect(refused.error?.error).toMatchObject({
+        code: 'MODEL_UNAVAILABLE',
+        message:
+          "The employee's model gpt-4o-mini runs on openai, which this deployment is not configured for: set OPENAI_API_KEY, or give the employee an available model.",
+        details: [{ field: 'body.employeeId' }],
+      });
+      expect(await balance()).toEqual(creditsBefore);
+      expect(await taskCount()).toBe(tasksBefore);
+
+      // The offline model runs anywhere.
+      const accepted = await client.POST('/v1/organizations/{orgId}/tasks', {
+        params: { path: { orgId } },
+        body: { employeeId: offlineEmployee, input: 'Summarise the week.' },
+      });
+      expect(accepted.response.status).toBe(202);
+      await cancel(accepted.data!.data.id);
+    } finally {
+      await offlineOnly.close();
+    }
+  });
+
+  it("says so when the unavailable model is the organization's default", async () => {
+    const offlineOnly = await startTestServer({ db: app.database.db, providers: ['offline'] });
+    try {
+      const client = offlineOnly.client({ accessToken: owner.token });
+      const other = (await client.POST('/v1/organizations', { body: { name: 'Anthropic by default', defaultModel: 'claude-haiku-4-5' } }))
+        .data!.data.id;
+      const employeeId = (
+        await client.POST('/v1/organizations/{orgId}/employees', {
+          params: { path: { orgId: other } },
+          body: { name: 'Inheritor', instructions: 'Work.' },
+        })
+      ).data!.data.id;
+      const refused = await client.POST('/v1/organizations/{orgId}/tasks', {
+        params: { path: { orgId: other } },
+        body: { employeeId, input: 'Work.' },
+      });
+      expect(refused.response.status).toBe(409);
+      expect(refused.error?.error.code).toBe('MODEL_UNAVAILABLE');
+      expect(refused.error?.error.message).toContain("claude-haiku-4-5 (the organization's default) runs on anthropic");
+      expect(refused.error?.error.message).toContain('set ANTHROPIC_API_KEY');
+    } finally {
+      await offlineOnly.close();
+    }
   });
 });
 

@@ -32,6 +32,8 @@ export async function startTestServer(
     rateLimits?: boolean;
     /** The LLM providers the deployment is configured for; every one unless given. */
     providers?: string[];
+    /** Webhook endpoints may be local addresses (the tests' receivers). */
+    allowPrivateWebhookUrls?: boolean;
   } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
@@ -46,6 +48,7 @@ export async function startTestServer(
       stripe: options.stripe,
       invitationUrl: 'https://app.example.com/invitations/accept',
       providers: options.providers ? new Set(options.providers) : undefined,
+      allowPrivateWebhookUrls: options.allowPrivateWebhookUrls,
     },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
     validateResponses: true,

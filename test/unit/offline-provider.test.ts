@@ -112,6 +112,19 @@ describe('the offline provider', () => {
     expect(step4.output.split('\n').slice(1)).toEqual([`Result of get_weather (${step3.toolCalls[0]!.id}): Rain.`]);
   });
 
+  it('passes its text on in pieces, line by line, that join to the output', async () => {
+    const deltas: string[] = [];
+    const completion = await provider.complete({ ...ask('Say hi.'), onDelta: (delta) => deltas.push(delta) });
+    expect(deltas.length).toBe(completion.output.split('\n').length);
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.join('')).toBe(completion.output);
+
+    const calls: string[] = [];
+    const calling = await provider.complete({ ...ask('@get_weather Paris'), onDelta: (delta) => calls.push(delta) });
+    expect(calling.output).toBe('');
+    expect(calls).toEqual([]);
+  });
+
   it('is deterministic', async () => {
     const request = ask('Check.\n@get_weather Paris\n@get_time Europe/Oslo');
     expect(await provider.complete(request)).toEqual(await provider.complete(structuredClone(request)));

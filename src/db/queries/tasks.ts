@@ -224,10 +224,15 @@ export interface StepRecord {
 
 /**
  * Records a step the model answered: its cost settled (at most what the step held), the assistant's entry and
- * the answers to refused calls in the transcript. Returns whether cancellation was requested meanwhile.
+ * the answers to refused calls in the transcript. Returns whether cancellation was requested meanwhile, and what the step was charged.
  * Throws (hint lease_lost) when this worker no longer holds the task.
  */
-export async function recordStep(tx: Tx, id: string, workerId: string, step: StepRecord): Promise<{ cancelRequested: boolean }> {
+export async function recordStep(
+  tx: Tx,
+  id: string,
+  workerId: string,
+  step: StepRecord,
+): Promise<{ cancelRequested: boolean; charged: number }> {
   const [settled] = await tx<{ charged: string }[]>`
     select staffroom.settle_task_step(${id}, ${workerId}, ${step.costCredits}, ${step.description}) as charged`;
   const [task] = await tx<{ organizationId: string; steps: number; cancelRequested: boolean }[]>`
@@ -245,7 +250,7 @@ export async function recordStep(tx: Tx, id: string, workerId: string, step: Ste
       values (${id}, ${task!.organizationId}, (select max(index) + 1 from staffroom.task_messages where task_id = ${id}),
               'tool', ${refused.content}, ${refused.toolCallId}, true)`;
   }
-  return { cancelRequested: task!.cancelRequested };
+  return { cancelRequested: task!.cancelRequested, charged: Number(settled!.charged) };
 }
 
 /** Parks a task this worker holds until the client sends the outputs of `calls`, or `expiresInMs` passes. */

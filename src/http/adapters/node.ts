@@ -42,6 +42,10 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
         : await readBody(req, options.maxBodyBytes + 1),
   };
   const response = await app.handle(request);
+  if (response.stream) {
+    await writeStream(response.stream, response, req, res);
+    return;
+  }
   if (response.status === 204 || response.status === 304) {
     res.writeHead(response.status, response.headers).end();
     return;
@@ -50,6 +54,35 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
   response.headers['Content-Length'] = String(Buffer.byteLength(response.body));
   res.writeHead(response.status, response.headers);
   res.end(req.method === 'HEAD' ? undefined : response.body);
+}
+
+/** Writes each chunk as it comes (no Content-Length); stops the stream when the client goes away. */
+async function writeStream(
+  stream: AsyncIterable<string>,
+  response: { status: number; headers: Record<string, string> },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const chunks = stream[Symbol.asyncIterator]();
+  const stop = () => void chunks.return?.();
+  res.once('close', stop);
+  res.writeHead(response.status, response.headers);
+  res.flushHeaders();
+  if (req.method === 'HEAD') {
+    stop();
+    res.end();
+    return;
+  }
+  try {
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      if (res.destroyed) break;
+      res.write(next.value);
+    }
+  } finally {
+    res.off('close', stop);
+    stop();
+    res.end();
+  }
 }
 
 // The docs page's tag and policy, computed once per page built.

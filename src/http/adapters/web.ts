@@ -15,6 +15,23 @@ export async function handleWebRequest(app: App, request: Request, stripPrefix?:
     // Netlify puts the client's address in this header, replacing any the client sent.
     clientAddress: request.headers.get('x-nf-client-connection-ip') ?? undefined,
   });
+  if (response.stream) return new Response(request.method === 'HEAD' ? null : readable(response.stream), response);
   const noBody = response.status === 204 || response.status === 304 || request.method === 'HEAD';
   return new Response(noBody ? null : response.body, { status: response.status, headers: response.headers });
+}
+
+/** A stream of text as a web ReadableStream, pulled as the platform sends it; canceled when the client goes away. */
+function readable(stream: AsyncIterable<string>): ReadableStream<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]();
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(encoder.encode(next.value));
+    },
+    async cancel() {
+      await chunks.return?.();
+    },
+  });
 }

@@ -1,9 +1,12 @@
 // Anthropic Messages API.
 import {
-  postJson,
+  eventJson,
   ProviderError,
+  requestEventStream,
+  sanitizeProviderMessage,
   tokenCount,
   toolCallInput,
+  toolCallInputFromJson,
   type ChatMessage,
   type Completion,
   type CompletionRequest,
@@ -11,10 +14,28 @@ import {
   type ToolCall,
 } from './provider.js';
 
-interface Message {
-  content?: { type?: unknown; text?: unknown; id?: unknown; name?: unknown; input?: unknown }[];
-  usage?: { input_tokens?: unknown; output_tokens?: unknown; cache_read_input_tokens?: unknown; cache_creation_input_tokens?: unknown };
+interface Usage {
+  input_tokens?: unknown;
+  output_tokens?: unknown;
+  cache_read_input_tokens?: unknown;
+  cache_creation_input_tokens?: unknown;
 }
+
+/** One event of the stream; `type` says which fields it has. */
+interface StreamEvent {
+  type?: unknown;
+  index?: unknown;
+  message?: { usage?: Usage | null } | null;
+  content_block?: { type?: unknown; text?: unknown; id?: unknown; name?: unknown; input?: unknown } | null;
+  delta?: { type?: unknown; text?: unknown; partial_json?: unknown } | null;
+  usage?: Usage | null;
+  error?: { type?: unknown; message?: unknown } | null;
+}
+
+/** A content block as its pieces arrive; other kinds (thinking and the like) are skipped, as they were whole. */
+type StreamedBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: unknown; name: unknown; input: unknown; json: string };
+
+const usageFields = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
 
 type ContentBlock =
   | { type: 'text'; text: string }
@@ -63,7 +84,7 @@ export function createAnthropicProvider(options: { apiKey: string; baseUrl?: str
     name: 'anthropic',
     async complete(request: CompletionRequest): Promise<Completion> {
       const tools = request.tools ?? [];
-      const body = (await postJson(
+      const events = requestEventStream(
         'anthropic',
         `${baseUrl}/v1/messages`,
         { 'x-api-key': options.apiKey, 'anthropic-version': '2023-06-01' },
@@ -75,28 +96,79 @@ export function createAnthropicProvider(options: { apiKey: string; baseUrl?: str
           ...(tools.length > 0
             ? { tools: tools.map((tool) => ({ name: tool.name, description: tool.description, input_schema: tool.inputSchema })) }
             : {}),
+          stream: true,
         },
         { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal },
-      )) as Message;
-      const blocks = Array.isArray(body.content) ? body.content : undefined;
-      const texts = blocks?.filter((b) => b?.type === 'text').map((b) => b.text);
-      const toolUses = blocks?.filter((b) => b?.type === 'tool_use') ?? [];
-      const input = tokenCount(body.usage?.input_tokens);
-      const output = tokenCount(body.usage?.output_tokens);
-      const cacheRead = tokenCount(body.usage?.cache_read_input_tokens, 0);
-      const cacheWrite = tokenCount(body.usage?.cache_creation_input_tokens, 0);
-      if (!texts || texts.some((t) => typeof t !== 'string') || [input, output, cacheRead, cacheWrite].some(Number.isNaN)) {
+      );
+      const blocks = new Map<number, StreamedBlock>();
+      const usage: Usage = {};
+      let stopped = false;
+      const broken = () => new ProviderError('anthropic', "anthropic sent a stream that is not in the protocol's shape", true);
+      for await (const event of events) {
+        const data = eventJson('anthropic', event) as StreamEvent;
+        const type = data.type ?? event.event;
+        if (type === 'message_start' || type === 'message_delta') {
+          // message_start has the input counts, message_delta the final output count (and, lately, all of them again).
+          const counts = type === 'message_start' ? data.message?.usage : data.usage;
+          for (const field of usageFields) if (counts?.[field] !== undefined && counts[field] !== null) usage[field] = counts[field];
+        } else if (type === 'content_block_start') {
+          const block = data.content_block;
+          if (typeof data.index !== 'number') throw broken();
+          if (block?.type === 'text') {
+            const text = typeof block.text === 'string' ? block.text : '';
+            blocks.set(data.index, { type: 'text', text });
+            if (text) request.onDelta?.(text);
+          } else if (block?.type === 'tool_use') {
+            blocks.set(data.index, { type: 'tool_use', id: block.id, name: block.name, input: block.input, json: '' });
+          }
+        } else if (type === 'content_block_delta') {
+          const block = typeof data.index === 'number' ? blocks.get(data.index) : undefined;
+          const delta = data.delta;
+          if (delta?.type === 'text_delta') {
+            if (block?.type !== 'text' || typeof delta.text !== 'string') throw broken();
+            block.text += delta.text;
+            if (delta.text) request.onDelta?.(delta.text);
+          } else if (delta?.type === 'input_json_delta') {
+            if (block?.type !== 'tool_use' || typeof delta.partial_json !== 'string') throw broken();
+            block.json += delta.partial_json;
+          }
+        } else if (type === 'error') {
+          const kind = typeof data.error?.type === 'string' ? data.error.type : 'error';
+          throw new ProviderError(
+            'anthropic',
+            `anthropic failed mid-answer: ${kind}: ${sanitizeProviderMessage(data.error?.message)}`,
+            kind === 'overloaded_error' || kind === 'api_error',
+          );
+        } else if (type === 'message_stop') {
+          stopped = true;
+          break;
+        }
+        // ping, content_block_stop and event types added later need nothing.
+      }
+      const ordered = [...blocks.entries()].sort(([a], [b]) => a - b).map(([, block]) => block);
+      const input = tokenCount(usage.input_tokens);
+      const output = tokenCount(usage.output_tokens);
+      const cacheRead = tokenCount(usage.cache_read_input_tokens, 0);
+      const cacheWrite = tokenCount(usage.cache_creation_input_tokens, 0);
+      if (!stopped) throw new ProviderError('anthropic', 'anthropic ended its stream before the end of the answer', true);
+      if ([input, output, cacheRead, cacheWrite].some(Number.isNaN)) {
         throw new ProviderError('anthropic', 'anthropic sent a response without text content or token usage', true);
       }
+      const toolUses = ordered.filter((b) => b.type === 'tool_use');
       if (toolUses.some((b) => typeof b.id !== 'string' || typeof b.name !== 'string')) {
         throw new ProviderError('anthropic', 'anthropic sent a tool call without an id or a name', true);
       }
-      const toolCalls: ToolCall[] = toolUses.map((b) => ({ id: b.id as string, name: b.name as string, ...toolCallInput(b.input) }));
+      // Without input pieces the input is the one the block started with ({} for a tool without parameters).
+      const toolCalls: ToolCall[] = toolUses.map((b) => ({
+        id: b.id as string,
+        name: b.name as string,
+        ...(b.json ? toolCallInputFromJson(b.json) : toolCallInput(b.input ?? {})),
+      }));
       // input_tokens excludes cache reads and writes; writes are billed as input here.
       return {
         provider: 'anthropic',
         model: request.model,
-        output: (texts as string[]).join(''),
+        output: ordered.map((b) => (b.type === 'text' ? b.text : '')).join(''),
         toolCalls,
         usage: { inputTokens: input + cacheWrite, outputTokens: output, cachedInputTokens: cacheRead },
       };

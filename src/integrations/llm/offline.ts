@@ -102,6 +102,8 @@ export function createOfflineProvider(): LlmProvider {
         ...request.messages.flatMap((m) => [m.content, ...(m.role === 'assistant' ? m.toolCalls.map((c) => JSON.stringify(c.input)) : [])]),
         tools.length > 0 ? JSON.stringify(tools) : '',
       ].join('');
+      // Streamed line by line, as a model's text would arrive in pieces.
+      if (output) for (const line of output.split(/(?<=\n)/)) request.onDelta?.(line);
       const written = output + (toolCalls.length > 0 ? JSON.stringify(toolCalls) : '');
       return {
         provider: 'offline',

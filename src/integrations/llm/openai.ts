@@ -1,7 +1,9 @@
 // OpenAI-compatible chat completions: OpenAI, OpenRouter, Groq, Ollama, vLLM and others speak it.
 import {
-  postJson,
+  eventJson,
   ProviderError,
+  requestEventStream,
+  sanitizeProviderMessage,
   tokenCount,
   toolCallInput,
   toolCallInputFromJson,
@@ -12,14 +14,28 @@ import {
   type ToolCall,
 } from './provider.js';
 
-interface ChatCompletion {
-  choices?: { message?: { content?: unknown; tool_calls?: unknown } }[];
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null };
+interface Usage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  prompt_tokens_details?: { cached_tokens?: unknown } | null;
+}
+
+/** One `chat.completion.chunk`; the last one, asked for by `include_usage`, has the usage and no choices. */
+interface ChatCompletionChunk {
+  choices?: { delta?: { content?: unknown; tool_calls?: unknown } | null }[] | null;
+  usage?: Usage | null;
+  /** Some compatible servers report a failure inside the stream. */
+  error?: { message?: unknown } | null;
 }
 
 interface FunctionCall {
   id?: unknown;
   function?: { name?: unknown; arguments?: unknown };
+}
+
+/** A piece of a call: `index` says which; id and name come first, the arguments' JSON text in pieces after. */
+interface FunctionCallDelta extends FunctionCall {
+  index?: unknown;
 }
 
 function toOpenAiMessage(message: ChatMessage) {
@@ -63,13 +79,38 @@ function readToolCalls(raw: unknown): ToolCall[] | undefined {
   return calls;
 }
 
+/** Adds a chunk's pieces of tool calls to those so far, by index; false when they are not in the protocol's shape. */
+function addToolCallDeltas(calls: Map<number, FunctionCall>, raw: unknown): boolean {
+  if (raw === undefined || raw === null) return true;
+  if (!Array.isArray(raw)) return false;
+  for (const delta of raw as (FunctionCallDelta | null)[]) {
+    // Servers that send each call whole may leave out the index: a new id starts a call, else it continues the last.
+    const index =
+      typeof delta?.index === 'number'
+        ? delta.index
+        : typeof delta?.id === 'string' && ![...calls.values()].some((call) => call.id === delta.id)
+          ? calls.size
+          : Math.max(0, calls.size - 1);
+    const call = calls.get(index) ?? { function: { arguments: '' } };
+    calls.set(index, call);
+    const fn = call.function!;
+    if (call.id === undefined && delta?.id !== undefined && delta.id !== null) call.id = delta.id;
+    if (fn.name === undefined && delta?.function?.name !== undefined && delta.function.name !== null) fn.name = delta.function.name;
+    const piece = delta?.function?.arguments;
+    // Some compatible servers send the object itself instead of its JSON.
+    if (typeof piece === 'string') fn.arguments = typeof fn.arguments === 'string' ? fn.arguments + piece : piece;
+    else if (piece !== undefined && piece !== null) fn.arguments = piece;
+  }
+  return true;
+}
+
 export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string; timeoutMs?: number }): LlmProvider {
   const baseUrl = (options.baseUrl ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
   return {
     name: 'openai',
     async complete(request: CompletionRequest): Promise<Completion> {
       const tools = request.tools ?? [];
-      const body = (await postJson(
+      const events = requestEventStream(
         'openai',
         `${baseUrl}/chat/completions`,
         { Authorization: `Bearer ${options.apiKey}` },
@@ -85,25 +126,43 @@ export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string
                 })),
               }
             : {}),
+          stream: true,
+          stream_options: { include_usage: true },
         },
         { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal },
-      )) as ChatCompletion;
-      const message = body.choices?.[0]?.message;
-      const content = message?.content;
-      const toolCalls = readToolCalls(message?.tool_calls);
-      const prompt = tokenCount(body.usage?.prompt_tokens);
-      const completion = tokenCount(body.usage?.completion_tokens);
-      const cached = tokenCount(body.usage?.prompt_tokens_details?.cached_tokens, 0);
+      );
+      // content stays undefined when the model only called tools (it sends null then).
+      let content: string | undefined;
+      const calls = new Map<number, FunctionCall>();
+      let usage: Usage | undefined;
+      for await (const event of events) {
+        if (event.data === '[DONE]') break;
+        const chunk = eventJson('openai', event) as ChatCompletionChunk;
+        if (chunk.error)
+          throw new ProviderError('openai', `openai failed mid-answer: ${sanitizeProviderMessage(chunk.error.message)}`, true);
+        if (chunk.usage) usage = chunk.usage;
+        const delta = Array.isArray(chunk.choices) ? chunk.choices[0]?.delta : undefined;
+        if (typeof delta?.content === 'string') {
+          content = (content ?? '') + delta.content;
+          if (delta.content) request.onDelta?.(delta.content);
+        }
+        if (!addToolCallDeltas(calls, delta?.tool_calls)) {
+          throw new ProviderError('openai', 'openai sent tool calls without an id or a name', true);
+        }
+      }
+      const toolCalls = readToolCalls([...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call));
+      const prompt = tokenCount(usage?.prompt_tokens);
+      const completion = tokenCount(usage?.completion_tokens);
+      const cached = tokenCount(usage?.prompt_tokens_details?.cached_tokens, 0);
       if (!toolCalls) throw new ProviderError('openai', 'openai sent tool calls without an id or a name', true);
-      if ((typeof content !== 'string' && toolCalls.length === 0) || [prompt, completion, cached].some(Number.isNaN) || cached > prompt) {
+      if ((content === undefined && toolCalls.length === 0) || [prompt, completion, cached].some(Number.isNaN) || cached > prompt) {
         throw new ProviderError('openai', 'openai sent a response without a message or token usage', true);
       }
       // prompt_tokens includes the cached ones; they are billed apart.
       return {
         provider: 'openai',
         model: request.model,
-        // content is null when the model only called tools.
-        output: typeof content === 'string' ? content : '',
+        output: content ?? '',
         toolCalls,
         usage: { inputTokens: prompt - cached, outputTokens: completion, cachedInputTokens: cached },
       };

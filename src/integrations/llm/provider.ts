@@ -47,6 +47,8 @@ export interface CompletionRequest {
   maxOutputTokens: number;
   /** Aborts the call: a canceled task or a shutting-down worker. */
   signal?: AbortSignal;
+  /** Called with each piece of the model's text as it arrives; the pieces join to the Completion's `output`. */
+  onDelta?: (text: string) => void;
 }
 
 export interface Completion {
@@ -82,7 +84,7 @@ export class ProviderError extends Error {
 }
 
 /** A provider's own error text, shortened and with anything that looks like a credential removed. */
-function sanitizeProviderMessage(text: unknown): string {
+export function sanitizeProviderMessage(text: unknown): string {
   const message = typeof text === 'string' ? text : 'no message';
   return message
     .replace(/\b(sk|pk|rk|key)[-_][A-Za-z0-9_-]{8,}/g, '[redacted]')
@@ -92,53 +94,135 @@ function sanitizeProviderMessage(text: unknown): string {
     .slice(0, 300);
 }
 
-/** POSTs JSON with a timeout; maps network failures, timeouts and non-2xx answers to ProviderError. */
-export async function postJson(
+/** A non-2xx answer as a ProviderError: 408, 409, 429 and 5xx are transient. */
+async function httpError(provider: ProviderName, response: Response): Promise<ProviderError> {
+  const text = await response.text().catch(() => '');
+  let detail: unknown;
+  try {
+    detail = (JSON.parse(text) as { error?: { message?: unknown } } | null)?.error?.message;
+  } catch {
+    detail = undefined;
+  }
+  const transient = response.status === 408 || response.status === 409 || response.status === 429 || response.status >= 500;
+  return new ProviderError(
+    provider,
+    `${provider} answered ${response.status}: ${sanitizeProviderMessage(detail ?? response.statusText)}`,
+    transient,
+    response.status,
+  );
+}
+
+/** One server-sent event: its `event` field ('message' when it has none) and its data lines joined. */
+export interface ServerSentEvent {
+  event: string;
+  data: string;
+}
+
+/** Cuts decoded text into server-sent events as it arrives (fields, comments, CR, LF or CRLF line ends). */
+function serverSentEventParser(): (text: string) => ServerSentEvent[] {
+  let buffer = '';
+  let event = '';
+  let data: string[] = [];
+  const lineEnd = /\r\n|\r|\n/g;
+  return (text) => {
+    buffer += text;
+    const events: ServerSentEvent[] = [];
+    let start = 0;
+    lineEnd.lastIndex = 0;
+    for (let match = lineEnd.exec(buffer); match; match = lineEnd.exec(buffer)) {
+      // A CR that ends the text may be the first half of a CRLF.
+      if (match[0] === '\r' && match.index === buffer.length - 1) break;
+      const line = buffer.slice(start, match.index);
+      start = lineEnd.lastIndex;
+      if (line === '') {
+        if (data.length > 0) events.push({ event: event || 'message', data: data.join('\n') });
+        event = '';
+        data = [];
+      } else if (!line.startsWith(':')) {
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(colon + (line[colon + 1] === ' ' ? 2 : 1));
+        if (field === 'data') data.push(value);
+        else if (field === 'event') event = value;
+      }
+    }
+    buffer = buffer.slice(start);
+    return events;
+  };
+}
+
+/**
+ * POSTs JSON asking for a streamed answer and yields its server-sent events as they arrive. Network failures,
+ * timeouts (over the whole call), non-2xx answers, an answer that is not an event stream and a stream that breaks
+ * become ProviderError; the caller's abort ends the reading at once, even between events already received.
+ */
+export async function* requestEventStream(
   provider: ProviderName,
   url: string,
   headers: Record<string, string>,
   body: unknown,
   options: { timeoutMs: number; signal?: AbortSignal },
-): Promise<unknown> {
-  const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
+): AsyncGenerator<ServerSentEvent, void, undefined> {
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const transportError = (error: unknown, started: boolean): ProviderError => {
+    if (options.signal?.aborted) return new ProviderError(provider, `${provider} call aborted`, false, undefined, { cause: error });
+    const message = deadline.aborted
+      ? `${provider} did not ${started ? 'finish its answer' : 'answer'} within ${options.timeoutMs} ms`
+      : started
+        ? `${provider} broke off its answer`
+        : `${provider} could not be reached`;
+    return new ProviderError(provider, message, true, undefined, { cause: error });
+  };
   let response: Response;
   try {
     response = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', ...headers },
       body: JSON.stringify(body),
-      signal: AbortSignal.any(signals),
+      signal: AbortSignal.any([deadline, ...(options.signal ? [options.signal] : [])]),
     });
   } catch (error) {
-    if (options.signal?.aborted) throw new ProviderError(provider, `${provider} call aborted`, false, undefined, { cause: error });
-    const timedOut = (error as Error).name === 'TimeoutError';
-    throw new ProviderError(
-      provider,
-      timedOut ? `${provider} did not answer within ${options.timeoutMs} ms` : `${provider} could not be reached`,
-      true,
-      undefined,
-      { cause: error },
-    );
+    throw transportError(error, false);
   }
-  const text = await response.text().catch(() => '');
-  let parsed: unknown;
+  if (!response.ok) throw await httpError(provider, response);
+  if (!response.body || !/^text\/event-stream\b/i.test(response.headers.get('content-type') ?? '')) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new ProviderError(provider, `${provider} sent a response that is not an event stream`, true, response.status);
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const parse = serverSentEventParser();
   try {
-    parsed = text ? JSON.parse(text) : undefined;
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        throw transportError(error, true);
+      }
+      // An event cut off by the end of the stream is dropped, as the format says; the adapters then miss its end.
+      if (chunk.done) return;
+      for (const event of parse(decoder.decode(chunk.value, { stream: true }))) {
+        if (options.signal?.aborted) throw transportError(options.signal.reason, true);
+        yield event;
+      }
+    }
+  } finally {
+    // Ends the download when the reading stops early: the answer's end, a broken event or the caller's abort.
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/** An event's data as a JSON object; anything else is a broken stream. */
+export function eventJson(provider: ProviderName, event: ServerSentEvent): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(event.data);
   } catch {
-    parsed = undefined;
+    value = undefined;
   }
-  if (!response.ok) {
-    const detail = (parsed as { error?: { message?: unknown } } | undefined)?.error?.message;
-    const transient = response.status === 408 || response.status === 409 || response.status === 429 || response.status >= 500;
-    throw new ProviderError(
-      provider,
-      `${provider} answered ${response.status}: ${sanitizeProviderMessage(detail ?? response.statusText)}`,
-      transient,
-      response.status,
-    );
-  }
-  if (parsed === undefined) throw new ProviderError(provider, `${provider} sent a response that is not JSON`, true, response.status);
-  return parsed;
+  if (!isJsonObject(value)) throw new ProviderError(provider, `${provider} sent a stream event that is not a JSON object`, true);
+  return value;
 }
 
 /** A token count from a provider's JSON: a non-negative integer, `absent` when missing, else NaN. */
