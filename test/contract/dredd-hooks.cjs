@@ -17,11 +17,15 @@ const exampleIds = {
   keyId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
   employeeId: '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f',
   taskId: '7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918',
+  endpointId: '6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d',
+  deliveryId: '2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091',
 };
 // Request bodies that must carry a fixture's secret rather than the example's.
 const fixtureBodies = {
   acceptInvitation: () => ({ token: fixture.invitationToken }),
   submitToolOutputs: () => ({ outputs: fixture.toolOutputs }),
+  // The example's URL is on the internet; the fixture's receiver is local (the server allows local addresses).
+  createWebhookEndpoint: () => ({ url: fixture.webhookUrl, eventTypes: ['task.succeeded', 'task.failed'] }),
 };
 
 const contract = JSON.parse(readFileSync(resolve(__dirname, '../../src/generated/openapi.json'), 'utf8'));
@@ -110,6 +114,12 @@ hooks.beforeEachValidation((transaction) => {
   // Dredd compares a text body with its example letter for letter: an agent file of the fixture's own
   // employee must have the file's shape instead (front matter, then instructions).
   const type = expected && (expected['Content-Type'] || expected['content-type']);
+  // An event stream is compared by its framing: the example is one task's events, the fixture's another's.
+  if (typeof type === 'string' && type.startsWith('text/event-stream') && transaction.real) {
+    if (/^retry: \d+\n\n((id|event|data): [^\n]*\n|\n|:[^\n]*\n)*$/.test(transaction.real.body))
+      transaction.expected.body = transaction.real.body;
+    else transaction.fail = `not an event stream: ${String(transaction.real.body).slice(0, 80)}`;
+  }
   if (typeof type === 'string' && type.startsWith('text/markdown') && transaction.real) {
     if (/^---\nname: [a-z0-9-]+\n[\s\S]*\n---\n\n[\s\S]+$/.test(transaction.real.body)) transaction.expected.body = transaction.real.body;
     else transaction.fail = `not an agent file: ${String(transaction.real.body).slice(0, 80)}`;

@@ -30,7 +30,12 @@ beforeAll(async () => {
     STRIPE_PRICE_CREDITS_100K: 'price_credits_test',
     BILLING_REDIRECT_ORIGINS: 'https://app.example.com',
   });
-  server = await startTestServer({ db: database.db, stripe: { config: stripe, client: createStripeClient(stripe) } });
+  // Webhook endpoints point at a local address, which only a deployment for local development allows.
+  server = await startTestServer({
+    db: database.db,
+    stripe: { config: stripe, client: createStripeClient(stripe) },
+    allowPrivateWebhookUrls: true,
+  });
   const user = await signUp(database.db, 'dredd@example.com');
   const org = await server.client({ accessToken: user.token }).POST('/v1/organizations', { body: { name: 'Dredd fixture' } });
   const orgId = org.data!.data.id;
@@ -71,6 +76,17 @@ beforeAll(async () => {
     },
   });
   const waiting = await waitingTaskElsewhere(client);
+  // Endpoints for the webhook operations (one to delete), registered before the fixture task runs, so that its
+  // task.succeeded is a delivery to list and send again.
+  const webhookUrl = 'http://127.0.0.1:9/hooks';
+  const endpoint = async () =>
+    (
+      await client.POST('/v1/organizations/{orgId}/webhook-endpoints', {
+        params: { path: { orgId } },
+        body: { url: webhookUrl, eventTypes: ['task.succeeded', 'task.failed'] },
+      })
+    ).data!.data.id;
+  const [endpointId, doomedEndpointId] = [await endpoint(), await endpoint()];
   fixture = {
     token: user.token,
     orgId,
@@ -79,16 +95,23 @@ beforeAll(async () => {
     keyId: key.data!.data.id,
     employeeId: employee.data!.data.id,
     taskId: await finishedTask(client, orgId, employee.data!.data.id),
+    endpointId,
+    webhookUrl,
     // cancelTask needs a task that is still queued, in an organization whose task list dredd does not read;
     // submitToolOutputs one that waits for the outputs of its tool calls.
     overrides: {
       cancelTask: await queuedTaskElsewhere(client),
       submitToolOutputs: { orgId: waiting.orgId, taskId: waiting.taskId },
+      deleteWebhookEndpoint: { endpointId: doomedEndpointId },
     } as never,
     toolOutputs: waiting.outputs,
     invitationToken: forUser.data!.data.token!,
     webhookSecret,
   };
+  const deliveries = await client.GET('/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/deliveries', {
+    params: { path: { orgId, endpointId } },
+  });
+  fixture.deliveryId = deliveries.data!.data[0]!.id;
 });
 async function finishedTask(client: StaffroomClient, orgId: string, employeeId: string): Promise<string> {
   const task = await client.POST('/v1/organizations/{orgId}/tasks', {

@@ -52,7 +52,9 @@ export function contractProblems(pathTemplate: string, method: string, status: n
 /** SDK middleware: throws when a response does not conform to the contract. */
 export const contractCheck: Middleware = {
   async onResponse({ request, response, schemaPath }) {
-    const text = await response.clone().text();
+    // A stream is checked by its status and media type: its body is read by the caller as it comes.
+    const streamed = (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
+    const text = streamed ? 'stream' : await response.clone().text();
     let body: unknown = text;
     if ((response.headers.get('content-type') ?? '').includes('json') && text) body = JSON.parse(text);
     if (text === '') body = undefined;

@@ -34,7 +34,9 @@ export async function sendRequest(baseUrl: string, request: FuzzRequest): Promis
     // A hang is a failure to report, not a test that never ends.
     signal: AbortSignal.timeout(15_000),
   });
-  const text = await response.text();
+  const text = (response.headers.get('content-type') ?? '').startsWith('text/event-stream')
+    ? await firstEvents(response)
+    : await response.text();
   let body: unknown = text === '' ? undefined : text;
   try {
     if (text) body = JSON.parse(text);
@@ -42,6 +44,31 @@ export async function sendRequest(baseUrl: string, request: FuzzRequest): Promis
     // left as text: the checks report it
   }
   return { status: response.status, headers: response.headers, text, body };
+}
+
+/** The start of an event stream (up to its first event, or a second of it), then the connection is dropped. */
+async function firstEvents(response: Response): Promise<string> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const deadline = Date.now() + 1_000;
+  try {
+    while (Date.now() < deadline && !/(^|\n)id: [^\n]*\n[\s\S]*?\n\n/.test(text)) {
+      const next = await Promise.race([reader.read(), new Promise<undefined>((resolve) => setTimeout(resolve, 1_000))]);
+      if (!next || next.done) break;
+      text += decoder.decode(next.value, { stream: true });
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return text;
+}
+
+/** Whether a text is Server-Sent Events as the contract frames them: fields, comments and blank lines only. */
+function streamProblems(text: string): string[] {
+  const lines = text.split('\n');
+  const bad = lines.find((line) => line !== '' && !/^(id|event|data|retry): /.test(line) && !line.startsWith(':'));
+  return bad === undefined ? [] : [`not an event stream: ${JSON.stringify(bad.slice(0, 60))}`];
 }
 
 // The app's default MAX_BODY_BYTES: a larger body is refused before routing.
@@ -54,6 +81,8 @@ const errorEnvelope = ajv.getSchema('contract#/components/schemas/ErrorEnvelope'
 
 function envelopeProblems(response: FuzzResponse): string[] {
   if (response.status === 204) return response.text === '' ? [] : ['204 with a body'];
+  if (response.status === 200 && (response.headers.get('content-type') ?? '').startsWith('text/event-stream'))
+    return streamProblems(response.text);
   const problems: string[] = [];
   if (!(response.headers.get('content-type') ?? '').startsWith('application/json'))
     problems.push(`content type is ${response.headers.get('content-type')}`);
