@@ -28,7 +28,7 @@ const layerRules = Object.entries(higherLayers).map(([layer, forbidden]) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', '.data/', 'src/generated/', 'sdk/**/*.d.ts'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', '.data/', 'src/generated/', 'sdk/dist/', 'sdk/src/generated/', 'sdk/**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

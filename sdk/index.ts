@@ -1,37 +1,19 @@
-// The typed Staffroom client: openapi-fetch over the types generated from the contract. The same code
-// talks to the Prism mock, a local server or production; only `baseUrl` changes.
-import createClient, { type Client, type ClientOptions, type Middleware } from 'openapi-fetch';
-import type { components, operations, paths } from '../src/generated/api.js';
-
-export type { components, operations, paths };
-/** Answers typed as JSON: a representation in another media type (an employee as Markdown) is asked for with `Accept` and `parseAs: 'text'`. */
-export type StaffroomClient = Client<paths, 'application/json'>;
-
-export interface StaffroomClientOptions {
-  /** e.g. `http://localhost:3000` (local), `http://127.0.0.1:4010` (mock) or the production URL. */
-  baseUrl: string;
-  /** A Supabase access token, sent as `Authorization: Bearer`. */
-  accessToken?: string | (() => string | Promise<string>);
-  /** An organization API key, sent as `X-Api-Key`. */
-  apiKey?: string;
-  fetch?: ClientOptions['fetch'];
-  headers?: Record<string, string>;
-}
-
-export function createStaffroomClient(options: StaffroomClientOptions): StaffroomClient {
-  const client = createClient<paths, 'application/json'>({
-    baseUrl: options.baseUrl.replace(/\/+$/, ''),
-    headers: options.headers,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
-  const credentials: Middleware = {
-    async onRequest({ request }) {
-      const token = typeof options.accessToken === 'function' ? await options.accessToken() : options.accessToken;
-      if (token) request.headers.set('Authorization', `Bearer ${token}`);
-      if (options.apiKey) request.headers.set('X-Api-Key', options.apiKey);
-      return request;
-    },
-  };
-  client.use(credentials);
-  return client;
-}
+// @staffroom/sdk: the typed Staffroom client and its helpers, typed from the contract (api/openapi.yaml).
+// Runs in browsers and Node ≥ 20: it uses only fetch, TextDecoder and Web Crypto.
+export type { components, operations, paths } from './src/generated/api.js';
+export { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions, type SupabaseAuthSource } from './src/client.js';
+export { StaffroomError, StaffroomNetworkError, StaffroomTimeoutError, unwrap, type ErrorCode, type ErrorDetail } from './src/errors.js';
+export { paginate, type ListItem, type ListParams, type ListPath } from './src/pagination.js';
+export { importEmployee, type Employee } from './src/employees.js';
+export {
+  isFinalStatus,
+  streamTaskEvents,
+  waitForTask,
+  type Event,
+  type EventType,
+  type StreamTaskEventsOptions,
+  type Task,
+  type TaskStatus,
+  type WaitForTaskOptions,
+} from './src/tasks.js';
+export { verifyWebhook, WebhookVerificationError, type WebhookHeaders, type WebhookPayload } from './src/webhooks.js';

@@ -132,7 +132,11 @@ export interface HandlerOutput {
 export function success(result: HandlerOutput): Outcome {
   if (result.status === 204) return { status: 204, headers: result.headers };
   if (result.stream) {
-    return { status: result.status, stream: result.stream.chunks, headers: { ...result.headers, 'Content-Type': result.stream.contentType } };
+    return {
+      status: result.status,
+      stream: result.stream.chunks,
+      headers: { ...result.headers, 'Content-Type': result.stream.contentType },
+    };
   }
   // Another media type the operation declares (an employee as Markdown): the text itself, not the envelope.
   if (result.representation) {

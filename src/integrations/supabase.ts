@@ -1,7 +1,8 @@
 // Supabase Auth's admin API, used only to email invitations when a project is configured
-// (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY). Called outside any database transaction. This is the auth
-// client that @supabase/supabase-js wraps; the full client also builds a realtime client, which needs a
-// WebSocket that Node 20 does not have, for nothing we use. Loaded on the first invitation, not at start.
+// (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY). Called outside any database transaction. AuthAdminApi is what
+// @supabase/supabase-js's `auth.admin` is, at the same pinned version; supabase-js's createClient is not used
+// because on Node 20 it throws unless given a WebSocket for its realtime client, which this never uses.
+// Loaded on the first invitation, not at start.
 import type { AuthAdminApi } from '@supabase/auth-js';
 import type { InvitationMailer } from '../kernel/context.js';
 export type { InvitationMailer };

@@ -34,7 +34,11 @@ async function checkUrl(ctx: RequestContext, url: string): Promise<void> {
   if (!check.ok) throw validationError('body.url', `cannot receive webhooks: ${check.reason}`);
 }
 
-export async function createWebhookEndpoint(ctx: RequestContext, orgId: string, input: WebhookEndpointCreate): Promise<IssuedWebhookEndpoint> {
+export async function createWebhookEndpoint(
+  ctx: RequestContext,
+  orgId: string,
+  input: WebhookEndpointCreate,
+): Promise<IssuedWebhookEndpoint> {
   // The caller's role first (a member learns nothing of how a URL resolves), then the URL, outside any transaction.
   await asCaller(ctx, (tx) => requireManager(tx, orgId));
   await checkUrl(ctx, input.url);

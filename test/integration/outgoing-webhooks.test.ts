@@ -35,7 +35,7 @@ async function startReceiver(secret: () => string) {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      let verified = false;
+      let verified: boolean;
       try {
         new Webhook(secret()).verify(body, {
           'webhook-id': String(req.headers['webhook-id']),

@@ -54,7 +54,7 @@ async function firstEvents(response: Response): Promise<string> {
   const deadline = Date.now() + 1_000;
   try {
     while (Date.now() < deadline && !/(^|\n)id: [^\n]*\n[\s\S]*?\n\n/.test(text)) {
-      const next = await Promise.race([reader.read(), new Promise<undefined>((resolve) => setTimeout(resolve, 1_000))]);
+      const next = await Promise.race([reader.read(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000))]);
       if (!next || next.done) break;
       text += decoder.decode(next.value, { stream: true });
     }

@@ -64,7 +64,8 @@ export async function startTestServer(
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     baseUrl,
-    client: (clientOptions = {}) => withContractCheck(createStaffroomClient({ baseUrl, ...clientOptions })),
+    // Tests assert the service's own answers (a 429, a 503): the SDK's retries are off unless a test asks for them.
+    client: (clientOptions = {}) => withContractCheck(createStaffroomClient({ baseUrl, retries: 0, ...clientOptions })),
     close: () => new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
   };
 }
