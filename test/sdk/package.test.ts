@@ -2,14 +2,18 @@
 // else: it has no dependencies), and used from plain JavaScript, against the real service and then, with only
 // the base URL changed, against the Prism mock. Its type declarations must also stand alone.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from '../support/app.js';
 import { freePort, require, startNodeProcess, type Started } from '../support/processes.js';
-import { signUp } from '../support/server.js';
+import { pino } from 'pino';
+import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
+import { createWebhookDispatcher } from '../../src/services/webhook-dispatcher.js';
+import { createWorker } from '../../src/services/worker.js';
+import { signUp, startTestServer } from '../support/server.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -148,5 +152,34 @@ await client.GET('/v1/nowhere');
       (error: { stdout?: string; stderr?: string }) => ({ stdout: `${error.stdout}${error.stderr}` }),
     );
     expect(tsc.stdout).toBe('');
+  });
+
+  it("runs the first-five-minutes example: a task's events as they happen, then its signed webhook", { timeout: 60_000 }, async () => {
+    // As `WEBHOOKS_ALLOW_PRIVATE_URLS=true npm start` with no provider keys: its workers run tasks and send webhooks.
+    const server = await startTestServer({ db: app.database.db, allowPrivateWebhookUrls: true, providers: ['offline'] });
+    const log = pino({ level: 'silent' });
+    const worker = createWorker({ db: app.database.db, providers: { offline: createOfflineProvider() }, log, pollMs: 100 });
+    const dispatcher = createWebhookDispatcher({ db: app.database.db, log, allowPrivate: true, pollMs: 100 });
+    worker.start();
+    dispatcher.start();
+    try {
+      copyFileSync(join(root, 'examples/follow-task.mjs'), join(project, 'follow-task.mjs'));
+      const user = await signUp(app.database.db, 'five-minutes@example.com');
+      const { stdout } = await run(process.execPath, ['follow-task.mjs'], {
+        cwd: project,
+        env: { ...process.env, STAFFROOM_URL: server.baseUrl, STAFFROOM_TOKEN: user.token },
+      });
+      const lines = stdout.trim().split('\n');
+      expect(lines[0]).toBe('hired release-notes-writer on the organization default model');
+      const events = lines.filter((line) => line.startsWith('event ')).map((line) => line.split(' ')[2]);
+      expect(events[0]).toBe('task.queued');
+      expect(events[1]).toBe('task.running');
+      expect(events.slice(2, -2).every((type) => type === 'task.output_delta')).toBe(true);
+      expect(events.slice(-2)).toEqual(['task.step_completed', 'task.succeeded']);
+      expect(lines.at(-1)).toMatch(/^webhook \S+ verified: task\.succeeded for task this one$/);
+    } finally {
+      await Promise.all([worker.stop(), dispatcher.stop()]);
+      await server.close();
+    }
   });
 });
