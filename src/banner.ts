@@ -47,6 +47,12 @@ export function startupBanner(info: BannerInfo): string {
     ['OpenAI-compatible', on('OPENAI_API_KEY', openaiBase)],
     ['Anthropic', on('ANTHROPIC_API_KEY')],
     ['Offline models', 'on (always)'],
+    [
+      'Webhooks',
+      env.WEBHOOKS_ALLOW_PRIVATE_URLS === 'true'
+        ? 'sending, local addresses allowed (WEBHOOKS_ALLOW_PRIVATE_URLS)'
+        : 'sending to public addresses only',
+    ],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   return ['', 'Staffroom is ready', ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`), ''].join('\n');

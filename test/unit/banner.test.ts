@@ -17,6 +17,10 @@ describe('startupBanner', () => {
     expect(banner).toMatch(/OpenAI-compatible +off \(set OPENAI_API_KEY\)/);
     expect(banner).toMatch(/Anthropic +off \(set ANTHROPIC_API_KEY\)/);
     expect(banner).toMatch(/Offline models +on/);
+    expect(banner).toMatch(/Webhooks +sending to public addresses only/);
+    expect(startupBanner({ host: '127.0.0.1', port: 3000, database: embedded, env: { WEBHOOKS_ALLOW_PRIVATE_URLS: 'true' } })).toMatch(
+      /Webhooks +sending, local addresses allowed \(WEBHOOKS_ALLOW_PRIVATE_URLS\)/,
+    );
     expect(banner.endsWith('\n')).toBe(true);
   });
 
