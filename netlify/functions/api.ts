@@ -19,6 +19,8 @@ function startApp(): Promise<App> {
       db,
       // Netlify sets URL to the site's address; the background function runs the task.
       onTaskCreated: () => kickBackgroundWorker(process.env.URL),
+      // So do the webhooks a redelivery queued.
+      onWebhookQueued: () => kickBackgroundWorker(process.env.URL),
     }),
     log: createLogger(config.logLevel),
     validateResponses: config.validateResponses,

@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { contractProblems } from '../support/contract.js';
 import { useTestApp } from '../support/app.js';
-import { signUp } from '../support/server.js';
+import { localIssuer } from '../../src/services/identity.js';
+import { signUp, testJwtSecret } from '../support/server.js';
 
 const bundle = resolve(import.meta.dirname, '../../dist/functions/api.mjs');
 let handler: (request: Request) => Promise<Response>;
@@ -68,6 +69,7 @@ describe('the Netlify worker bundles', () => {
         .data.id;
     const status = async (taskId: string) =>
       (await client.GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId, taskId } } })).data!.data.status;
+    const finished: string[] = [];
     process.env.DATABASE_URL = app.database.url;
     process.env.LOG_LEVEL = 'silent';
     try {
@@ -81,9 +83,33 @@ describe('the Netlify worker bundles', () => {
         const response = await fn();
         expect(((await response.json()) as { finished: number }).finished).toBe(1);
         expect(await status(taskId)).toBe('succeeded');
+        finished.push(taskId);
       }
+
+      // The API function streams a task's events as a web Response (a fresh instance, configured for this database).
+      process.env.SUPABASE_JWT_SECRET = testJwtSecret;
+      process.env.SUPABASE_JWT_ISSUER = localIssuer;
+      const api = ((await import(`${pathToFileURL(bundle).href}?events`)) as { default: typeof handler }).default;
+      const stream = await api(
+        new Request(`https://staffroom.example.com/v1/organizations/${orgId}/tasks/${finished[0]}/events`, {
+          headers: { Authorization: `Bearer ${user.token}` },
+        }),
+      );
+      expect(stream.status).toBe(200);
+      expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const text = await stream.text(); // the task has finished: the stream ends after its last event
+      expect(text.startsWith('retry: 2000\n\n')).toBe(true);
+      expect([...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1])).toEqual([
+        'task.queued',
+        'task.running',
+        'task.output_delta',
+        'task.step_completed',
+        'task.succeeded',
+      ]);
     } finally {
       delete process.env.DATABASE_URL;
+      delete process.env.SUPABASE_JWT_SECRET;
+      delete process.env.SUPABASE_JWT_ISSUER;
     }
   });
 });
