@@ -7,7 +7,6 @@ import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, isIPv4, type LookupFunction } from 'node:net';
-import { Webhook } from 'standardwebhooks';
 
 export type WebhookUrlCheck = { ok: true; addresses: string[] } | { ok: false; reason: string };
 
@@ -107,6 +106,8 @@ export async function sendWebhook(options: SendWebhookOptions): Promise<WebhookA
 
   let signature: string;
   try {
+    // Loaded on the first delivery: a process that never sends (a request handler) never loads it.
+    const { Webhook } = await import('standardwebhooks');
     signature = new Webhook(options.secret).sign(options.id, options.timestamp, options.body);
   } catch {
     return finish(null, 'the signing secret is not a valid whsec_ secret');
