@@ -129,31 +129,14 @@ async function mintLocalToken(): Promise<string> {
 
 async function mintLocalTokenWithDatabase(): Promise<string> {
   // Loaded here only: a runner with credentials never touches a database.
-  const { localDataDir, loadLocalSecrets, withLocalDatabaseUrl } = await import('../src/db/local.js');
+  const { localDataDir } = await import('../src/db/local.js');
   const { runningPostmaster } = await import('../src/db/embedded.js');
-  const { connect } = await import('../src/db/client.js');
-  const { migrate } = await import('../src/db/migrate.js');
-  const { mintAccessToken } = await import('../src/services/identity.js');
+  const { localUserToken } = await import('./local-token.js');
   const dataDir = localDataDir();
   if (!runningPostmaster(join(dataDir, 'pg')))
     throw new ApiFailure('UNREACHABLE', `No local server runs on ${dataDir}: start it with npm start, or set STAFFROOM_TOKEN.`);
   // Not `runner@localhost`: the contract's `email` format wants a dot in the domain, and the profile is answered.
-  const email = 'runner@localhost.localdomain';
-  const userId = await withLocalDatabaseUrl(dataDir, async (url) => {
-    const db = connect(url, { max: 1 });
-    try {
-      await migrate(db);
-      const [existing] = await db<{ id: string }[]>`select id from auth.users where lower(email) = ${email}`;
-      if (existing) return existing.id;
-      const [created] = await db<{ id: string }[]>`
-        insert into auth.users (id, email, raw_user_meta_data) values (${randomUUID()}, ${email}, ${db.json({ name: 'Runner' })})
-        returning id`;
-      return created!.id;
-    } finally {
-      await db.end();
-    }
-  });
-  return mintAccessToken({ secret: loadLocalSecrets(dataDir).jwtSecret, userId, email, name: 'Runner', expiresIn: '12h' });
+  return localUserToken('runner@localhost.localdomain', { name: 'Runner', expiresIn: '12h' });
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>

@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalServer, stopChildProcess } from '../support/processes.js';
 import { freePort } from '../../src/db/embedded.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -24,36 +25,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function startServer(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...cleanEnv(), DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info', NODE_ENV: 'development' },
-  });
-  let output = '';
-  await new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm start did not get ready:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Staffroom listening')) {
-        clearTimeout(timer);
-        resolveReady();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output}`)));
-  });
-  return child;
-}
-
-function stopServer(child: ChildProcess | undefined): Promise<void> {
-  return new Promise((resolveStopped) => {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return resolveStopped();
-    child.once('exit', () => resolveStopped());
-    child.kill('SIGTERM');
-  });
-}
+const startServer = () => startLocalServer({ dataDir, port, env: cleanEnv() });
+const stopServer = (child: ChildProcess | undefined) => stopChildProcess(child);
 
 function runRunner(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolveRun, reject) => {

@@ -1,50 +1,22 @@
 // `kill -9` of npm start while clients create tasks: after a restart no accepted task is lost, none stays
 // queued or running past its lease, and every organization's ledger adds up to its balance.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalServer, stopChildProcess } from '../support/processes.js';
 import { connect, type Db } from '../../src/db/client.js';
 import { freePort, runningPostmaster } from '../../src/db/embedded.js';
 import { loadLocalSecrets } from '../../src/db/local.js';
 import { localIssuer, mintAccessToken } from '../../src/services/identity.js';
 
-const root = resolve(import.meta.dirname, '../..');
 let dataDir: string;
 let port: number;
 let server: ChildProcess | undefined;
 
-async function startServer(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info', NODE_ENV: 'development', TASK_LEASE_MS: '2000' },
-  });
-  let output = '';
-  await new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm start did not get ready:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Staffroom listening')) {
-        clearTimeout(timer);
-        resolveReady();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output}`)));
-  });
-  return child;
-}
-
-function stopServer(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  return new Promise((resolveStopped) => {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return resolveStopped();
-    child.once('exit', () => resolveStopped());
-    child.kill(signal);
-  });
-}
+const startServer = () => startLocalServer({ dataDir, port, env: { ...process.env, TASK_LEASE_MS: '2000' } });
+const stopServer = stopChildProcess;
 
 function database(): Db {
   const { port: pgPort } = runningPostmaster(join(dataDir, 'pg'))!;

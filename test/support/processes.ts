@@ -1,6 +1,7 @@
 // Starting the contract tools (Prism, dredd, respect) as child processes on loopback.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 export { freePort } from '../../src/db/embedded.js';
 
 export const require = createRequire(import.meta.url);
@@ -71,4 +72,40 @@ export async function runNodeProcess(
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(timer);
   return { code, output };
+}
+
+/**
+ * `npm start` as a child process on `dataDir` and `port` (embedded Postgres), resolved once it listens. `env` is
+ * the whole environment it gets (add to process.env as the test needs).
+ */
+export async function startLocalServer(options: { dataDir: string; port: number; env: NodeJS.ProcessEnv }): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: resolve(import.meta.dirname, '../..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...options.env, DATA_DIR: options.dataDir, PORT: String(options.port), LOG_LEVEL: 'info', NODE_ENV: 'development' },
+  });
+  let output = '';
+  await new Promise<void>((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm start did not get ready:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Staffroom listening')) {
+        clearTimeout(timer);
+        resolveReady();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output}`)));
+  });
+  return child;
+}
+
+/** Sends `signal` to a child and resolves once it has exited (at once if it had). */
+export function stopChildProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  return new Promise((resolveStopped) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolveStopped();
+    child.once('exit', () => resolveStopped());
+    child.kill(signal);
+  });
 }
