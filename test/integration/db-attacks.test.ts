@@ -461,6 +461,12 @@ describe('a member reaching above their role', () => {
       () =>
         `select staffroom.create_webhook_endpoint('${ids.org}', 'https://evil.example/h', '', '{task.succeeded}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAA', 'r')`,
     ],
+    ['changing a webhook endpoint', () => `select staffroom.update_webhook_endpoint('${ids.org}', '${randomUUID()}', '{}', 'r')`],
+    [
+      'rotating a webhook secret',
+      () => `select staffroom.rotate_webhook_secret('${ids.org}', '${randomUUID()}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAA', 'r')`,
+    ],
+    ['sending a delivery again', () => `select staffroom.redeliver_webhook('${ids.org}', '${randomUUID()}', '${randomUUID()}')`],
   ] as const)('%s is refused', async (_name, statement) => {
     await expectRefused(caller('member'), statement(), refused('FORBIDDEN'));
   });
@@ -739,6 +745,8 @@ describe('an outsider', () => {
       'rotate_webhook_secret',
       () => `select staffroom.rotate_webhook_secret('${ids.org}', '${randomUUID()}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAA', 'r')`,
     ],
+    ['delete_webhook_endpoint', () => `select staffroom.delete_webhook_endpoint('${ids.org}', '${randomUUID()}', 'r')`],
+    ['redeliver_webhook', () => `select staffroom.redeliver_webhook('${ids.org}', '${randomUUID()}', '${randomUUID()}')`],
   ] as const)("%s with the organization's id is refused as not found", async (_name, statement) => {
     await expectRefused(caller('outsider'), statement(), refused('NOT_FOUND'));
   });
