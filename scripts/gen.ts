@@ -3,7 +3,7 @@
 // validators of every operation compiled ahead of time; and the SDK's copy of the types, sdk/src/generated/.
 // `--check` writes nothing and exits 1 when a generated file is stale.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -39,55 +39,80 @@ function bundleContract(): Record<string, unknown> {
 
 /**
  * The request validators of every operation as standalone ES modules (Ajv's code generation), so that the
- * service compiles nothing at start. One module per kind: parameters coerce text, bodies do not.
+ * service compiles nothing at start: one module per operation and kind (parameters coerce text, bodies do not),
+ * and an index that imports each on first use, so that a cold start evaluates only the validators of the
+ * operations it serves.
  */
 function validatorModules(document: Record<string, unknown>): Record<string, string> {
   const operations = operationsOf(document as unknown as OpenApiDocument);
   const modules: Record<string, string> = {};
-  for (const [file, kind, schemaOf] of [
-    ['parameter-validators', 'parameters', parametersSchema],
-    ['body-validators', 'body', bodySchema],
-  ] as const) {
-    const ajv = new Ajv2020({
-      ...ajvOptions(kind),
-      code: { source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` },
-    });
-    addFormats.default(ajv);
-    ajv.addSchema(document, 'contract', undefined, false);
-    const exported: Record<string, string> = {};
-    for (const operation of operations) {
-      const schema = schemaOf(operation);
+  const loaders: string[] = [];
+  const compilers = {
+    parameters: compilerFor('parameters', document),
+    body: compilerFor('body', document),
+  };
+  for (const operation of operations) {
+    const id = operation.operationId;
+    const files: string[] = [];
+    for (const [kind, schema] of [
+      ['parameters', parametersSchema(operation)],
+      ['body', bodySchema(operation)],
+    ] as const) {
       if (!schema) continue;
-      ajv.addSchema(schema, `v_${operation.operationId}`);
-      exported[`v_${operation.operationId}`] = `v_${operation.operationId}`;
+      const ajv = compilers[kind];
+      ajv.addSchema(schema, `v_${kind}_${id}`);
+      modules[`src/generated/validators/${id}.${kind}.js`] = standaloneModule(ajv, { validate: `v_${kind}_${id}` });
+      files.push(`import('./${id}.${kind}.js')`);
     }
-    // Ajv's ES module output still calls require() for its runtime helpers: turn those into imports.
-    const imports = new Map<string, string>();
-    const code = standaloneCode
-      .default(ajv, exported)
-      .replace(/^"use strict";/, '')
-      .replace(/require\("([^"]+)"\)/g, (_match, specifier: string) => {
-        if (!imports.has(specifier)) imports.set(specifier, `dependency${imports.size}`);
-        return imports.get(specifier)!;
-      });
-    const byOperation = Object.keys(exported)
-      .map((name) => `  ${JSON.stringify(name.slice(2))}: ${name},`)
-      .join('\n');
-    modules[`src/generated/${file}.js`] = [
-      banner.trimEnd(),
-      '/* eslint-disable */',
-      // CommonJS helpers: their exports object, however the loader (Node, a bundler, a test runner) presents it.
-      ...[...imports].map(
-        ([specifier, name]) =>
-          `import * as ${name}Module from ${JSON.stringify(`${specifier}.js`)};\nconst ${name} = ${name}Module.default && ${name}Module.default.__esModule ? ${name}Module.default : ${name}Module;`,
-      ),
-      code,
-      `\nexport const byOperation = {\n${byOperation}\n};\n`,
-    ].join('\n');
-    modules[`src/generated/${file}.d.ts`] =
-      `${banner}import type { ValidateFunction } from 'ajv';\n\n/** The ${kind} validator of each operation, by operationId. */\nexport declare const byOperation: Readonly<Record<string, ValidateFunction>>;\n`;
+    loaders.push(
+      `  ${JSON.stringify(id)}: () => Promise.all([${files.join(', ')}]).then(([parameters, body]) => ({ parameters: parameters.validate, body: body?.validate })),`,
+    );
   }
+  modules['src/generated/validators/index.js'] = `${banner}/* eslint-disable */
+/** Each operation's validators, imported the first time it is asked for. */
+export const loaders = {
+${loaders.join('\n')}
+};
+`;
+  modules['src/generated/validators/index.d.ts'] = `${banner}import type { ValidateFunction } from 'ajv';
+
+/** Each operation's request validators by operationId, imported the first time they are asked for. */
+export declare const loaders: Readonly<Record<string, () => Promise<{ parameters: ValidateFunction; body?: ValidateFunction }>>>;
+`;
   return modules;
+}
+
+function compilerFor(kind: 'parameters' | 'body', document: Record<string, unknown>): InstanceType<typeof Ajv2020> {
+  const ajv = new Ajv2020({
+    ...ajvOptions(kind),
+    code: { source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` },
+  });
+  addFormats.default(ajv);
+  ajv.addSchema(document, 'contract', undefined, false);
+  return ajv;
+}
+
+/** Ajv's standalone code for `exported`, as an ES module (its runtime helpers imported, not required). */
+function standaloneModule(ajv: InstanceType<typeof Ajv2020>, exported: Record<string, string>): string {
+  const imports = new Map<string, string>();
+  const code = standaloneCode
+    .default(ajv, exported)
+    .replace(/^"use strict";/, '')
+    .replace(/require\("([^"]+)"\)/g, (_match, specifier: string) => {
+      if (!imports.has(specifier)) imports.set(specifier, `dependency${imports.size}`);
+      return imports.get(specifier)!;
+    });
+  return [
+    banner.trimEnd(),
+    '/* eslint-disable */',
+    // CommonJS helpers: their exports object, however the loader (Node, a bundler, a test runner) presents it.
+    ...[...imports].map(
+      ([specifier, name]) =>
+        `import * as ${name}Module from ${JSON.stringify(`${specifier}.js`)};\nconst ${name} = ${name}Module.default && ${name}Module.default.__esModule ? ${name}Module.default : ${name}Module;`,
+    ),
+    code,
+    '',
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -104,6 +129,18 @@ async function main(): Promise<void> {
     ...validatorModules(document),
   };
   const stale: string[] = [];
+  // Generated files that no longer are (an operation removed, the old single validator modules) go.
+  const generatedDirs = ['src/generated', 'src/generated/validators'];
+  for (const dir of generatedDirs) {
+    if (!existsSync(join(root, dir))) continue;
+    for (const name of readdirSync(join(root, dir))) {
+      const path = `${dir}/${name}`;
+      if (/\.(js|d\.ts)$/.test(name) && /validators/.test(path) && !(path in files)) {
+        stale.push(path);
+        if (!check) rmSync(join(root, path));
+      }
+    }
+  }
   for (const [path, content] of Object.entries(files)) {
     const target = join(root, path);
     const current = existsSync(target) ? readFileSync(target, 'utf8') : null;

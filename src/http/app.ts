@@ -28,8 +28,7 @@ import { enforceRateLimit } from './rate-limit.js';
 import { idempotentOutcome, takesIdempotencyKey } from './idempotency.js';
 import { toErrorDetails } from './validation-errors.js';
 import { createValidation } from './validation.js';
-import { byOperation as parameterValidators } from '../generated/parameter-validators.js';
-import { byOperation as bodyValidators } from '../generated/body-validators.js';
+import { loaders as validatorLoaders } from '../generated/validators/index.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 import { changelog } from '../generated/changelog.js';
 import { entityTag } from '../kernel/etag.js';
@@ -80,7 +79,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const idempotent = new Set(operations.filter(takesIdempotencyKey));
   // The bundled contract's request validators were compiled by `npm run gen`; another contract's are compiled here.
   const validation = await createValidation(document, {
-    precompiled: options.contract ? undefined : { parameters: parameterValidators, bodies: bodyValidators },
+    precompiled: options.contract ? undefined : { loaders: validatorLoaders },
     checkResponses: options.validateResponses,
   });
   const cors = options.corsOrigins ?? '*';
@@ -104,7 +103,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     const body = parseBody(operation, http, maxBodyBytes);
     ctx.caller = await authenticate(operation, http, deps, ctx.deadline);
     if (limitedBy) limit.headers = await enforceRateLimit(limitedBy, operation, params, http, ctx);
-    const validators = validation.forOperation(operation);
+    // A promise only on an operation's first request, while its validators load.
+    let validators = validation.forOperation(operation);
+    if (validators instanceof Promise) validators = await validators;
     const parts = { path: params, query: parseQuery(http.query), header: http.headers };
     const errors = validators.parameters(parts) ?? (body?.json ? validators.body?.(body.value) : undefined);
     if (errors) throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', declaredHeaderNames(operation, toErrorDetails(errors)));

@@ -1,8 +1,9 @@
 // Request and response validation: Ajv (JSON Schema 2020-12, the dialect of OpenAPI 3.1) over schemas built
 // from the contract. For the bundled contract, `npm run gen` compiles the request validators ahead of time
-// into src/generated/ (standalone code: nothing is compiled at start, which keeps a function's cold start
-// short); for any other contract, and for the response check outside production, Ajv is loaded and
-// compiles each operation's validators the first time it is called.
+// into src/generated/validators/ (standalone code, a module per operation imported on its first request:
+// nothing is compiled at start, and a cold start evaluates only what it serves); for any other contract, and
+// for the response check outside production, Ajv is loaded and compiles each operation's validators the first
+// time it is called.
 import type { ErrorObject, Options, ValidateFunction } from 'ajv';
 import type { JsonSchema, OpenApiDocument, Operation } from './contract.js';
 
@@ -21,15 +22,15 @@ export interface OperationValidators {
 }
 
 export interface Validation {
-  forOperation(operation: Operation): OperationValidators;
+  /** The operation's validators: at once once loaded, else a promise of them (the first request of the operation). */
+  forOperation(operation: Operation): OperationValidators | Promise<OperationValidators>;
   /** A problem with a JSON response body, as text, or undefined when it conforms. */
   checkResponse(operation: Operation, status: number, body: unknown): string | undefined;
 }
 
-/** Validators compiled ahead of time, by operationId. */
+/** Validators compiled ahead of time: a loader per operationId. */
 export interface Precompiled {
-  parameters: Readonly<Record<string, ValidateFunction>>;
-  bodies: Readonly<Record<string, ValidateFunction>>;
+  loaders: Readonly<Record<string, () => Promise<{ parameters: ValidateFunction; body?: ValidateFunction }>>>;
 }
 
 export type ValidatorKind = 'parameters' | 'body' | 'response';
@@ -74,22 +75,35 @@ export async function createValidation(
   const byOperation = new Map<string, OperationValidators>();
   const responses = new Map<string, ValidateFunction | null>();
 
+  const wrap = (parameters: ValidateFunction, body: ValidateFunction | undefined): OperationValidators => ({
+    parameters: (parts) => (parameters(parts) ? undefined : (parameters.errors ?? [])),
+    body: body && ((value) => (body({ requestBody: value }) ? undefined : (body.errors ?? []))),
+  });
+  const loading = new Map<string, Promise<OperationValidators>>();
+
   return {
     forOperation(operation) {
-      let validators = byOperation.get(operation.operationId);
-      if (!validators) {
-        const id = operation.operationId;
-        const parameters = precompiled ? precompiled.parameters[id] : compiler!('parameters', parametersSchema(operation));
-        if (!parameters) throw new Error(`No validators for ${id}: run \`npm run gen\`.`);
-        const schema = precompiled ? undefined : bodySchema(operation);
-        const body = precompiled ? precompiled.bodies[id] : schema && compiler!('body', schema);
-        validators = {
-          parameters: (parts) => (parameters(parts) ? undefined : (parameters.errors ?? [])),
-          body: body && ((value) => (body({ requestBody: value }) ? undefined : (body.errors ?? []))),
-        };
-        byOperation.set(id, validators);
+      const id = operation.operationId;
+      const validators = byOperation.get(id);
+      if (validators) return validators;
+      if (precompiled) {
+        let pending = loading.get(id);
+        if (!pending) {
+          const load = precompiled.loaders[id];
+          if (!load) throw new Error(`No validators for ${id}: run \`npm run gen\`.`);
+          pending = load().then(({ parameters, body }) => {
+            const loaded = wrap(parameters, body);
+            byOperation.set(id, loaded);
+            return loaded;
+          });
+          loading.set(id, pending);
+        }
+        return pending;
       }
-      return validators;
+      const schema = bodySchema(operation);
+      const compiled = wrap(compiler!('parameters', parametersSchema(operation)), schema && compiler!('body', schema));
+      byOperation.set(id, compiled);
+      return compiled;
     },
 
     checkResponse(operation, status, body) {
