@@ -3,6 +3,7 @@
 import type { components } from '../generated/api.js';
 import { validationError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
+import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/tools.js';
 import { frozen } from './catalog.js';
 import { asCaller } from './context.js';
@@ -182,6 +183,11 @@ export function findBuiltInTool(name: string): ToolDefinition | undefined {
   return builtInByName.get(name);
 }
 
+/** Owners, admins and API keys define the organization's tools. */
+async function requireToolManager(tx: Tx, orgId: string): Promise<void> {
+  requireRole(await requireOrganization(tx, orgId), ['owner', 'admin'], 'manage tools');
+}
+
 /** The tools an organization defined, sorted by name. Any member or API key. */
 export async function listOrganizationTools(ctx: RequestContext, orgId: string): Promise<ToolDefinition[]> {
   return asCaller(ctx, async (tx) => {
@@ -203,8 +209,7 @@ export async function putOrganizationTool(
   if (problem) throw validationError('body.inputSchema', problem);
   const writes = input.writes ?? true;
   return asCaller(ctx, async (tx) => {
-    const org = await requireOrganization(tx, orgId);
-    requireRole(org, ['owner', 'admin'], 'manage tools');
+    await requireToolManager(tx, orgId);
     const created = await queries.putTool(
       tx,
       orgId,
@@ -219,8 +224,7 @@ export async function putOrganizationTool(
 
 export async function deleteOrganizationTool(ctx: RequestContext, orgId: string, name: string): Promise<void> {
   await asCaller(ctx, async (tx) => {
-    const org = await requireOrganization(tx, orgId);
-    requireRole(org, ['owner', 'admin'], 'manage tools');
+    await requireToolManager(tx, orgId);
     await queries.deleteTool(tx, orgId, name, ctx.requestId);
   });
 }

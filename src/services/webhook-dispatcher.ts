@@ -12,7 +12,7 @@ import { sendWebhook, type ResolveHost } from '../integrations/webhooks.js';
 const reason = 'the webhook dispatcher sends the events of every organization';
 
 /** After the first attempt: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, then every 12 h: 3 days in all. */
-export const defaultRetryDelaysMs = [5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 43_200, 43_200, 43_200, 43_200].map(
+const defaultRetryDelaysMs = [5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 43_200, 43_200, 43_200, 43_200].map(
   (seconds) => seconds * 1_000,
 );
 const threeDaysMs = 3 * 24 * 3_600_000;

@@ -11,7 +11,8 @@ import { ProviderError, type ChatMessage, type Completion, type ToolCall, type T
 import { providerKeyVariable, type Providers } from '../integrations/llm/index.js';
 import { findModel } from './catalog.js';
 import { costInCredits, maximumCostInCredits } from './cost.js';
-import { settleTask } from '../db/queries/credits.js';
+import { findAvailable, settleTask } from '../db/queries/credits.js';
+import * as toolQueries from '../db/queries/tools.js';
 import * as events from '../db/queries/events.js';
 import { findBuiltInTool } from './tools.js';
 import { inputProblem } from './tool-schemas.js';
@@ -168,7 +169,7 @@ export function createWorker(options: WorkerOptions): Worker {
   /** The tools the task offers the model: its employee's built-in ones and those its organization defined. */
   async function offeredTools(task: queries.ClaimedTask): Promise<ToolSpec[]> {
     if (task.toolUse !== 'client' || task.tools.length === 0) return [];
-    const own = await withService(db, reason, (tx) => queries.organizationTools(tx, task.organizationId, task.tools));
+    const own = await withService(db, reason, (tx) => toolQueries.listTools(tx, task.organizationId, task.tools));
     const byName = new Map(own.map((tool) => [tool.name, tool]));
     return task.tools.flatMap((name): ToolSpec[] => {
       const tool = findBuiltInTool(name) ?? byName.get(name);
@@ -211,7 +212,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const hint = (error as { hint?: unknown }).hint;
       if (hint === 'lease_lost') return 'recorded';
       if (hint !== 'insufficient_credits') throw error;
-      const available = await withService(db, reason, (tx) => queries.availableCredits(tx, task.organizationId));
+      const available = await withService(db, reason, (tx) => findAvailable(tx, task.organizationId));
       return {
         status: 'failed',
         provider: model.provider,

@@ -1,26 +1,19 @@
 // The frontend promise: the same SDK code works against the Prism mock and the real service, only the
 // base URL changes. Both answers are checked against the contract by the SDK's middleware.
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStaffroomClient, type StaffroomClient } from '../../sdk/index.js';
 import { withContractCheck, startTestServer, type TestServer } from '../support/server.js';
 import { contractProblems, exampleRequest, contractOperations } from '../support/contract.js';
-import { freePort, require, startNodeProcess, type Started } from '../support/processes.js';
+import { startPrismMock, type PrismMock } from '../support/processes.js';
 
 let real: TestServer;
-let prism: Started;
+let prism: PrismMock;
 let prismUrl: string;
 
 beforeAll(async () => {
   real = await startTestServer();
-  const port = await freePort();
-  prismUrl = `http://127.0.0.1:${port}`;
-  const contract = resolve(import.meta.dirname, '../../src/generated/openapi.json');
-  prism = await startNodeProcess(
-    require.resolve('@stoplight/prism-cli/dist/index.js'),
-    ['mock', contract, '--host', '127.0.0.1', '--port', String(port)],
-    /Prism is listening/,
-  );
+  prism = await startPrismMock();
+  prismUrl = prism.url;
 });
 afterAll(async () => {
   await prism?.stop();

@@ -59,6 +59,11 @@ describe('receiveStripeWebhook', () => {
     const purchases = await app.database
       .db`select count(*)::int as n from staffroom.credit_ledger where organization_id = ${orgId} and kind = 'purchase'`;
     expect(purchases[0]?.n).toBe(1);
+    // Its listeners and webhooks hear of it once, with the balance after it.
+    const events = await as(owner).GET('/v1/organizations/{orgId}/events', {
+      params: { path: { orgId }, query: { type: 'billing.updated' } },
+    });
+    expect(events.data!.data.map((e) => e.data)).toEqual([{ planId: 'free', subscriptionStatus: 'none', credits: { available: 310_000 } }]);
   });
 
   it('refuses a forged or missing signature with 400 and writes nothing', async () => {

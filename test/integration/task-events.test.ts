@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Db } from '../../src/db/client.js';
 import { withService } from '../../src/db/client.js';
 import { moveCredits } from '../../src/db/queries/credits.js';
+import { sweepEvents } from '../../src/db/queries/events.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
 import { createWorker, type Worker } from '../../src/services/worker.js';
@@ -292,5 +293,20 @@ describe("an organization's events", () => {
       { available: 500, threshold: 1_000 },
       { available: 400, threshold: 1_000 },
     ]);
+  });
+
+  it('keeps events 30 days: older ones go', async () => {
+    const task = await createTask('Soon history.');
+    worker.start();
+    await (
+      await follow(app.server.baseUrl, task.id)
+    ).ended;
+    const count = async () =>
+      (await app.database.db<{ n: number }[]>`select count(*)::int as n from staffroom.events where task_id = ${task.id}`)[0]!.n;
+    expect(await count()).toBeGreaterThan(0);
+    await app.database.db`update staffroom.events set created_at = now() - interval '31 days' where task_id = ${task.id}`;
+    const swept = await withService(app.database.db, 'test: sweep old events', (tx) => sweepEvents(tx));
+    expect(swept).toBeGreaterThan(0);
+    expect(await count()).toBe(0);
   });
 });

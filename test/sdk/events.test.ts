@@ -1,13 +1,12 @@
 // Following a task with the SDK: its live events from the real app while a worker runs it, resuming after a
 // dropped connection, and polling where the stream is not available (a 404 for the events path, the Prism mock).
-import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStaffroomClient, streamTaskEvents, unwrap, waitForTask, type Event, type StaffroomClientOptions } from '../../sdk/index.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createWorker, type Worker } from '../../src/services/worker.js';
 import { useTestApp } from '../support/app.js';
-import { freePort, require, startNodeProcess, type Started } from '../support/processes.js';
+import { startPrismMock, type PrismMock } from '../support/processes.js';
 import { signUp, withContractCheck, type TestUser } from '../support/server.js';
 
 const app = useTestApp();
@@ -143,17 +142,11 @@ describe('waitForTask without the event stream', () => {
   });
 
   describe('against the Prism mock', () => {
-    let prism: Started;
+    let prism: PrismMock;
     let prismUrl: string;
     beforeAll(async () => {
-      const port = await freePort();
-      prismUrl = `http://127.0.0.1:${port}`;
-      const contract = resolve(import.meta.dirname, '../../src/generated/openapi.json');
-      prism = await startNodeProcess(
-        require.resolve('@stoplight/prism-cli/dist/index.js'),
-        ['mock', contract, '--host', '127.0.0.1', '--port', String(port)],
-        /Prism is listening/,
-      );
+      prism = await startPrismMock();
+      prismUrl = prism.url;
     });
     afterAll(async () => {
       await prism?.stop();

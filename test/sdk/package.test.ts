@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from '../support/app.js';
-import { freePort, require, startNodeProcess, type Started } from '../support/processes.js';
+import { require, startPrismMock, type PrismMock } from '../support/processes.js';
 import { pino } from 'pino';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createWebhookDispatcher } from '../../src/services/webhook-dispatcher.js';
@@ -20,7 +20,7 @@ const root = resolve(import.meta.dirname, '../..');
 const app = useTestApp();
 let project: string;
 let packed: { name: string; version: string; files: { path: string }[] };
-let prism: Started;
+let prism: PrismMock;
 let prismUrl: string;
 
 const script = `
@@ -54,13 +54,8 @@ beforeAll(async () => {
   await run('npm', ['install', '--no-audit', '--no-fund', '--offline', join(project, pack.filename)], { cwd: project });
   writeFileSync(join(project, 'app.mjs'), script);
 
-  const port = await freePort();
-  prismUrl = `http://127.0.0.1:${port}`;
-  prism = await startNodeProcess(
-    require.resolve('@stoplight/prism-cli/dist/index.js'),
-    ['mock', join(root, 'src/generated/openapi.json'), '--host', '127.0.0.1', '--port', String(port)],
-    /Prism is listening/,
-  );
+  prism = await startPrismMock();
+  prismUrl = prism.url;
 }, 180_000);
 afterAll(async () => {
   await prism?.stop();

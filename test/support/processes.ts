@@ -2,7 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-export { freePort } from '../../src/db/embedded.js';
+import { freePort } from '../../src/db/embedded.js';
+export { freePort };
 
 export const require = createRequire(import.meta.url);
 
@@ -108,4 +109,18 @@ export function stopChildProcess(child: ChildProcess | undefined, signal: NodeJS
     child.once('exit', () => resolveStopped());
     child.kill(signal);
   });
+}
+
+export type PrismMock = Started & { url: string };
+
+/** A Prism mock of the bundled contract on a free loopback port; `url` is its base URL. */
+export async function startPrismMock(): Promise<PrismMock> {
+  const port = await freePort();
+  const contract = resolve(import.meta.dirname, '../../src/generated/openapi.json');
+  const started = await startNodeProcess(
+    require.resolve('@stoplight/prism-cli/dist/index.js'),
+    ['mock', contract, '--host', '127.0.0.1', '--port', String(port)],
+    /Prism is listening/,
+  );
+  return { ...started, url: `http://127.0.0.1:${port}` };
 }

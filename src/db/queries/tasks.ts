@@ -283,24 +283,6 @@ export async function expireTasks(tx: Tx): Promise<number> {
   return row!.expired;
 }
 
-/** The organization's own tools among `names` (the worker offers them with the built-in ones). */
-export async function organizationTools(
-  tx: Tx,
-  orgId: string,
-  names: readonly string[],
-): Promise<{ name: string; description: string; inputSchema: Record<string, unknown> }[]> {
-  if (names.length === 0) return [];
-  return tx`
-    select name, description, input_schema as "inputSchema" from staffroom.tools
-    where organization_id = ${orgId} and name = any(${names as string[]}::text[])`;
-}
-
-/** Credits the organization has available now (for a message saying why a step could not run). */
-export async function availableCredits(tx: Tx, orgId: string): Promise<number> {
-  const [row] = await tx<{ available: string }[]>`select available from staffroom.credit_accounts where organization_id = ${orgId}`;
-  return Number(row?.available ?? 0);
-}
-
 /** Puts a task back in the queue after a transient failure, to run again after `delayMs`. */
 export async function retryTask(tx: Tx, id: string, workerId: string, delayMs: number, lastError: string): Promise<boolean> {
   const result = await tx`

@@ -30,9 +30,3 @@ export async function putTool(
 export async function deleteTool(tx: Tx, orgId: string, name: string, requestId: string): Promise<void> {
   await tx`select staffroom.delete_tool(${orgId}, ${name}, ${requestId})`;
 }
-
-/** The built-in names the database knows (a test keeps them equal to the API's catalog). */
-export async function builtInToolNames(tx: Tx): Promise<string[]> {
-  const rows = await tx<{ name: string }[]>`select name from staffroom.built_in_tools order by name`;
-  return rows.map((row) => row.name);
-}
