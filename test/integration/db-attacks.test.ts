@@ -815,6 +815,14 @@ describe('an API key', () => {
       `select staffroom.create_task('${ids.org}', '${ids.otherEmployee}', 'x', null, null, null, null)`,
       refused('NOT_FOUND'),
     );
+    // Nor does it define tools, register webhooks or answer tool calls in another organization.
+    for (const statement of [
+      `select staffroom.put_tool('${ids.otherOrg}', 'mcp__x__y', 'x', '{"type": "object"}', true, 'r')`,
+      `select staffroom.create_webhook_endpoint('${ids.otherOrg}', 'https://evil.example/h', '', '{task.succeeded}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAA', 'r')`,
+      `select staffroom.submit_tool_outputs('${ids.otherOrg}', '${ids.task}', '[]')`,
+    ]) {
+      await expectRefused(caller('key'), statement, refused('NOT_FOUND'));
+    }
     const employee = await valueAs<string>(
       caller('key'),
       `select staffroom.create_employee('${ids.org}', 'Bot', 'bot', '', 'Automate.', null, '{}', 50, null, 'req_key')`,
