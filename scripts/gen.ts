@@ -12,8 +12,10 @@ import { _ } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import addFormats from 'ajv-formats';
-import { operationsOf, type OpenApiDocument } from '../src/http/contract.js';
-import { ajvOptions, bodySchema, parametersSchema } from '../src/http/validation.js';
+import type { AnyValidateFunction } from 'ajv/dist/core.js';
+import type { OpenApiDocument } from '../src/http/contract.js';
+import { ajvOptions, openapiBackend, type ValidatorKind } from '../src/http/backend.js';
+import { writeHandlerStubs } from './gen-stubs.js';
 
 const root = resolve(import.meta.dirname, '..');
 const check = process.argv.includes('--check');
@@ -38,62 +40,55 @@ function bundleContract(): Record<string, unknown> {
 }
 
 /**
- * The request validators of every operation as standalone ES modules (Ajv's code generation), so that the
- * service compiles nothing at start: one module per operation and kind (parameters coerce text, bodies do not),
- * and an index that imports each on first use, so that a cold start evaluates only the validators of the
- * operations it serves.
+ * The request validators of every operation as standalone ES modules (Ajv's code generation), compiled from the
+ * schemas openapi-backend's validator builds for each operation (`buildRequestValidatorsForOperation`), so that
+ * the service compiles nothing at start: one module per operation and kind (parameters coerce text, bodies do
+ * not), and an index that imports each on first use, in openapi-backend's order, so that a cold start evaluates
+ * only the validators of the operations it serves.
  */
-function validatorModules(document: Record<string, unknown>): Record<string, string> {
-  const operations = operationsOf(document as unknown as OpenApiDocument);
+async function validatorModules(document: Record<string, unknown>): Promise<Record<string, string>> {
+  const compilers: { kind: ValidatorKind; ajv: InstanceType<typeof Ajv2020> }[] = [];
+  const api = await openapiBackend(document as unknown as OpenApiDocument, (kind) => {
+    const ajv = new Ajv2020({
+      ...ajvOptions(kind),
+      code: { source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` },
+    });
+    addFormats.default(ajv);
+    compilers.push({ kind, ajv });
+    return ajv;
+  });
   const modules: Record<string, string> = {};
   const loaders: string[] = [];
-  const compilers = {
-    parameters: compilerFor('parameters', document),
-    body: compilerFor('body', document),
-  };
-  for (const operation of operations) {
-    const id = operation.operationId;
-    const files: string[] = [];
-    for (const [kind, schema] of [
-      ['parameters', parametersSchema(operation)],
-      ['body', bodySchema(operation)],
-    ] as const) {
-      if (!schema) continue;
-      const ajv = compilers[kind];
-      ajv.addSchema(schema, `v_${kind}_${id}`);
-      modules[`src/generated/validators/${id}.${kind}.js`] = standaloneModule(ajv, { validate: `v_${kind}_${id}` });
-      files.push(`import('./${id}.${kind}.js')`);
-    }
+  for (const operation of api.getOperations()) {
+    const id = operation.operationId!;
+    const made = compilers.length;
+    // One Ajv instance per validator, made in the order of the validators it returns.
+    const validators = api.validator.buildRequestValidatorsForOperation(operation) ?? [];
+    const files = validators.map((validate, index) => {
+      const { kind, ajv } = compilers[made + index]!;
+      modules[`src/generated/validators/${id}.${kind}.js`] = standaloneModule(ajv, validate as AnyValidateFunction);
+      return `import('./${id}.${kind}.js')`;
+    });
     loaders.push(
-      `  ${JSON.stringify(id)}: () => Promise.all([${files.join(', ')}]).then(([parameters, body]) => ({ parameters: parameters.validate, body: body?.validate })),`,
+      `  ${JSON.stringify(id)}: () => Promise.all([${files.join(', ')}]).then((modules) => modules.map((module) => module.validate)),`,
     );
   }
   modules['src/generated/validators/index.js'] = `${banner}/* eslint-disable */
-/** Each operation's validators, imported the first time it is asked for. */
+/** Each operation's request validators (openapi-backend's, in its order), imported the first time they are asked for. */
 export const loaders = {
 ${loaders.join('\n')}
 };
 `;
   modules['src/generated/validators/index.d.ts'] = `${banner}import type { ValidateFunction } from 'ajv';
 
-/** Each operation's request validators by operationId, imported the first time they are asked for. */
-export declare const loaders: Readonly<Record<string, () => Promise<{ parameters: ValidateFunction; body?: ValidateFunction }>>>;
+/** Each operation's request validators by operationId (openapi-backend's, in its order), imported the first time they are asked for. */
+export declare const loaders: Readonly<Record<string, () => Promise<ValidateFunction[]>>>;
 `;
   return modules;
 }
 
-function compilerFor(kind: 'parameters' | 'body', document: Record<string, unknown>): InstanceType<typeof Ajv2020> {
-  const ajv = new Ajv2020({
-    ...ajvOptions(kind),
-    code: { source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` },
-  });
-  addFormats.default(ajv);
-  ajv.addSchema(document, 'contract', undefined, false);
-  return ajv;
-}
-
 /** Ajv's standalone code for `exported`, as an ES module (its runtime helpers imported, not required). */
-function standaloneModule(ajv: InstanceType<typeof Ajv2020>, exported: Record<string, string>): string {
+function standaloneModule(ajv: InstanceType<typeof Ajv2020>, exported: AnyValidateFunction): string {
   const imports = new Map<string, string>();
   const code = standaloneCode
     .default(ajv, exported)
@@ -126,7 +121,7 @@ async function main(): Promise<void> {
     'sdk/src/generated/api.ts': apiTypes,
     // The changelog ships inside the code, so that every deployment serves the one it was built with.
     'src/generated/changelog.ts': `// Generated by \`npm run gen\` from CHANGELOG.md. Do not edit.\nexport const changelog = ${JSON.stringify(readFileSync(join(root, 'CHANGELOG.md'), 'utf8'))};\n`,
-    ...validatorModules(document),
+    ...(await validatorModules(document)),
   };
   const stale: string[] = [];
   // Generated files that no longer are (an operation removed, the old single validator modules) go.
@@ -151,6 +146,9 @@ async function main(): Promise<void> {
       writeFileSync(target, content);
     }
   }
+  // An operation with no handler yet gets a stub that answers its example, so that the service still compiles.
+  const stubbed = await writeHandlerStubs(join(root, 'src/handlers'), document, { check });
+  stale.push(...stubbed.map((name) => `src/handlers/${name}`));
   if (check && stale.length > 0) {
     console.error(`Stale generated files (run \`npm run gen\` and commit): ${stale.join(', ')}`);
     process.exit(1);

@@ -1,7 +1,7 @@
-// The transport-neutral core: every adapter (node:http, Netlify) turns its request into an HttpRequest and
-// sends back the HttpResponse this returns. In order: route (a table built from the contract), read the
-// body, authenticate, validate (Ajv compiled from the contract), run the handler, wrap the envelope, check
-// the response against the contract (outside production), log one line.
+// The transport-neutral core: every adapter (express for `npm start`, Netlify) turns its request into an
+// HttpRequest and sends back the HttpResponse this returns. In order: route (openapi-backend's router), read
+// the body, authenticate, validate (openapi-backend's validator, Ajv underneath), run the handler, wrap the
+// envelope, check the response against the contract (outside production), log one line.
 import type { Logger } from 'pino';
 import { createAccessLog } from '../logger.js';
 import { handlers as operationHandlers } from '../handlers/index.js';
@@ -22,12 +22,12 @@ import {
   type HandlerOutput,
   type Outcome,
 } from './responses.js';
-import { createRouter } from './router.js';
 import { authenticate } from './security.js';
 import { enforceRateLimit } from './rate-limit.js';
 import { idempotentOutcome, takesIdempotencyKey } from './idempotency.js';
 import { toErrorDetails } from './validation-errors.js';
-import { createValidation } from './validation.js';
+import { createContractBackend } from './backend.js';
+import { stubHeader, stubbedOperation } from './stub.js';
 import { loaders as validatorLoaders } from '../generated/validators/index.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 import { changelog } from '../generated/changelog.js';
@@ -75,13 +75,15 @@ export async function createApp(options: AppOptions): Promise<App> {
   for (const operation of operations) {
     if (!handlers[operation.operationId]) throw new Error(`No handler for ${operation.operationId}.`);
   }
-  const router = createRouter(operations);
   const idempotent = new Set(operations.filter(takesIdempotencyKey));
   // The bundled contract's request validators were compiled by `npm run gen`; another contract's are compiled here.
-  const validation = await createValidation(document, {
+  const backend = await createContractBackend(document, operations, {
     precompiled: options.contract ? undefined : { loaders: validatorLoaders },
     checkResponses: options.validateResponses,
   });
+  const stubs = new Set(operations.filter((op) => stubbedOperation(handlers[op.operationId]) !== undefined));
+  for (const op of stubs)
+    log.warn(`${op.operationId} is a generated stub: it answers the contract's example until its handler is written.`);
   const cors = options.corsOrigins ?? '*';
   const limitedBy = options.rateLimits ? deps.db : undefined;
   const documentJson = JSON.stringify(document);
@@ -103,16 +105,27 @@ export async function createApp(options: AppOptions): Promise<App> {
     const body = parseBody(operation, http, maxBodyBytes);
     ctx.caller = await authenticate(operation, http, deps, ctx.deadline);
     if (limitedBy) limit.headers = await enforceRateLimit(limitedBy, operation, params, http, ctx);
+    const input = {
+      method: http.method,
+      path: http.path,
+      query: parseQuery(http.query),
+      headers: http.headers,
+      body: body?.json ? body : undefined,
+    };
     // A promise only on an operation's first request, while its validators load.
-    let validators = validation.forOperation(operation);
-    if (validators instanceof Promise) validators = await validators;
-    const parts = { path: params, query: parseQuery(http.query), header: http.headers };
-    const errors = validators.parameters(parts) ?? (body?.json ? validators.body?.(body.value) : undefined);
-    if (errors) throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', declaredHeaderNames(operation, toErrorDetails(errors)));
-    if (operation.deprecatedInputs.length > 0) limit.deprecation = deprecatedInputUsed(operation, parts.query, http.headers, body?.value);
+    let verdict = backend.validateRequest(operation, input);
+    if (verdict instanceof Promise) verdict = await verdict;
+    if (verdict.errors) {
+      throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', declaredHeaderNames(operation, toErrorDetails(verdict.errors)));
+    }
+    if (operation.deprecatedInputs.length > 0) limit.deprecation = deprecatedInputUsed(operation, verdict.query, http.headers, body?.value);
+    if (stubs.has(operation)) {
+      const mock = backend.mockResponse(operation);
+      return { status: mock.status, body: mock.body, headers: { [stubHeader]: 'true' } };
+    }
     const request = {
-      params: parts.path,
-      query: parts.query,
+      params: verdict.params,
+      query: verdict.query,
       headers: declaredHeaders(operation, http),
       body: body?.value,
       rawBody: http.body,
@@ -160,7 +173,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         };
       } else {
         checkTarget(http);
-        const match = router.match(http.method, http.path);
+        const match = backend.match(http.method, http.path);
         if (match.kind === 'none') throw new ApiError('NOT_FOUND', 'No such route. See /v1/openapi.json for the operations.');
         if (match.kind === 'method') {
           const allowed = match.allowed.join(', ');
@@ -210,7 +223,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     let problem: string | undefined;
     if (!operation.responses[String(outcome.status)]) problem = `status ${outcome.status} is not declared`;
     else if (outcome.body !== undefined && typeof outcome.body !== 'string')
-      problem = validation.checkResponse(operation, outcome.status, outcome.body);
+      problem = backend.checkResponse(operation, outcome.status, outcome.body);
     if (!problem) return outcome;
     ctx.log.error({ operationId: operation.operationId, status: outcome.status, problem }, 'response violates the contract');
     return {

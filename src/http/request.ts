@@ -37,7 +37,8 @@ export function checkTarget(http: HttpRequest): void {
 
 /** The query string as name → value (or values, when a name repeats). */
 export function parseQuery(query: string): Record<string, string | string[]> {
-  const parsed: Record<string, string | string[]> = {};
+  // No prototype: a parameter named `__proto__` is a name like any other (and refused as unknown).
+  const parsed = Object.create(null) as Record<string, string | string[]>;
   if (query === '') return parsed;
   for (const pair of query.split('&')) {
     if (pair === '') continue;

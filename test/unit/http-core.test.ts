@@ -6,6 +6,9 @@ import { createApp, type AppOptions } from '../../src/http/app.js';
 import { contract } from '../../src/http/contract.js';
 import { handlers } from '../../src/handlers/index.js';
 import type { HttpRequest } from '../../src/http/types.js';
+import { stub, stubHeader } from '../../src/http/stub.js';
+import { createContractBackend } from '../../src/http/backend.js';
+import { operationsOf } from '../../src/http/contract.js';
 
 const userId = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const deps: AppOptions['deps'] = {
@@ -161,5 +164,28 @@ describe('deprecation, driven by the contract', () => {
     expect(response.status).toBe(200);
     expect(response.headers['Content-Type']).toBe('text/markdown; charset=utf-8');
     expect(response.body).toContain(`## ${contract.info.version}`);
+  });
+});
+
+describe('a generated stub', () => {
+  it("answers the contract's example for its success response, validated as the real handler's would be, and says it is a stub", async () => {
+    const app = await createApp({
+      deps,
+      log: silent,
+      validateResponses: true,
+      maxBodyBytes: 1024,
+      handlers: { ...(handlers as unknown as NonNullable<AppOptions['handlers']>), listModels: stub('listModels') as never },
+    });
+    const stubbed = await app.handle(request('GET', '/v1/models'));
+    expect(stubbed.status).toBe(200);
+    expect(stubbed.headers[stubHeader]).toBe('true');
+    const backend = await createContractBackend(contract, operationsOf(contract), { checkResponses: true });
+    const listModels = operationsOf(contract).find((operation) => operation.operationId === 'listModels')!;
+    expect(JSON.parse(stubbed.body)).toEqual(backend.mockResponse(listModels).body);
+    expect(JSON.parse(stubbed.body)).toMatchObject({ success: true });
+    // Requests are still routed and validated before the stub answers.
+    expect((await app.handle(request('GET', '/v1/models', { query: 'provider=nope' }))).status).toBe(400);
+    // The other operations keep their handlers.
+    expect((await app.handle(request('GET', '/v1/plans'))).headers[stubHeader]).toBeUndefined();
   });
 });
