@@ -3,7 +3,7 @@ import { appDepsFromEnv, loadConfig } from './config.js';
 import { createLogger, flushLogs } from './logger.js';
 import { createApp } from './http/app.js';
 import { createServer } from 'node:http';
-import { createRequestListener } from './http/adapters/node.js';
+import { createWebServer } from './http/adapters/express.js';
 import { readDocs } from './docs.js';
 import { openDatabase } from './db/runtime.js';
 import { loadLocalSecrets, localDataDir } from './db/local.js';
@@ -53,7 +53,7 @@ const app = await createApp({
 });
 let docs: Promise<string | undefined> | undefined;
 const server = createServer(
-  createRequestListener(app, {
+  createWebServer(app, {
     maxBodyBytes: config.maxBodyBytes,
     docsHtml: () => (docs ??= readDocs()),
   }),

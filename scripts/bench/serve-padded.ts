@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { appDepsFromEnv, loadConfig } from '../../src/config.js';
 import { connect } from '../../src/db/client.js';
 import { handlers } from '../../src/handlers/index.js';
-import { createRequestListener } from '../../src/http/adapters/node.js';
+import { createWebServer } from '../../src/http/adapters/express.js';
 import { createApp, type AppOptions } from '../../src/http/app.js';
 import { contract, operationsOf, type OpenApiDocument } from '../../src/http/contract.js';
 import { createLogger, flushLogs } from '../../src/logger.js';
@@ -73,7 +73,7 @@ const app = await createApp({
   contract: document,
   handlers: { ...(handlers as unknown as NonNullable<AppOptions['handlers']>), ...extra },
 });
-createServer(createRequestListener(app, { maxBodyBytes: config.maxBodyBytes, docsHtml: async () => undefined })).listen(
+createServer(createWebServer(app, { maxBodyBytes: config.maxBodyBytes, docsHtml: async () => undefined })).listen(
   config.port,
   config.host,
   () => {

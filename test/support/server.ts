@@ -1,10 +1,10 @@
-// Starts the real app (the node:http adapter over the core) on an ephemeral loopback port.
+// Starts the real app (express hosting the core, as `npm start` does) on an ephemeral loopback port.
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createServer } from 'node:http';
 import { createApp } from '../../src/http/app.js';
 import { contract } from '../../src/http/contract.js';
-import { createRequestListener } from '../../src/http/adapters/node.js';
+import { createWebServer } from '../../src/http/adapters/express.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
 import { ping, type Db } from '../../src/db/client.js';
@@ -56,10 +56,7 @@ export async function startTestServer(
     corsOrigins: options.corsOrigins,
     rateLimits: options.rateLimits,
   });
-  const server = createServer(createRequestListener(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(
-    0,
-    '127.0.0.1',
-  );
+  const server = createServer(createWebServer(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -1,15 +1,11 @@
-// The node:http adapter (`npm start`, tests, the bench): turns an IncomingMessage into an HttpRequest for
-// the core and writes its HttpResponse back. It also serves the docs page and redirects `/` to it.
+// The node:http adapter of the API (under express in `npm start`, tests and the bench): turns an IncomingMessage
+// into an HttpRequest for the core and writes its HttpResponse back.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { App } from '../app.js';
-import { entityTag } from '../../kernel/etag.js';
-import { docsContentSecurityPolicy, notModified } from '../responses.js';
 import type { HttpRequest } from '../types.js';
 
 export interface NodeAdapterOptions {
   maxBodyBytes: number;
-  /** Returns the Redoc HTML served at /docs, or undefined while it is not built. */
-  docsHtml: () => Promise<string | undefined>;
 }
 
 export function createRequestListener(app: App, options: NodeAdapterOptions): RequestListener {
@@ -25,10 +21,6 @@ async function serve(app: App, options: NodeAdapterOptions, req: IncomingMessage
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
-  if (req.method === 'GET' && (path === '/docs' || path === '/docs/' || path === '/')) {
-    await serveDocs(path, options, req, res);
-    return;
-  }
   const request: HttpRequest = {
     method: req.method ?? 'GET',
     path,
@@ -83,34 +75,6 @@ async function writeStream(
     stop();
     res.end();
   }
-}
-
-// The docs page's tag and policy, computed once per page built.
-let docsTag: { html: string; etag: string; policy: string } | undefined;
-
-async function serveDocs(path: string, options: NodeAdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (path === '/') {
-    res.writeHead(302, { Location: '/docs', 'Content-Type': 'text/plain; charset=utf-8' }).end('Found. Redirecting to /docs');
-    return;
-  }
-  const html = await options.docsHtml();
-  if (!html) {
-    res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end('The docs are not built yet: run `npm run docs`.');
-    return;
-  }
-  if (docsTag?.html !== html) docsTag = { html, etag: entityTag(html), policy: docsContentSecurityPolicy(html) };
-  const headers = {
-    ETag: docsTag.etag,
-    'Cache-Control': 'public, max-age=300',
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    'Content-Security-Policy': docsTag.policy,
-  };
-  if (notModified(req.headers['if-none-match'], docsTag.etag)) {
-    res.writeHead(304, headers).end();
-    return;
-  }
-  res.writeHead(200, { ...headers, 'Content-Type': 'text/html; charset=utf-8' }).end(html);
 }
 
 /** Reads at most `limit` bytes; the core answers 413 when the body reaches the limit, and the rest is drained. */

@@ -1,0 +1,62 @@
+// The express 5 host of `npm start` (and of the tests and the bench): express serves the pages that exist only on
+// a running server (the docs page, with express's own ETag and 304 handling, and the redirect of `/` to it), and
+// the API goes to the core through the node:http adapter. The API is dispatched beside express by default:
+// `npm run bench` measures express's router in front of every API request (`api: 'mounted'`) against it.
+import type { RequestListener } from 'node:http';
+import express from 'express';
+import type { App } from '../app.js';
+import { docsContentSecurityPolicy } from '../responses.js';
+import { createRequestListener } from './node.js';
+
+export interface WebServerOptions {
+  maxBodyBytes: number;
+  /** Returns the Redoc HTML served at /docs, or undefined while it is not built. */
+  docsHtml: () => Promise<string | undefined>;
+  /** `beside` (default): API requests skip express; `mounted`: express's router sees every request first. */
+  api?: 'beside' | 'mounted';
+}
+
+/** The pages express serves; every other request is the API's (which answers unknown paths with its 404). */
+const pages = new Set(['/', '/docs', '/docs/']);
+
+export function createWebServer(app: App, options: WebServerOptions): RequestListener {
+  const api = createRequestListener(app, { maxBodyBytes: options.maxBodyBytes });
+  const web = express();
+  web.disable('x-powered-by');
+  // Strong tags: the page is one exact representation.
+  web.set('etag', 'strong');
+  web.get('/', (_req, res) => res.redirect(302, '/docs'));
+  // The docs page's policy, computed once per page built.
+  let policy: { html: string; value: string } | undefined;
+  web.get(['/docs', '/docs/'], (_req, res, next) => {
+    options
+      .docsHtml()
+      .then((html) => {
+        if (!html) {
+          res.status(503).type('text/plain').send('The docs are not built yet: run `npm run docs`.');
+          return;
+        }
+        if (policy?.html !== html) policy = { html, value: docsContentSecurityPolicy(html) };
+        res.set({
+          'Cache-Control': 'public, max-age=300',
+          'X-Content-Type-Options': 'nosniff',
+          'Referrer-Policy': 'no-referrer',
+          'Content-Security-Policy': policy.value,
+        });
+        // express answers 304 itself when If-None-Match names the page's ETag.
+        res.type('html').send(html);
+      })
+      .catch(next);
+  });
+  if (options.api === 'mounted') {
+    web.use((req, res) => api(req, res));
+    return web;
+  }
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const page = (req.method === 'GET' || req.method === 'HEAD') && pages.has(queryAt === -1 ? url : url.slice(0, queryAt));
+    if (page) web(req, res);
+    else api(req, res);
+  };
+}
