@@ -2,6 +2,7 @@
 // two instances of the API on one database spend one budget, and each kind of caller is counted in its own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userRequestsPerMinute } from '../../src/services/rate-limits.js';
+import { takeRateLimit } from '../../src/db/queries/rate-limits.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { signUp, startTestServer, type TestServer } from '../support/server.js';
 
@@ -101,5 +102,19 @@ describe('budgets by caller', () => {
     });
     expect(webhook.headers.get('ratelimit-policy')).toMatch(/^"ip";q=\d+;w=60$/);
     expect((await fetch(`${first.baseUrl}/v1/plans`)).headers.get('ratelimit')).toBeNull();
+  });
+});
+
+describe('the count', () => {
+  it('commits without waiting for the WAL flush, in its own transaction only', async () => {
+    const { db } = database;
+    const [settings] = await db.begin(async (tx) => {
+      await takeRateLimit(tx as never, [{ key: 'user:async-commit', quota: 10, windowSeconds: 60 }], undefined);
+      return tx<{ during: string }[]>`select current_setting('synchronous_commit') as during`;
+    });
+    expect(settings!.during).toBe('off');
+    // A transaction that did not count keeps the durable default.
+    const [after] = await db<{ setting: string }[]>`select current_setting('synchronous_commit') as setting`;
+    expect(after!.setting).toBe('on');
   });
 });
