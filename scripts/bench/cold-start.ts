@@ -1,7 +1,9 @@
-// Cold starts of the Netlify function: `npm run build:functions`, then fresh `node` processes that each import
-// dist/functions/api.mjs and answer one request (scripts/bench/cold-start-probe.mjs), pinned to the server core.
+// Cold starts of Netlify functions: `npm run build:functions` (ours) or an esbuild bundle made the same way (a
+// peer), then fresh `node` processes that each import the bundle and answer one request
+// (scripts/bench/cold-start-probe.mjs), pinned to the server core.
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { build, type BuildOptions } from 'esbuild';
 import type { BenchRequest } from './wrk.js';
 import { runPinned } from './processes.js';
 
@@ -26,15 +28,37 @@ export async function buildFunctions(root: string): Promise<void> {
   if (code !== 0) throw new Error(`npm run build:functions failed (${code}):\n${output}`);
 }
 
+/** How scripts/build-functions.ts bundles a function (keep the two in step): what a peer is bundled with. */
+const functionBuildOptions: BuildOptions = {
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  minify: true,
+  splitting: true,
+  chunkNames: 'lib/[name]-[hash]',
+  logLevel: 'warning',
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+};
+
+/** Bundles a function's source (relative to the root) into `outdir` as api.mjs, as ours is bundled; returns its path. */
+export async function bundlePeerFunction(root: string, source: string, outdir: string): Promise<string> {
+  await build({ ...functionBuildOptions, entryPoints: { api: resolve(root, source) }, outdir });
+  return resolve(outdir, 'api.mjs');
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** `runs` fresh processes, each timing its first request; fails unless every one answers 2xx. */
+/** `runs` fresh processes, each importing `bundle` and timing its first request; fails unless every one answers 2xx. */
 export async function measureColdStart(options: {
   root: string;
+  bundle: string;
   cpu: number;
   request: BenchRequest;
   env: NodeJS.ProcessEnv;
@@ -46,7 +70,7 @@ export async function measureColdStart(options: {
     const { code, stdout, stderr } = await runPinned(
       options.cpu,
       process.execPath,
-      [probe, bundlePath(options.root), JSON.stringify(options.request)],
+      [probe, options.bundle, JSON.stringify(options.request)],
       {
         cwd: options.root,
         env: options.env,
@@ -56,10 +80,10 @@ export async function measureColdStart(options: {
     const line = stdout.split('\n').find((l) => l.startsWith('BENCH_COLD_START '));
     const result = line ? (JSON.parse(line.slice('BENCH_COLD_START '.length)) as { ms: number; status: number; body?: string }) : undefined;
     if (code !== 0 || !result)
-      throw new Error(`The cold-start probe failed (exit ${code}):\n${stdout.slice(-2_000)}${stderr.slice(-2_000)}`);
+      throw new Error(`The cold-start probe of ${options.bundle} failed (exit ${code}):\n${stdout.slice(-2_000)}${stderr.slice(-2_000)}`);
     if (result.status < 200 || result.status > 299) {
       throw new Error(
-        `The cold-start probe got ${result.status} for ${options.request.method} ${options.request.path}: ${result.body ?? ''}`,
+        `The cold-start probe of ${options.bundle} got ${result.status} for ${options.request.method} ${options.request.path}: ${result.body ?? ''}`,
       );
     }
     runs.push(result.ms);

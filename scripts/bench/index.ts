@@ -1,7 +1,7 @@
 // `npm run bench`: Staffroom's throughput and p99 latency next to baselines measured in the same run, as
-// ratios, with targets; then the Netlify function's cold start. Needs nothing configured: it starts a
-// throwaway embedded Postgres in a temporary folder, a user with a token, organizations and API keys, and
-// removes everything at the end (also on Ctrl-C or a failure).
+// ratios, with targets; then the Netlify function's cold start, alone and against a peer bundle. Needs nothing
+// configured: it starts a throwaway embedded Postgres in a temporary folder, a user with a token, organizations
+// and API keys, and removes everything at the end (also on Ctrl-C or a failure).
 //
 // Each server (scripts/bench/plan.ts) is a child process pinned to CPU 0 with its Postgres; wrk is pinned to
 // CPU 1. Only one server runs at a time. First every server answers each of its rows once, and the answers
@@ -26,17 +26,19 @@ import { freePort } from '../../src/db/embedded.js';
 import { mintAccessToken } from '../../src/services/identity.js';
 import { buildDocs } from '../../src/docs.js';
 import { createUser, startBenchCluster, type BenchCluster } from './cluster.js';
-import { buildFunctions, measureColdStart, type ColdStartResult } from './cold-start.js';
+import { measureColdStart, type ColdStartResult } from './cold-start.js';
 import {
   cleanEnv,
   coldStartRuns,
   coldStarts,
+  functionBundles,
   hasPaddedServer,
   root,
   rows,
   seededApiKeys,
   servers,
   type BenchContext,
+  type ColdStartDef,
   type RowDef,
   type ServerDef,
 } from './plan.js';
@@ -95,13 +97,17 @@ interface RowResult {
   baseline: WrkResult;
   ratio: number;
   p99Ratio: number;
-  met: boolean;
+  /** Undefined for an informational row (no target). */
+  met?: boolean;
 }
 
 interface ColdRowResult {
-  name: string;
+  cold: ColdStartDef;
   result: ColdStartResult;
-  maxMedianMs?: number;
+  /** The peer bundle's cold start on the same request, and the ratio of the medians. */
+  peer?: ColdStartResult;
+  ratio?: number;
+  /** Undefined when the row has no target. */
   met?: boolean;
 }
 
@@ -394,31 +400,54 @@ async function main(): Promise<void> {
     const ratio = ours.requestsPerSecond / baseline.requestsPerSecond;
     const p99Ratio = ours.p99Ms / baseline.p99Ms;
     const clean = [ours, baseline].every((r) => r.non2xx === 0 && r.socketErrors === 0);
-    return { row, ours, baseline, ratio, p99Ratio, met: clean && ratio >= row.minRatio && p99Ratio <= row.maxP99Ratio };
+    const informational = row.minRatio === undefined && row.maxP99Ratio === undefined;
+    const met = clean && ratio >= (row.minRatio ?? 0) && p99Ratio <= (row.maxP99Ratio ?? Infinity);
+    return { row, ours, baseline, ratio, p99Ratio, met: informational && clean ? undefined : met };
   });
 
-  // 3. Cold starts of the Netlify bundle, each in a fresh process (no server runs meanwhile).
+  // 3. Cold starts of the function bundles, each in a fresh process (no server runs meanwhile). The same bundle,
+  //    request and env shared by rows is measured once.
   const coldResults: ColdRowResult[] = [];
   if (chosenColdStarts.length) {
-    checkInterrupted();
-    log('Building the Netlify functions (npm run build:functions)...');
-    await buildFunctions(root);
-    for (const cold of chosenColdStarts) {
+    const bundles = new Map<string, string>();
+    for (const def of functionBundles) {
+      if (!chosenColdStarts.some((cold) => cold.bundle === def.name || cold.peer?.bundle === def.name)) continue;
       checkInterrupted();
-      log(`Cold starts: ${cold.name} (${coldStartRuns} fresh processes)...`);
-      const result = await measureColdStart({
-        root,
-        cpu: serverCpu,
-        request: cold.request(ctx),
-        env: { ...cleanEnv(), ...cold.env(ctx) },
-        runs: coldStartRuns,
-      });
-      coldResults.push({
-        name: cold.name,
-        result,
-        maxMedianMs: cold.maxMedianMs,
-        met: cold.maxMedianMs === undefined ? undefined : result.medianMs <= cold.maxMedianMs,
-      });
+      log(`Building the function bundle ${def.name}: ${def.description}...`);
+      bundles.set(def.name, await def.build(mkdtempSync(join(tmp, `bundle-${def.name}-`))));
+    }
+    const coldMeasured = new Map<string, ColdStartResult>();
+    const measureCold = async (bundle: string, cold: ColdStartDef): Promise<ColdStartResult> => {
+      const request = cold.request(ctx);
+      const env = cold.env(ctx);
+      const key = JSON.stringify([bundle, requestKey(request), env]);
+      let result = coldMeasured.get(key);
+      if (!result) {
+        checkInterrupted();
+        log(`Cold starts of ${bundle}: ${request.method} ${request.path} (${coldStartRuns} fresh processes)...`);
+        const file = bundles.get(bundle);
+        if (!file) throw new Error(`${cold.name}: no function bundle named ${bundle} in plan.ts.`);
+        result = await measureColdStart({
+          root,
+          bundle: file,
+          cpu: serverCpu,
+          request,
+          env: { ...cleanEnv(), ...env },
+          runs: coldStartRuns,
+        });
+        coldMeasured.set(key, result);
+      }
+      return result;
+    };
+    for (const cold of chosenColdStarts) {
+      const result = await measureCold(cold.bundle, cold);
+      const peer = cold.peer ? await measureCold(cold.peer.bundle, cold) : undefined;
+      const ratio = peer ? result.medianMs / peer.medianMs : undefined;
+      const checks = [
+        ...(cold.maxMedianMs === undefined ? [] : [result.medianMs <= cold.maxMedianMs]),
+        ...(cold.peer && ratio !== undefined ? [ratio <= cold.peer.maxRatio] : []),
+      ];
+      coldResults.push({ cold, result, peer, ratio, met: checks.length ? checks.every(Boolean) : undefined });
     }
   }
 
@@ -435,6 +464,14 @@ async function main(): Promise<void> {
 const reqPerSec = (value: number): string => Math.round(value).toLocaleString('en-US');
 const ms = (value: number): string => `${value.toFixed(2)} ms`;
 const times = (value: number): string => `${value.toFixed(2)}×`;
+const yesNo = (met: boolean | undefined): string => (met === undefined ? '—' : met ? 'yes' : 'no');
+const rowTarget = (row: RowDef): string =>
+  row.minRatio === undefined && row.maxP99Ratio === undefined
+    ? '— (informational)'
+    : [
+        ...(row.minRatio === undefined ? [] : [`ratio ≥ ${row.minRatio.toFixed(2)}`]),
+        ...(row.maxP99Ratio === undefined ? [] : [`p99 ≤ ${row.maxP99Ratio}×`]),
+      ].join(', ');
 
 interface Summary {
   machine: ReturnType<typeof describeMachine>;
@@ -474,7 +511,7 @@ function formatReport(data: Summary): string {
       lines.push(
         `| ${r.row.name} (${r.row.ours} vs ${r.row.baseline}) | ${reqPerSec(r.ours.requestsPerSecond)} | ${ms(r.ours.p99Ms)} | ` +
           `${reqPerSec(r.baseline.requestsPerSecond)} | ${ms(r.baseline.p99Ms)} | ${times(r.ratio)} | ${times(r.p99Ratio)} | ` +
-          `ratio ≥ ${r.row.minRatio.toFixed(2)}, p99 ≤ ${r.row.maxP99Ratio}× | ${r.met ? 'yes' : 'no'} |`,
+          `${rowTarget(r.row)} | ${yesNo(r.met)} |`,
       );
       for (const [server, w] of [
         [r.row.ours, r.ours],
@@ -491,16 +528,24 @@ function formatReport(data: Summary): string {
   }
   if (!hasPaddedServer) notes.push('- The staffroom-padded rows are left out: scripts/bench/serve-padded.ts does not exist yet.');
   if (data.coldResults.length) {
+    const shown = functionBundles.filter((b) => data.coldResults.some((c) => c.cold.bundle === b.name || c.cold.peer?.bundle === b.name));
     lines.push(
-      `Cold start of dist/functions/api.mjs: ${coldStartRuns} fresh node processes each, from just before the import to the end of the first response's body.`,
+      `Cold starts of Netlify function bundles: ${coldStartRuns} fresh node processes each, from just before the import to the end of the first response's body.`,
+      ...shown.map((b) => `- ${b.name}: ${b.description}`),
       '',
-      '| cold start | median | max | target | target met |',
-      '| --- | ---: | ---: | --- | --- |',
+      '| cold start | median | max | peer median | peer max | ratio | target | target met |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
     );
     for (const c of data.coldResults) {
-      const target = c.maxMedianMs === undefined ? '—' : `median ≤ ${c.maxMedianMs} ms`;
-      const met = c.met === undefined ? '—' : c.met ? 'yes' : 'no';
-      lines.push(`| ${c.name.replace(/^cold start: /, '')} | ${ms(c.result.medianMs)} | ${ms(c.result.maxMs)} | ${target} | ${met} |`);
+      const name = `${c.cold.name.replace(/^cold start: /, '')} (${c.cold.bundle}${c.cold.peer ? ` vs ${c.cold.peer.bundle}` : ''})`;
+      const targets = [
+        ...(c.cold.maxMedianMs === undefined ? [] : [`median ≤ ${c.cold.maxMedianMs} ms`]),
+        ...(c.cold.peer ? [`ratio ≤ ${c.cold.peer.maxRatio.toFixed(2)}×`] : []),
+      ];
+      const peer = c.peer ? `${ms(c.peer.medianMs)} | ${ms(c.peer.maxMs)} | ${times(c.ratio!)}` : '— | — | —';
+      lines.push(
+        `| ${name} | ${ms(c.result.medianMs)} | ${ms(c.result.maxMs)} | ${peer} | ${targets.join(', ') || '—'} | ${yesNo(c.met)} |`,
+      );
     }
     lines.push('');
   }
@@ -521,15 +566,18 @@ function jsonReport(data: Summary, probes: Map<string, Probe>, chosenRows: RowDe
       baseline: { server: r.row.baseline, ...r.baseline },
       ratio: r.ratio,
       p99Ratio: r.p99Ratio,
-      target: { minRatio: r.row.minRatio, maxP99Ratio: r.row.maxP99Ratio },
-      met: r.met,
+      target: { minRatio: r.row.minRatio ?? null, maxP99Ratio: r.row.maxP99Ratio ?? null },
+      met: r.met ?? null,
     })),
     coldStarts: data.coldResults.map((c) => ({
-      name: c.name,
+      name: c.cold.name,
+      bundle: c.cold.bundle,
       runsMs: c.result.runs,
       medianMs: c.result.medianMs,
       maxMs: c.result.maxMs,
-      maxMedianMs: c.maxMedianMs ?? null,
+      peer: c.peer ? { bundle: c.cold.peer!.bundle, runsMs: c.peer.runs, medianMs: c.peer.medianMs, maxMs: c.peer.maxMs } : null,
+      ratio: c.ratio ?? null,
+      target: { maxMedianMs: c.cold.maxMedianMs ?? null, maxRatio: c.cold.peer?.maxRatio ?? null },
       met: c.met ?? null,
     })),
     // The statements each database row ran (the same on both servers, or the bench would have stopped).
