@@ -121,7 +121,8 @@ export async function createContractBackend(
         return {
           kind: 'operation',
           operation: ours.get(found.operationId!)!,
-          params: api.router.parseRequest(request, found).params as Record<string, string>,
+          // Parameters from the path the operation matched (needed before validation: rate limits count by orgId).
+          params: found.path.includes('{') ? (api.router.parseRequest(request, found).params as Record<string, string>) : {},
         };
       }
       // Not routed: the methods this path answers, if any, make a 405 of it.

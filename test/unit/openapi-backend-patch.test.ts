@@ -1,13 +1,13 @@
 // patches/openapi-backend+5.21.2.patch: the router builds its operation list and a tree of path segments once
 // (stock openapi-backend rebuilds the list with lodash twice and compiles a RegExp per operation on every
 // request), routes exactly as stock does, and quick mode with a Document object loads neither the parser nor the
-// definition validator, nor Ajv before a validator is compiled. Each check runs on the stock package as well
+// definition validator, nor Ajv before a validator is compiled, nor qs before a query string is parsed. Each check runs on the stock package as well
 // (installed beside it as openapi-backend-stock), where it must fail: the test fails without the patch.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { dereferenceSync } from 'dereference-json-schema';
-import type { Document } from 'openapi-backend';
+import type { Document, Request as BackendRequest } from 'openapi-backend';
 import { contract } from '../../src/http/contract.js';
 
 const require = createRequire(import.meta.url);
@@ -70,6 +70,33 @@ describe('the openapi-backend patch', () => {
     }
   });
 
+  it('parses and validates requests exactly as stock openapi-backend does', async () => {
+    const backend = async (module: RouterModule) => {
+      const api = new module.OpenAPIBackend({ definition: structuredClone(contract) as never, quick: true, coerceTypes: true });
+      await api.init();
+      return api;
+    };
+    const [ours, theirs] = await Promise.all([backend(patched), backend(stock)]);
+    const requests: BackendRequest[] = [
+      { method: 'GET', path: '/v1/plans', headers: { Accept: '*/*', 'X-Request-Id': 'a' }, query: {} },
+      {
+        method: 'GET',
+        path: `/v1/organizations/${orgId}/tasks`,
+        headers: { Cookie: 'a=1; b=2' },
+        query: { limit: '5', status: ['queued', 'running'] },
+      },
+      { method: 'GET', path: `/v1/organizations/${orgId}/tasks?limit=500&cursor=x`, headers: {} },
+      { method: 'PATCH', path: `/v1/organizations/${orgId}`, headers: { 'Content-Type': 'application/json' }, body: { name: 7 } },
+      { method: 'POST', path: `/v1/organizations/${orgId}/employees`, headers: { 'content-type': 'application/json' }, body: '{"name":' },
+    ];
+    for (const request of requests) {
+      const operation = theirs.matchOperation(request)!;
+      expect(ours.router.parseRequest(request, operation)).toEqual(theirs.router.parseRequest(request, operation));
+      expect(ours.router.parseRequest(request)).toEqual(theirs.router.parseRequest(request));
+      expect(ours.validateRequest(request, operation)).toEqual(theirs.validateRequest(request, operation));
+    }
+  });
+
   it('builds the operation list and the path matchers once, not on every request', () => {
     const routeMany = (module: RouterModule) => {
       const router = new module.OpenAPIRouter({ definition });
@@ -90,7 +117,7 @@ describe('the openapi-backend patch', () => {
     expect(before.built).toBeGreaterThan(10 * 50);
   });
 
-  it('in quick mode with a Document object loads neither the parser, the definition validator, the mock generator nor Ajv', () => {
+  it('in quick mode with a Document object loads neither the parser, the definition validator, the mock generator, Ajv nor qs', () => {
     const loaded = (module: string) =>
       JSON.parse(
         execFileSync(
@@ -105,10 +132,10 @@ describe('the openapi-backend patch', () => {
         ),
       ) as string[];
     const heavy = (files: string[]) =>
-      ['json-schema-ref-parser', 'openapi-schema-validator', 'mock-json-schema', '/ajv/dist/ajv.js'].filter((name) =>
+      ['json-schema-ref-parser', 'openapi-schema-validator', 'mock-json-schema', '/ajv/dist/ajv.js', '/node_modules/qs/'].filter((name) =>
         files.some((file) => file.includes(name)),
       );
     expect(heavy(loaded('openapi-backend'))).toEqual([]);
-    expect(heavy(loaded('openapi-backend-stock'))).toHaveLength(4);
+    expect(heavy(loaded('openapi-backend-stock'))).toHaveLength(5);
   });
 });
