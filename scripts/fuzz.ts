@@ -1,7 +1,8 @@
 // `npm run fuzz`: the contract fuzzer of test/contract/fuzz.test.ts, for longer. Against FUZZ_BASE_URL with
-// FUZZ_TOKEN (a user whose new organization becomes the fixture), or by default against the app in process over
-// a throwaway embedded database. FUZZ_SECONDS (default 300), FUZZ_SEED (default random), FUZZ_REQUESTS; with
-// FUZZ_REQUEST=<index>, only that request of the seed, printed in full with its response.
+// FUZZ_TOKEN (a user with no organization yet: their first, the one with free credits, becomes the fixture), or
+// by default against the app in process over a throwaway embedded database. FUZZ_SECONDS (default 300), FUZZ_SEED
+// (default random), FUZZ_REQUESTS; with FUZZ_REQUEST=<index>, only that request of the seed, printed in full with
+// its response.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { databaseUrl } from '../test/support/database-url.js';
 import { startFakeStripe } from '../test/support/fake-stripe.js';
 import { fuzzOperations, generateRequest, type FuzzFixture } from '../test/support/fuzz.js';
 import { checkResponse, formatFailures, printableHeaders, runFuzz, sendRequest, type FuzzReport } from '../test/support/fuzz-run.js';
-import { buildFixture, fixtureRepair, fuzzStripe, fuzzUsers } from '../test/support/fuzz-target.js';
+import { buildFixture, fixtureRepair, fuzzResolveWebhookHost, fuzzStripe, fuzzUsers } from '../test/support/fuzz-target.js';
 import { startTestServer } from '../test/support/server.js';
 
 interface Target {
@@ -43,7 +44,7 @@ async function inProcessTarget(): Promise<Target> {
   await migrate(db);
   const fakeStripe = await startFakeStripe();
   const stripe = fuzzStripe(fakeStripe.url);
-  const server = await startTestServer({ db, stripe });
+  const server = await startTestServer({ db, stripe, resolveWebhookHost: fuzzResolveWebhookHost });
   const users = await fuzzUsers(db);
   const fixture = await buildFixture(server.baseUrl, users.owner, {
     member: users.member,
@@ -71,7 +72,9 @@ function progress(report: FuzzReport): void {
 
 const { FUZZ_BASE_URL: baseUrl, FUZZ_TOKEN: token } = process.env;
 if (baseUrl && !token) {
-  console.error('FUZZ_BASE_URL needs FUZZ_TOKEN: an access token of a user the fuzzer may create an organization for.');
+  console.error(
+    'FUZZ_BASE_URL needs FUZZ_TOKEN: an access token of a user with no organization yet (only the first one has the free credits its tasks need).',
+  );
   process.exit(2);
 }
 /** One request of the seed, in full: what a failure's `request #n` was, sent again. */

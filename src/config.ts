@@ -17,6 +17,8 @@ export interface Config {
   workerConcurrency: number;
   /** A request's deadline: past it, 503 and nothing kept. */
   requestTimeoutMs: number;
+  /** How long a request may take to arrive (0: no limit): its headers, the whole of it, the longest pause in its body; past one, 408. */
+  receiveTimeouts: { headersMs: number; requestMs: number; bodyIdleMs: number };
   /** How long a worker holds a task without renewing: a task whose worker died runs again after this. */
   taskLeaseMs: number;
   /** How long a task waits for the client's tool outputs before it ends `expired`. */
@@ -38,6 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: integer(env.MAX_BODY_BYTES, 1_048_576, 'MAX_BODY_BYTES'),
     workerConcurrency: integer(env.WORKER_CONCURRENCY, 2, 'WORKER_CONCURRENCY'),
     requestTimeoutMs: integer(env.REQUEST_TIMEOUT_MS, 10_000, 'REQUEST_TIMEOUT_MS'),
+    receiveTimeouts: receiveTimeouts(env),
     taskLeaseMs: integer(env.TASK_LEASE_MS, 60_000, 'TASK_LEASE_MS'),
     toolOutputsTimeoutMs: integer(env.TOOL_OUTPUTS_TIMEOUT_MS, 600_000, 'TOOL_OUTPUTS_TIMEOUT_MS'),
     corsOrigins: origins(env.CORS_ORIGINS),
@@ -57,6 +60,21 @@ function origins(value: string | undefined): '*' | string[] {
       throw new Error(`CORS_ORIGINS must list origins such as https://app.example.com, got "${origin}".`);
   }
   return listed;
+}
+
+/**
+ * Headers in 10 s: they fit in one packet, so even a poor mobile link sends them in well under a second. The whole
+ * request in 30 s: the largest body (MAX_BODY_BYTES, 1 MiB) at 35 KB/s. No pause of 5 s inside a body: a client
+ * that is sending never stops that long, while TCP recovers a lost packet within 1-3 s.
+ */
+function receiveTimeouts(env: NodeJS.ProcessEnv): Config['receiveTimeouts'] {
+  const headersMs = integer(env.HTTP_HEADERS_TIMEOUT_MS, 10_000, 'HTTP_HEADERS_TIMEOUT_MS');
+  const requestMs = integer(env.HTTP_RECEIVE_TIMEOUT_MS, 30_000, 'HTTP_RECEIVE_TIMEOUT_MS');
+  const bodyIdleMs = integer(env.HTTP_BODY_IDLE_TIMEOUT_MS, 5_000, 'HTTP_BODY_IDLE_TIMEOUT_MS');
+  // node:http refuses a headers limit longer than the whole request's.
+  if (headersMs > 0 && requestMs > 0 && headersMs > requestMs)
+    throw new Error(`HTTP_HEADERS_TIMEOUT_MS (${headersMs}) must not be longer than HTTP_RECEIVE_TIMEOUT_MS (${requestMs}).`);
+  return { headersMs, requestMs, bodyIdleMs };
 }
 
 function integer(value: string | undefined, fallback: number, name: string): number {

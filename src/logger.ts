@@ -72,6 +72,8 @@ export function flushLogs(): void {
 /** The fields of the one line logged per request. */
 export interface AccessEntry {
   requestId: string;
+  /** Our own id when the client sent its own: the one audit events record. */
+  serverRequestId?: string;
   method: string;
   path: string;
   operationId: string | undefined;

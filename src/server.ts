@@ -2,8 +2,8 @@
 import { appDepsFromEnv, loadConfig } from './config.js';
 import { createLogger, flushLogs } from './logger.js';
 import { createApp } from './http/app.js';
-import { createServer } from 'node:http';
 import { createWebServer } from './http/adapters/express.js';
+import { createHttpServer } from './http/adapters/node.js';
 import { readDocs } from './docs.js';
 import { openDatabase } from './db/runtime.js';
 import { loadLocalSecrets, localDataDir } from './db/local.js';
@@ -52,11 +52,13 @@ const app = await createApp({
   rateLimits: config.rateLimits,
 });
 let docs: Promise<string | undefined> | undefined;
-const server = createServer(
+const server = createHttpServer(
   createWebServer(app, {
     maxBodyBytes: config.maxBodyBytes,
+    bodyIdleTimeoutMs: config.receiveTimeouts.bodyIdleMs,
     docsHtml: () => (docs ??= readDocs()),
   }),
+  config.receiveTimeouts,
 ).listen(config.port, config.host, () => {
   log.info(`Staffroom listening on http://${config.host}:${config.port} (docs at /docs, contract at /v1/openapi.json)`);
   const databaseInfo = database.mode === 'embedded' ? { mode: database.mode, dataDir: localDataDir() } : { mode: database.mode };

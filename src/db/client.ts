@@ -39,6 +39,8 @@ export interface TxLimits {
   serializable?: boolean;
   /** The claims are an API key's: refuse (401) unless the key is live at the transaction's start. */
   requireLiveKey?: boolean;
+  /** The server's id of the request (`req_…`), which audit events record; never a client's X-Request-Id. */
+  requestId?: string;
 }
 
 /** How long a transaction may wait for a connection before the caller is told the database is unavailable. */
@@ -101,18 +103,21 @@ function transaction<T>(db: Db, setup: (tx: Tx) => Promise<unknown>, work: (tx: 
 
 /** Runs `work` in one transaction as `authenticated` with the caller's claims: RLS applies to every query. */
 export function withUser<T>(db: Db, claims: Claims, work: (tx: Tx) => Promise<T>, limits: TxLimits = {}): Promise<T> {
+  // Set beside the claims, where the Data API cannot reach: a function's arguments never name the request.
+  const requestId = limits.requestId ?? '';
   const setup = limits.requireLiveKey
     ? // An API key may have been revoked since this instance resolved it: the same statement says whether it is
       // still live, so a revoked key is refused at once at no extra round trip.
       async (tx: Tx) => {
         const [row] = await tx<{ live: boolean }[]>`
           select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
-                 set_config('statement_timeout', ${String(statementTimeoutMs)}, true), staffroom.caller_key() is not null as live`;
+                 set_config('staffroom.request_id', ${requestId}, true), set_config('statement_timeout', ${String(statementTimeoutMs)}, true),
+                 staffroom.caller_key() is not null as live`;
         if (!row?.live) throw new ApiError('API_KEY_INVALID', 'The API key is not valid: unknown, revoked or expired.');
       }
     : (tx: Tx) => tx`
     select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
-           set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
+           set_config('staffroom.request_id', ${requestId}, true), set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
   return transaction(db, setup, work, limits);
 }
 

@@ -9,7 +9,7 @@ import { ApiError, type ErrorDetail } from '../kernel/errors.js';
 import type { Caller } from '../kernel/caller.js';
 import type { AppDeps, RequestContext } from '../kernel/context.js';
 import { contract, operationsOf, type Deprecation, type OpenApiDocument, type Operation } from './contract.js';
-import { checkTarget, declaredHeaders, parseBody, parseQuery, requestIdOf, single } from './request.js';
+import { checkBody, checkTarget, clientRequestIdOf, declaredHeaders, newRequestId, parseBody, parseQuery, single } from './request.js';
 import {
   errorBody,
   failure,
@@ -23,7 +23,7 @@ import {
   type Outcome,
 } from './responses.js';
 import { authenticate } from './security.js';
-import { enforceRateLimit } from './rate-limit.js';
+import { createFailedAuthentications, enforceRateLimit } from './rate-limit.js';
 import { idempotentOutcome, takesIdempotencyKey } from './idempotency.js';
 import { toErrorDetails } from './validation-errors.js';
 import { createContractBackend } from './backend.js';
@@ -86,6 +86,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     log.warn(`${op.operationId} is a generated stub: it answers the contract's example until its handler is written.`);
   const cors = options.corsOrigins ?? '*';
   const limitedBy = options.rateLimits ? deps.db : undefined;
+  const failedAuthentications = createFailedAuthentications();
   const documentJson = JSON.stringify(document);
   const documentTag = entityTag(documentJson);
   const changelogTag = entityTag(changelog);
@@ -103,8 +104,17 @@ export async function createApp(options: AppOptions): Promise<App> {
     limit: { headers?: Record<string, string>; deprecation?: Deprecation },
   ): Promise<Outcome> {
     const body = parseBody(operation, http, maxBodyBytes);
-    ctx.caller = await authenticate(operation, http, deps, ctx.deadline);
+    // An address that spent its failure budget is refused before its credentials cost a lookup or a verification.
+    if (limitedBy) failedAuthentications.refuseSpent(operation, http);
+    try {
+      ctx.caller = await authenticate(operation, http, deps, ctx.deadline);
+    } catch (error) {
+      if (limitedBy) await failedAuthentications.count(limitedBy, http, error);
+      throw error;
+    }
     if (limitedBy) limit.headers = await enforceRateLimit(limitedBy, operation, params, http, ctx);
+    // What the body says waits for the caller, as the schema does: a stranger learns nothing from a 400.
+    checkBody(operation, body);
     const input = {
       method: http.method,
       path: http.path,
@@ -141,13 +151,17 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   async function handle(http: HttpRequest): Promise<HttpResponse> {
     const started = performance.now();
-    const requestId = requestIdOf(http);
-    const ctx = requestContext(requestId, log, deps, Date.now() + timeoutMs);
+    // A client's X-Request-Id is echoed and logged; what the database records is always an id of ours.
+    const serverRequestId = newRequestId();
+    const requestId = clientRequestIdOf(http) ?? serverRequestId;
+    const ctx = requestContext(requestId, serverRequestId, log, deps, Date.now() + timeoutMs);
     let operation: Operation | undefined;
     let outcome: Outcome;
     const limit: { headers?: Record<string, string>; deprecation?: Deprecation } = {};
     try {
-      if (http.method === 'OPTIONS') {
+      if (http.readError) {
+        throw http.readError;
+      } else if (http.method === 'OPTIONS') {
         outcome = preflight();
       } else if (http.method === 'GET' && http.path === '/v1/openapi.json') {
         outcome = {
@@ -209,6 +223,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     }
     access({
       requestId,
+      serverRequestId: serverRequestId === requestId ? undefined : serverRequestId,
       method: http.method,
       path: http.path,
       operationId: operation?.operationId,
@@ -288,17 +303,22 @@ class Context implements RequestContext {
   #child: Logger | undefined = undefined;
   constructor(
     readonly requestId: string,
+    readonly serverRequestId: string,
     private readonly rootLog: Logger,
     readonly deps: AppDeps,
     readonly deadline: number,
   ) {}
   get log(): Logger {
-    return (this.#child ??= this.rootLog.child({ requestId: this.requestId }));
+    return (this.#child ??= this.rootLog.child(
+      this.serverRequestId === this.requestId
+        ? { requestId: this.requestId }
+        : { requestId: this.requestId, serverRequestId: this.serverRequestId },
+    ));
   }
 }
 
-function requestContext(requestId: string, log: Logger, deps: AppDeps, deadline: number): RequestContext {
-  return new Context(requestId, log, deps, deadline);
+function requestContext(requestId: string, serverRequestId: string, log: Logger, deps: AppDeps, deadline: number): RequestContext {
+  return new Context(requestId, serverRequestId, log, deps, deadline);
 }
 
 function callerId(caller: Caller | undefined): string | undefined {

@@ -11,15 +11,23 @@ const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 const idPrefix = `req_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
 let idCounter = 0;
 
-/** The client's X-Request-Id when it is a sensible token, else a new one. */
-export function requestIdOf(http: HttpRequest): string {
-  const incoming = http.headers['x-request-id'];
-  if (incoming !== undefined) {
-    const value = single(incoming);
-    if (value && requestIdPattern.test(value)) return value;
-  }
+/** A new id of ours (`req_` and 32 hex digits): the only kind the database stores. */
+export function newRequestId(): string {
   idCounter = (idCounter + 1) % 0x1000000000000;
   return idPrefix + idCounter.toString(16).padStart(12, '0');
+}
+
+/** The client's X-Request-Id when it is a sensible token: echoed and logged, never stored as ours. */
+export function clientRequestIdOf(http: HttpRequest): string | undefined {
+  const incoming = http.headers['x-request-id'];
+  if (incoming === undefined) return undefined;
+  const value = single(incoming);
+  return value && requestIdPattern.test(value) ? value : undefined;
+}
+
+/** The client's X-Request-Id when it is a sensible token, else a new one. */
+export function requestIdOf(http: HttpRequest): string {
+  return clientRequestIdOf(http) ?? newRequestId();
 }
 
 /** Refuses a path or query string that is not percent-encoded UTF-8 or that carries NUL. */
@@ -65,21 +73,28 @@ function decodeComponent(text: string): string {
   }
 }
 
-/** A request body as read: parsed JSON, or text of another media type the operation takes. */
-export type Body = { json: true; value: unknown } | { json: false; value: string } | undefined;
+/** Text in a body that Postgres cannot store: the field that holds it and why. */
+type Unstorable = { field: string; problem: string };
 
-/** Checks the Content-Type against the operation's media types and parses the body: 413, 415, 400 or the value. */
+/**
+ * A request body as read: parsed JSON, or text of another media type the operation takes; `unstorable` names
+ * text Postgres cannot store, refused by checkBody once the caller is known.
+ */
+export type Body =
+  { json: true; value: unknown; unstorable?: Unstorable } | { json: false; value: string; unstorable?: Unstorable } | undefined;
+
+/**
+ * Reads the body's bytes before the caller is known: 413 past the size limit, 415 for a media type the
+ * operation does not take, 400 for JSON or multipart that does not parse. What the body says waits for
+ * authentication, as the schema does (checkBody).
+ */
 export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes: number): Body {
   const { requestBody } = operation;
   if (!requestBody) return undefined; // bodies sent to operations that take none are ignored, whatever their size
   if (http.body && http.body.length > maxBodyBytes) {
     throw new ApiError('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxBodyBytes} bytes.`);
   }
-  if (!http.body || http.body.length === 0) {
-    if (requestBody.required)
-      throw new ApiError('VALIDATION_ERROR', 'The request body is required.', [{ field: 'body', message: 'is required' }]);
-    return undefined;
-  }
+  if (!http.body || http.body.length === 0) return undefined;
   const accepted = Object.keys(requestBody.content);
   const mediaType = (single(http.headers['content-type']) ?? '').split(';')[0]!.trim().toLowerCase();
   if (!accepted.includes(mediaType)) {
@@ -90,13 +105,11 @@ export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes:
   }
   if (mediaType === 'multipart/form-data') {
     // Read into the shape of the operation's JSON body, so that one validator checks both.
-    return { json: true, value: { files: readMultipartFiles(http.body, single(http.headers['content-type']) ?? '') } };
+    const files = readMultipartFiles(http.body, single(http.headers['content-type']) ?? '');
+    return { json: true, value: { files }, unstorable: files.some((file) => file.content.includes('\u0000')) ? nul('body') : undefined };
   }
   const text = http.body.toString('utf8');
-  if (mediaType !== 'application/json') {
-    if (text.includes('\u0000')) throw nulError('body');
-    return { json: false, value: text };
-  }
+  if (mediaType !== 'application/json') return { json: false, value: text, unstorable: text.includes('\u0000') ? nul('body') : undefined };
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
@@ -106,8 +119,20 @@ export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes:
   }
   // Only a \u escape can bring NUL or a lone surrogate into decoded text: walk the value only then.
   const unstorable = text.includes('\\u') && /\\u(0000|d[89a-f])/i.test(text) ? findUnstorableText(value, 'body') : undefined;
-  if (unstorable) throw unstorableTextError(unstorable.field, unstorable.problem);
-  return { json: true, value };
+  return unstorable ? { json: true, value, unstorable } : { json: true, value };
+}
+
+/**
+ * What a body says, checked once the caller is known (as the schema is, right after): 400 when a required body
+ * is missing, or when its text holds NUL or an unpaired surrogate, naming the field.
+ */
+export function checkBody(operation: Operation, body: Body): void {
+  if (!body) {
+    if (operation.requestBody?.required)
+      throw new ApiError('VALIDATION_ERROR', 'The request body is required.', [{ field: 'body', message: 'is required' }]);
+    return;
+  }
+  if (body.unstorable) throw unstorableTextError(body.unstorable.field, body.unstorable.problem);
 }
 
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -138,8 +163,12 @@ function unstorableTextError(field: string, problem: string): ApiError {
   return new ApiError('VALIDATION_ERROR', `Invalid ${field}: text ${problem}.`, [{ field, message: problem }]);
 }
 
+function nul(field: string): Unstorable {
+  return { field, problem: 'must not contain NUL characters' };
+}
+
 function nulError(field: string): ApiError {
-  return unstorableTextError(field, 'must not contain NUL characters');
+  return unstorableTextError(field, nul(field).problem);
 }
 
 /** The operation's header parameters under the names the contract gives them (requests arrive lower-cased). */
@@ -190,7 +219,6 @@ function readMultipartFiles(body: Buffer, contentType: string): { name: string; 
     const filename = /;\s*filename="([^"]*)"/i.exec(disposition)?.[1];
     const field = /;\s*name="([^"]*)"/i.exec(disposition)?.[1];
     if (filename === undefined && field === undefined) throw unreadable('has a part that is not form data');
-    if (content.includes('\u0000')) throw nulError('body');
     files.push({ name: filename || field || 'file', content });
   }
   return files;

@@ -37,12 +37,17 @@ function missingCredentials(): ApiError {
   return new ApiError('UNAUTHENTICATED', 'Send a bearer token in Authorization or an API key in X-Api-Key.');
 }
 
+/** Whether the operation needs a caller: it has a security requirement, and none of them is empty. */
+export function requiresCaller(operation: Operation): boolean {
+  return operation.security.length > 0 && !operation.security.some((requirement) => Object.keys(requirement).length === 0);
+}
+
 /**
  * The caller of a secured operation, or undefined for a public one. Credentials that fail are reported
  * (an expired token says so); with none of the accepted kinds sent, the error says what to send.
  */
 export async function authenticate(operation: Operation, http: HttpRequest, deps: AppDeps, deadline: number): Promise<Caller | undefined> {
-  if (operation.security.length === 0 || operation.security.some((requirement) => Object.keys(requirement).length === 0)) return undefined;
+  if (!requiresCaller(operation)) return undefined;
   const failures: ApiError[] = [];
   for (const requirement of operation.security) {
     // Every scheme of this API is a requirement on its own; one that combined several would list them all.

@@ -1,6 +1,7 @@
 // Transport types shared by the core and the handlers. Handlers see these, never node:http or a platform's types.
 import type { operations, webhooks } from '../generated/api.js';
 import type { RequestContext } from '../kernel/context.js';
+import type { ApiError } from '../kernel/errors.js';
 
 type Values<T> = T[keyof T];
 /** The operations of the contract's `webhooks`: requests the service sends, not ones it answers. */
@@ -81,6 +82,8 @@ export interface HttpRequest {
   body: Buffer | undefined;
   /** The client's network address, as the platform saw it (never a header the client could forge). */
   clientAddress?: string;
+  /** Why the adapter could not read the whole request (its body stalled): answered as is, without routing. */
+  readError?: ApiError;
 }
 
 export interface HttpResponse {

@@ -1,12 +1,14 @@
 // Outgoing webhooks as the Standard Webhooks spec says (https://www.standardwebhooks.com): one signed POST to
-// an organization's URL. The URL is checked for addresses inside our network (loopback, private, link-local,
-// cloud metadata) when it is registered and again right before each attempt, and the connection goes only to
-// the addresses that check saw, so a DNS answer that changes in between (rebinding) cannot redirect it.
+// an organization's URL. The URL must reach only public unicast addresses (no loopback, private, link-local,
+// cloud metadata or other special-purpose range) when it is registered and again right before each attempt, and
+// the connection goes only to the addresses that check saw, so a DNS answer that changes in between (rebinding)
+// cannot redirect it.
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, isIPv4, type LookupFunction } from 'node:net';
+import type ipaddr from 'ipaddr.js';
 
 export type WebhookUrlCheck = { ok: true; addresses: string[] } | { ok: false; reason: string };
 
@@ -65,7 +67,7 @@ export async function checkWebhookUrl(
 
   const host = bareHost(parsed.hostname);
   if (isIP(host)) {
-    const problem = options.allowPrivate ? null : describeNonPublic(host);
+    const problem = options.allowPrivate ? null : specialPurpose(await addressLibrary(), host);
     return problem ? { ok: false, reason: `${host} is ${problem}` } : { ok: true, addresses: [host] };
   }
   const name = host.replace(/\.$/, '');
@@ -80,11 +82,10 @@ export async function checkWebhookUrl(
     return { ok: false, reason: `the host ${name} could not be resolved` };
   }
   if (addresses.length === 0) return { ok: false, reason: `the host ${name} could not be resolved` };
-  if (!options.allowPrivate) {
-    for (const address of addresses) {
-      const problem = describeNonPublic(address);
-      if (problem) return { ok: false, reason: `${name} resolves to ${address}, ${problem}` };
-    }
+  // The reason never says which address a name resolved to: an admin could otherwise map the internal DNS.
+  const library = options.allowPrivate ? undefined : await addressLibrary();
+  if (library && addresses.some((address) => specialPurpose(library, address) !== null)) {
+    return { ok: false, reason: `${name} resolves to an address that is not public (loopback, private or another special-purpose range)` };
   }
   return { ok: true, addresses };
 }
@@ -245,6 +246,8 @@ function describeRequestError(error: unknown, host: string): string {
       return `the host ${host} could not be resolved`;
   }
   if (code && (code.startsWith('ERR_TLS_') || /CERT|SSL/.test(code))) return `the TLS certificate of ${host} was refused (${code})`;
+  // A socket error's message names the address dialled, which is what the host name resolved to: the code alone.
+  if (code) return `the request to ${host} failed (${code})`;
   const message = error instanceof Error && error.message ? error.message : 'unknown error';
   return `the request to ${host} failed: ${message}`;
 }
@@ -263,58 +266,82 @@ function bareHost(hostname: string): string {
   return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 }
 
-/** Why an IP address is not on the public internet ("a loopback address"), or null when it is. */
-function describeNonPublic(address: string): string | null {
-  const ip = address.split('%')[0] ?? address;
-  if (isIPv4(ip)) return ipv4Class(ip.split('.').map(Number));
-  if (isIP(ip) !== 6) return 'not an IP address';
-  const h = ipv6Hextets(ip);
-  const v4 = (at: number) => [(h[at]! >> 8) & 255, h[at]! & 255, (h[at + 1]! >> 8) & 255, h[at + 1]! & 255];
-  const zerosUpTo = (end: number) => h.slice(0, end).every((x) => x === 0);
-  if (zerosUpTo(8)) return 'an unspecified address';
-  if (zerosUpTo(7) && h[7] === 1) return 'a loopback address';
-  // IPv4 carried in IPv6: mapped (::ffff:a.b.c.d), the old compatible form (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d)
-  // all reach the IPv4 address, so they are judged as it.
-  const embedded =
-    (zerosUpTo(5) && h[5] === 0xffff) || zerosUpTo(6) || (h[0] === 0x64 && h[1] === 0xff9b && h.slice(2, 6).every((x) => x === 0));
-  if (embedded) {
-    const inner = v4(6);
-    const problem = ipv4Class(inner);
-    return problem ? `an IPv6 form of ${inner.join('.')}, ${problem}` : null;
+let loadingAddressLibrary: Promise<typeof ipaddr> | undefined;
+/** ipaddr.js, loaded on the first check: a request that registers no webhook never parses it. */
+function addressLibrary(): Promise<typeof ipaddr> {
+  return (loadingAddressLibrary ??= import('ipaddr.js').then((module) => module.default));
+}
+
+/** What each special-purpose range of ipaddr.js is, for a refusal's reason; a range it adds later reads as the fallback. */
+const rangeNames: Record<string, string> = {
+  unspecified: 'an unspecified address',
+  broadcast: 'a broadcast address',
+  multicast: 'a multicast address',
+  linkLocal: 'a link-local address',
+  loopback: 'a loopback address',
+  carrierGradeNat: 'a carrier-grade NAT address',
+  private: 'a private address',
+  uniqueLocal: 'a private address',
+  deprecatedSiteLocal: 'a private address', // site-local: deprecated, still routed inside networks
+  reserved: 'a reserved address (documentation, benchmarking or other special use)',
+  benchmarking: 'a benchmarking address',
+  as112: 'an AS112 DNS sink address',
+  as112v6: 'an AS112 DNS sink address',
+  amt: 'an AMT relay address',
+  discard: 'a discard-only address',
+  ipv4Mapped: 'an IPv4-mapped address',
+  rfc6145: 'an IPv4-translated address',
+  rfc6052: 'a NAT64 address',
+  '6to4': 'a 6to4 address',
+  teredo: 'a Teredo address',
+};
+
+/**
+ * Why an IP address may not receive webhooks, or null when it may. ipaddr.js classifies it by the IANA
+ * special-purpose registries for IPv4 and IPv6, and only `unicast` passes: loopback, private, shared (CGNAT),
+ * link-local (cloud metadata), documentation, benchmarking (198.18.0.0/15), IETF protocol assignments
+ * (192.0.0.0/24), reserved, multicast, broadcast and discard (100::/64) reach inside networks or nowhere. The
+ * forms that carry an IPv4 address inside IPv6 (IPv4-mapped ::ffff:0:0/96, IPv4-translated, NAT64 64:ff9b::/96
+ * and 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32) are refused whatever they carry, since a translator or
+ * relay would connect to an IPv4 address this check never judged; the embedded address is judged too, to say
+ * what it is. IPv6 must also lie in 2000::/3, the only block IANA allocates as global unicast.
+ */
+function specialPurpose(library: typeof ipaddr, text: string): string | null {
+  const bare = text.split('%')[0] ?? text;
+  if (!isIP(bare)) return 'not an IP address';
+  const address = library.parse(bare);
+  const range = address.range();
+  if (address.kind() === 'ipv4') return range === 'unicast' ? null : describeRange(range);
+  const v6 = address as ipaddr.IPv6;
+  if (range === 'unicast') return (v6.parts[0]! & 0xe000) === 0x2000 ? null : 'outside the global unicast range (2000::/3)';
+  const inner = embeddedIPv4(library, v6, range);
+  if (!inner) return describeRange(range);
+  const innerRange = inner.range();
+  const innerProblem = innerRange === 'unicast' ? '' : `, ${describeRange(innerRange)}`;
+  return `${describeRange(range)} of ${inner.toString()}${innerProblem}`;
+}
+
+function describeRange(range: string): string {
+  return rangeNames[range] ?? 'a special-purpose address';
+}
+
+/** The IPv4 address an IPv6 one carries, where its range puts it at a fixed place. */
+function embeddedIPv4(library: typeof ipaddr, address: ipaddr.IPv6, range: string): ipaddr.IPv4 | undefined {
+  const [, p1 = 0, p2 = 0, , , , p6 = 0, p7 = 0] = address.parts;
+  const v4 = (high: number, low: number) => new library.IPv4([high >> 8, high & 255, low >> 8, low & 255]);
+  switch (range) {
+    case 'ipv4Mapped':
+    case 'rfc6145':
+      return v4(p6, p7);
+    case 'rfc6052':
+      // The well-known prefix 64:ff9b::/96 puts it last; the local-use 64:ff9b:1::/48 lets each network choose.
+      return p2 === 0 ? v4(p6, p7) : undefined;
+    case '6to4':
+      return v4(p1, p2);
+    case 'teredo':
+      // The client's public address, every bit inverted (RFC 4380); traffic to the address goes there.
+      return v4(~p6 & 0xffff, ~p7 & 0xffff);
+    default:
+      return undefined;
   }
-  const first = h[0]!;
-  if ((first & 0xfe00) === 0xfc00) return 'a private address';
-  if ((first & 0xffc0) === 0xfe80) return 'a link-local address';
-  if ((first & 0xffc0) === 0xfec0) return 'a private address'; // site-local, deprecated but still routed inside networks
-  if ((first & 0xff00) === 0xff00) return 'a multicast address';
-  return null;
-}
-
-function ipv4Class([a = 0, b = 0, c = 0, d = 0]: number[]): string | null {
-  if (a === 0) return 'an unspecified address';
-  if (a === 127) return 'a loopback address';
-  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'a private address';
-  if (a === 169 && b === 254) return 'a link-local address';
-  if (a === 100 && b >= 64 && b <= 127) return 'a carrier-grade NAT address';
-  if (a >= 224 && a <= 239) return 'a multicast address';
-  if (a === 255 && b === 255 && c === 255 && d === 255) return 'a broadcast address';
-  if (a >= 240) return 'a reserved address';
-  return null;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address, `::` expanded and a trailing dotted IPv4 split in two. */
-function ipv6Hextets(address: string): number[] {
-  const groups = (part: string) =>
-    part === ''
-      ? []
-      : part.split(':').flatMap((group) => {
-          if (!group.includes('.')) return [parseInt(group, 16)];
-          const [a = 0, b = 0, c = 0, d = 0] = group.split('.').map(Number);
-          return [(a << 8) | b, (c << 8) | d];
-        });
-  const [head = '', tail] = address.split('::');
-  if (tail === undefined) return groups(head);
-  const before = groups(head);
-  const after = groups(tail);
-  return [...before, ...Array<number>(8 - before.length - after.length).fill(0), ...after];
 }

@@ -7,7 +7,10 @@ import type { Caller, VerifiedUser } from './caller.js';
 
 /** What every handler and service receives: explicit, per request. */
 export interface RequestContext {
+  /** The id the response and the logs carry: the client's X-Request-Id when it sent a sensible one. */
   requestId: string;
+  /** An id this server made (`req_` and 32 hex digits): the only one passed to the database and audited. */
+  serverRequestId: string;
   log: Logger;
   deps: AppDeps;
   /** Epoch milliseconds past which the request answers 503 and its transaction rolls back. */
@@ -31,6 +34,8 @@ export interface AppDeps {
   onWebhookQueued?: () => void;
   /** Webhook URLs may resolve to private and loopback addresses (WEBHOOKS_ALLOW_PRIVATE_URLS=true, local development). */
   allowPrivateWebhookUrls?: boolean;
+  /** Resolves a webhook URL's host name to its addresses; the system resolver unless given (tests give their own). */
+  resolveWebhookHost?: (hostname: string) => Promise<string[]>;
   /** Stripe settings and client (absent client: STRIPE_SECRET_KEY is not set). */
   stripe?: { config: StripeConfig; client?: () => Promise<Stripe> };
   /** Emails invitations when a Supabase project is configured. */

@@ -93,7 +93,7 @@ export async function createApiKey(ctx: RequestContext, orgId: string, input: Ap
       prefix: secret.slice(0, apiKeyPrefix.length + 5),
       secretHash: hashSecret(secret),
       expiresAt: input.expiresAt ?? null,
-      requestId: ctx.requestId,
+      requestId: ctx.serverRequestId,
     });
     return { ...(await queries.findApiKey(tx, orgId, id))!, secret };
   });
@@ -118,7 +118,7 @@ export async function revokeApiKey(ctx: RequestContext, orgId: string, keyId: st
   userOf(ctx);
   return asCaller(ctx, async (tx) => {
     requireKeyManager(await requireOrganization(tx, orgId));
-    await queries.revokeApiKey(tx, orgId, keyId, ctx.requestId);
+    await queries.revokeApiKey(tx, orgId, keyId, ctx.serverRequestId);
     forgetApiKey(keyId);
     return (await queries.findApiKey(tx, orgId, keyId))!;
   });

@@ -1,5 +1,6 @@
 // Stripe Checkout and the customer portal. Stripe calls run outside database transactions; the customer is
 // created once per organization (Stripe idempotency key per organization, then a unique row).
+import { createHash } from 'node:crypto';
 import type { components } from '../generated/api.js';
 import { ApiError, validationError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
@@ -63,7 +64,7 @@ export async function createCheckoutSession(
   input: CheckoutRequest,
   idempotencyKey?: string,
 ): Promise<CheckoutSession> {
-  userOf(ctx);
+  const user = userOf(ctx);
   const { client, config } = await stripeOf(ctx);
   const item = input.kind === 'plan' ? input.plan : input.pack;
   const price = config.prices[item];
@@ -99,7 +100,8 @@ export async function createCheckoutSession(
         metadata,
         ...(input.kind === 'plan' ? { subscription_data: { metadata: { organization_id: orgId } } } : {}),
       },
-      idempotencyKey ? { idempotencyKey: `staffroom-checkout-${orgId}-${idempotencyKey}` } : undefined,
+      // The caller's key, not the organization's; hashed, as Stripe takes 255 characters and a client's key may have as many.
+      idempotencyKey ? { idempotencyKey: `staffroom-checkout-${sha256(`${orgId}\n${user.userId}\n${idempotencyKey}`)}` } : undefined,
     ),
   );
   return { id: session.id, url: session.url ?? '', expiresAt: new Date(session.expires_at * 1000).toISOString() };
@@ -116,4 +118,8 @@ export async function createPortalSession(ctx: RequestContext, orgId: string, re
   if (!customer) throw new ApiError('NO_BILLING_ACCOUNT', 'The organization has no billing account yet: buy a plan or credits first.');
   const session = await stripeCall('open the portal', () => client.billingPortal.sessions.create({ customer, return_url: returnUrl }));
   return { url: session.url };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }

@@ -31,6 +31,7 @@ export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>, o
     serializable: options.serializable,
     // Keys are resolved from a cache (services/api-keys.ts): each transaction confirms the key is still live.
     requireLiveKey: caller.kind === 'api_key',
+    requestId: ctx.serverRequestId,
   });
 }
 

@@ -1,7 +1,7 @@
 // Exact money: prices are integer micro-dollars per million tokens, credits are US$0.0001 (100 micro-dollars).
 // cost(credits) = ceil( Σ tokens × price / (1,000,000 tokens × 100 micro-dollars) ), in integers, rounded up once.
 import type { Model } from './catalog.js';
-import type { TokenUsage } from '../integrations/llm/provider.js';
+import type { PartialCompletion, TokenUsage } from '../integrations/llm/provider.js';
 
 const microDollarsPerCreditTimesMillion = 100n * 1_000_000n;
 
@@ -24,4 +24,23 @@ export function costInCredits(pricing: Model['pricing'], usage: TokenUsage): num
  */
 export function maximumCostInCredits(pricing: Model['pricing'], promptBytes: number, maxOutputTokens: number): number {
   return costInCredits(pricing, { inputTokens: promptBytes, outputTokens: maxOutputTokens, cachedInputTokens: 0 });
+}
+
+/** Tokens where a provider reported none: ceil(bytes / 4), about what tokenizers make of English text and code. */
+export function estimatedTokens(bytes: number): number {
+  return Math.ceil(bytes / 4);
+}
+
+/**
+ * What a call that ended early (canceled, or past its deadline) consumed: the provider's counts where it reported
+ * them (output only when reported after the last piece that streamed), else estimated from the prompt's bytes and
+ * from what streamed, the output at most the step's limit. Undefined when the provider never accepted the request.
+ */
+export function consumedUsage(partial: PartialCompletion, promptBytes: number, maxOutputTokens: number): TokenUsage | undefined {
+  if (!partial.accepted) return undefined;
+  return {
+    inputTokens: partial.usage.inputTokens ?? estimatedTokens(promptBytes),
+    outputTokens: partial.usage.outputTokens ?? Math.min(maxOutputTokens, estimatedTokens(partial.outputBytes)),
+    cachedInputTokens: partial.usage.inputTokens === undefined ? 0 : (partial.usage.cachedInputTokens ?? 0),
+  };
 }

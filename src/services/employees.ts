@@ -36,7 +36,7 @@ async function requireEmployee(tx: Tx, orgId: string, employeeId: string, includ
 
 async function insert(tx: Tx, ctx: RequestContext, orgId: string, fields: queries.EmployeeFields): Promise<Employee> {
   const id = await queries
-    .createEmployee(tx, orgId, fields, ctx.requestId)
+    .createEmployee(tx, orgId, fields, ctx.serverRequestId)
     .catch((error: unknown) =>
       conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${fields.slug}" exists.`),
     );
@@ -127,10 +127,10 @@ export async function importEmployee(
     if (!existing) {
       const created = await insert(tx, ctx, orgId, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
       if (Object.keys(agent.frontMatter).length === 0) return created;
-      await queries.updateEmployee(tx, orgId, created.id, { frontMatter: agent.frontMatter }, ctx.requestId);
+      await queries.updateEmployee(tx, orgId, created.id, { frontMatter: agent.frontMatter }, ctx.serverRequestId);
       return requireEmployee(tx, orgId, created.id);
     }
-    await queries.updateEmployee(tx, orgId, existing.id, { ...fields, frontMatter: agent.frontMatter }, ctx.requestId);
+    await queries.updateEmployee(tx, orgId, existing.id, { ...fields, frontMatter: agent.frontMatter }, ctx.serverRequestId);
     return requireEmployee(tx, orgId, existing.id);
   });
   return { employee, warnings: agent.warnings };
@@ -170,7 +170,13 @@ export async function updateEmployee(
       await requireWriter(tx, orgId);
       checkIfMatch(ifMatch, await requireEmployee(tx, orgId, employeeId));
       await queries
-        .updateEmployee(tx, orgId, employeeId, { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined }, ctx.requestId)
+        .updateEmployee(
+          tx,
+          orgId,
+          employeeId,
+          { ...patch, tools: patch.tools ? [...new Set(patch.tools)] : undefined },
+          ctx.serverRequestId,
+        )
         .catch((error: unknown) =>
           conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `An employee with the slug "${patch.slug}" exists.`),
         );
@@ -184,7 +190,7 @@ export async function deleteEmployee(ctx: RequestContext, orgId: string, employe
   return asCaller(ctx, async (tx) => {
     await requireWriter(tx, orgId);
     await requireEmployee(tx, orgId, employeeId);
-    await queries.deleteEmployee(tx, orgId, employeeId, ctx.requestId); // its queued tasks are canceled; a running one finishes
+    await queries.deleteEmployee(tx, orgId, employeeId, ctx.serverRequestId); // its queued tasks are canceled; a running one finishes
     return requireEmployee(tx, orgId, employeeId, true);
   });
 }
@@ -194,7 +200,7 @@ export async function restoreEmployee(ctx: RequestContext, orgId: string, employ
     await requireWriter(tx, orgId);
     const employee = await requireEmployee(tx, orgId, employeeId, true);
     await queries
-      .restoreEmployee(tx, orgId, employeeId, ctx.requestId)
+      .restoreEmployee(tx, orgId, employeeId, ctx.serverRequestId)
       .catch((error: unknown) =>
         conflictOn(
           error,

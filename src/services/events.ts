@@ -1,6 +1,8 @@
 // Events: a task's live stream (Server-Sent Events) and an organization's list to catch up with. The database
 // numbers each organization's events in commit order and announces them (LISTEN/NOTIFY), so any instance serves
 // any task: a stream reads what is new whenever it hears of its task, and at each heartbeat in case it missed it.
+// A notice names no tenant, only a token its task shares with many others: a stream also wakes, and reads
+// nothing new, for about one in 4,096 of other tasks' events.
 import type { components } from '../generated/api.js';
 import { ApiError, validationError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
@@ -28,32 +30,41 @@ function position(lastEventId: string | undefined, after: string | undefined, fi
   return BigInt(value);
 }
 
-// One LISTEN per database for every stream of the process; streams register by task.
+// One LISTEN per database for every stream of the process; streams register by their task's wake token, so a
+// notice costs one map lookup whatever the number of streams.
 interface Hub {
-  byTask: Map<string, Set<() => void>>;
+  byToken: Map<string, Set<() => void>>;
+  /** Settles once LISTEN is in place, or failed (streams then read at their heartbeat). */
+  listening: Promise<void>;
 }
 const hubs = new WeakMap<Db, Hub>();
 
-function subscribe(db: Db, taskId: string, wake: () => void): () => void {
+function subscribe(db: Db, token: string, wake: () => void): { listening: Promise<void>; unsubscribe: () => void } {
   let hub = hubs.get(db);
   if (!hub) {
-    const created: Hub = { byTask: new Map() };
-    hubs.set(db, (hub = created));
+    const byToken: Hub['byToken'] = new Map();
     // postgres.js keeps the listening connection and listens again after a reconnect; a stream that missed a
     // notice meanwhile reads it at its next heartbeat.
-    void db
+    const listening = db
       .listen(queries.eventsChannel, (payload) => {
-        const taskId = payload.split(':')[1];
-        if (taskId) for (const notify of created.byTask.get(taskId) ?? []) notify();
+        for (const notify of byToken.get(payload) ?? []) notify();
       })
-      .catch(() => hubs.delete(db));
+      .then(
+        () => undefined,
+        () => void hubs.delete(db),
+      );
+    hubs.set(db, (hub = { byToken, listening }));
   }
-  const listeners = hub.byTask.get(taskId) ?? new Set();
-  hub.byTask.set(taskId, listeners);
+  const { byToken } = hub;
+  const listeners = byToken.get(token) ?? new Set();
+  byToken.set(token, listeners);
   listeners.add(wake);
-  return () => {
-    listeners.delete(wake);
-    if (listeners.size === 0) hub.byTask.delete(taskId);
+  return {
+    listening: hub.listening,
+    unsubscribe: () => {
+      listeners.delete(wake);
+      if (listeners.size === 0) byToken.delete(token);
+    },
   };
 }
 
@@ -86,17 +97,19 @@ export async function openTaskEventStream(
   if (!first) throw new ApiError('NOT_FOUND', 'Task not found.');
   const caller = ctx.caller!;
   const db = database(ctx);
+  const token = await queries.eventWakeToken(db, taskId);
   const read = (from: bigint) =>
     withUser(db, caller.claims, (tx) => queries.taskEventsAfter(tx, orgId, taskId, from, batchSize), {
       deadline: Date.now() + 5_000,
       requireLiveKey: caller.kind === 'api_key',
     });
-  return eventStream({ db, taskId, after, first, read, caller, log: ctx.log });
+  return eventStream({ db, taskId, token, after, first, read, caller, log: ctx.log });
 }
 
 function eventStream(options: {
   db: Db;
   taskId: string;
+  token: string;
   after: bigint;
   first: { status: string; events: Event[] };
   read: (after: bigint) => Promise<{ status: string; events: Event[] } | undefined>;
@@ -104,9 +117,11 @@ function eventStream(options: {
   log: RequestContext['log'];
 }): AsyncIterable<string> {
   let closed = false;
-  let notified = false;
+  // The first read ran before the stream listened: read once more when LISTEN is in place, so that an event
+  // committed in between does not wait for the heartbeat.
+  let notified = true;
   let wake: (() => void) | undefined;
-  const unsubscribe = subscribe(options.db, options.taskId, () => {
+  const { listening, unsubscribe } = subscribe(options.db, options.token, () => {
     notified = true;
     wake?.();
   });
@@ -142,12 +157,14 @@ function eventStream(options: {
       // Nothing more will come for a task that has finished (its final event was before `last`).
       if (batch.events.length === 0 && finalStatuses.has(batch.status)) return;
       if (batch.events.length < batchSize) {
-        notified = false;
         const heard = await nextNotice();
         if (closed) return;
         if (!heard) yield ': keep-alive\n\n';
         if (expired(options.caller)) return;
       }
+      await listening;
+      // Cleared before the read, not after: a notice that comes while it runs or its events go out is not lost.
+      notified = false;
       batch = await options.read(last).catch((error: unknown) => {
         options.log.warn({ err: error, taskId: options.taskId }, 'task event stream ended by a failed read');
         return undefined;

@@ -29,7 +29,7 @@ export async function createInvitation(ctx: RequestContext, orgId: string, input
     requireManager(org);
     await ensureProfile(tx, user);
     const id = await queries
-      .createInvitation(tx, { orgId, email, role: input.role ?? 'member', tokenHash: hashToken(token), requestId: ctx.requestId })
+      .createInvitation(tx, { orgId, email, role: input.role ?? 'member', tokenHash: hashToken(token), requestId: ctx.serverRequestId })
       .catch((error: { code?: string; constraint_name?: string }) => {
         if (error.code === '23505' && error.constraint_name === 'invitations_pending_email_key') {
           throw new ApiError('ALREADY_INVITED', `${email} already has a pending invitation.`, [
@@ -71,7 +71,7 @@ export async function revokeInvitation(ctx: RequestContext, orgId: string, invit
   userOf(ctx);
   return asCaller(ctx, async (tx) => {
     requireManager(await requireOrganization(tx, orgId));
-    await queries.revokeInvitation(tx, orgId, invitationId, ctx.requestId);
+    await queries.revokeInvitation(tx, orgId, invitationId, ctx.serverRequestId);
     return (await queries.findInvitation(tx, orgId, invitationId))!;
   });
 }
@@ -80,7 +80,7 @@ export async function acceptInvitation(ctx: RequestContext, token: string): Prom
   const user = userOf(ctx);
   return asCaller(ctx, async (tx) => {
     await ensureProfile(tx, user);
-    const orgId = await queries.acceptInvitation(tx, hashToken(token), ctx.requestId);
+    const orgId = await queries.acceptInvitation(tx, hashToken(token), ctx.serverRequestId);
     const [org, membership] = [await requireOrganization(tx, orgId), await findMember(tx, orgId, user.userId)];
     return { organization: { id: org.id, name: org.name, slug: org.slug }, role: membership!.role, joinedAt: membership!.joinedAt };
   });

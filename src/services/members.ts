@@ -36,7 +36,7 @@ export async function updateMember(ctx: RequestContext, orgId: string, userId: s
     const target = await queries.findMember(tx, orgId, userId);
     if (!target) throw new ApiError('NOT_FOUND', 'Member not found.');
     // The database checks again under a lock: a role changed by a concurrent request is seen there.
-    await queries.setMemberRole(tx, orgId, userId, role, ctx.requestId);
+    await queries.setMemberRole(tx, orgId, userId, role, ctx.serverRequestId);
     return { ...target, role };
   });
 }
@@ -45,6 +45,6 @@ export async function removeMember(ctx: RequestContext, orgId: string, userId: s
   userOf(ctx);
   await asCaller(ctx, async (tx) => {
     await requireOrganization(tx, orgId);
-    await queries.removeMember(tx, orgId, userId, ctx.requestId);
+    await queries.removeMember(tx, orgId, userId, ctx.serverRequestId);
   });
 }

@@ -14,9 +14,9 @@ type Organization = components['schemas']['Organization'];
 type OrganizationCreate = components['schemas']['OrganizationCreate'];
 type OrganizationUpdate = components['schemas']['OrganizationUpdate'];
 
-// The same window as staffroom.restore_organization() enforces.
+// The same window as staffroom.restore_organization() enforces; a deleted organization holds its slug as long.
 export const restoreWindowDays = 30;
-const slugConstraint = 'organizations_slug_live_key';
+const slugConstraint = 'organizations_slug_held_key';
 
 export function slugify(name: string): string {
   const base = name
@@ -41,7 +41,14 @@ export async function createOrganization(ctx: RequestContext, input: Organizatio
   return asCaller(ctx, async (tx) => {
     await ensureProfile(tx, user);
     const id = await queries
-      .createOrganization(tx, { name: input.name, slug, defaultModel: input.defaultModel ?? defaultModelId, requestId: ctx.requestId })
+      .createOrganization(tx, {
+        name: input.name,
+        slug,
+        // Only a slug the client chose can be taken; one derived from the name becomes its first free variant.
+        slugFromName: input.slug === undefined,
+        defaultModel: input.defaultModel ?? defaultModelId,
+        requestId: ctx.serverRequestId,
+      })
       .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${slug}" is taken.`));
     ctx.log.info({ organizationId: id }, 'organization created');
     return (await queries.findOrganization(tx, id))!;
@@ -93,7 +100,7 @@ export async function updateOrganization(
       requireRole(current, ['owner', 'admin'], 'change the organization');
       checkIfMatch(ifMatch, current);
       await queries
-        .updateOrganization(tx, orgId, patch, ctx.requestId)
+        .updateOrganization(tx, orgId, patch, ctx.serverRequestId)
         .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${patch.slug}" is taken.`));
       return (await queries.findOrganization(tx, orgId))!;
     },
@@ -105,7 +112,7 @@ export async function deleteOrganization(ctx: RequestContext, orgId: string): Pr
   userOf(ctx);
   return asCaller(ctx, async (tx) => {
     requireRole(await requireOrganization(tx, orgId), ['owner'], 'delete the organization');
-    await queries.deleteOrganization(tx, orgId, ctx.requestId);
+    await queries.deleteOrganization(tx, orgId, ctx.serverRequestId);
     return (await queries.findOrganization(tx, orgId, { includeDeleted: true }))!;
   });
 }
@@ -115,15 +122,16 @@ export async function restoreOrganization(ctx: RequestContext, orgId: string): P
   return asCaller(ctx, async (tx) => {
     const org = await requireOrganization(tx, orgId, { includeDeleted: true });
     requireRole(org, ['owner'], 'restore the organization');
+    // A deleted organization holds its slug; only a concurrent request racing for the same free variant fails here.
     await queries
-      .restoreOrganization(tx, orgId, ctx.requestId)
+      .restoreOrganization(tx, orgId, ctx.serverRequestId)
       .catch((error: unknown) =>
         conflictOn(
           error,
           slugConstraint,
           'SLUG_TAKEN',
           'slug',
-          `The slug "${org.slug}" was taken meanwhile; restore is not possible until it is free.`,
+          `Another organization took the slug "${org.slug}" meanwhile; restore again.`,
         ),
       );
     return (await queries.findOrganization(tx, orgId))!;

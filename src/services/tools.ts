@@ -215,7 +215,7 @@ export async function putOrganizationTool(
       orgId,
       name,
       { description: input.description, inputSchema: input.inputSchema, writes },
-      ctx.requestId,
+      ctx.serverRequestId,
     );
     const [tool] = await queries.listTools(tx, orgId, [name]);
     return { tool: tool!, created };
@@ -225,6 +225,6 @@ export async function putOrganizationTool(
 export async function deleteOrganizationTool(ctx: RequestContext, orgId: string, name: string): Promise<void> {
   await asCaller(ctx, async (tx) => {
     await requireToolManager(tx, orgId);
-    await queries.deleteTool(tx, orgId, name, ctx.requestId);
+    await queries.deleteTool(tx, orgId, name, ctx.serverRequestId);
   });
 }

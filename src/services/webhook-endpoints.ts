@@ -30,7 +30,10 @@ async function requireEndpoint(tx: Tx, orgId: string, id: string): Promise<Webho
 
 /** A URL the service may send to: public unless the deployment allows private addresses (local development). */
 async function checkUrl(ctx: RequestContext, url: string): Promise<void> {
-  const check = await checkWebhookUrl(url, { allowPrivate: ctx.deps.allowPrivateWebhookUrls ?? false });
+  const check = await checkWebhookUrl(url, {
+    allowPrivate: ctx.deps.allowPrivateWebhookUrls ?? false,
+    resolveHost: ctx.deps.resolveWebhookHost,
+  });
   if (!check.ok) throw validationError('body.url', `cannot receive webhooks: ${check.reason}`);
 }
 
@@ -49,7 +52,7 @@ export async function createWebhookEndpoint(
       tx,
       orgId,
       { url: input.url, description: input.description ?? '', eventTypes: input.eventTypes, secret },
-      ctx.requestId,
+      ctx.serverRequestId,
     );
     return { ...(await requireEndpoint(tx, orgId, id)), secret };
   });
@@ -87,7 +90,7 @@ export async function updateWebhookEndpoint(
   }
   return asCaller(ctx, async (tx) => {
     await requireManager(tx, orgId);
-    await queries.updateEndpoint(tx, orgId, id, patch, ctx.requestId);
+    await queries.updateEndpoint(tx, orgId, id, patch, ctx.serverRequestId);
     return requireEndpoint(tx, orgId, id);
   });
 }
@@ -95,7 +98,7 @@ export async function updateWebhookEndpoint(
 export async function deleteWebhookEndpoint(ctx: RequestContext, orgId: string, id: string): Promise<void> {
   await asCaller(ctx, async (tx) => {
     await requireManager(tx, orgId);
-    await queries.deleteEndpoint(tx, orgId, id, ctx.requestId);
+    await queries.deleteEndpoint(tx, orgId, id, ctx.serverRequestId);
   });
 }
 
@@ -103,7 +106,7 @@ export async function rotateWebhookSecret(ctx: RequestContext, orgId: string, id
   const secret = generateWebhookSecret();
   await asCaller(ctx, async (tx) => {
     await requireManager(tx, orgId);
-    await queries.rotateSecret(tx, orgId, id, secret, ctx.requestId);
+    await queries.rotateSecret(tx, orgId, id, secret, ctx.serverRequestId);
   });
   return { secret };
 }

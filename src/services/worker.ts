@@ -1,16 +1,24 @@
 // The task worker: claims tasks from the Postgres queue and runs one step of each at a time (a model call, made
 // outside any transaction with its upper bound of credits held), renews its lease while it waits, and records
 // each step with its exact cost, then the task's next state: waiting for the client's tool outputs, queued for
-// its next step, or exactly one final state. Runs as the service role: it works for every organization and no
-// user is calling.
+// its next step, or exactly one final state. A cancel request stops the model call within a second, and the step
+// is paid for what it consumed. Runs as the service role: it works for every organization and no user is calling.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { withService, type Db } from '../db/client.js';
 import * as queries from '../db/queries/tasks.js';
-import { ProviderError, type ChatMessage, type Completion, type ToolCall, type ToolSpec } from '../integrations/llm/provider.js';
+import {
+  ProviderError,
+  type ChatMessage,
+  type Completion,
+  type PartialCompletion,
+  type TokenUsage,
+  type ToolCall,
+  type ToolSpec,
+} from '../integrations/llm/provider.js';
 import { providerKeyVariable, type Providers } from '../integrations/llm/index.js';
-import { findModel } from './catalog.js';
-import { costInCredits, maximumCostInCredits } from './cost.js';
+import { findModel, type Model } from './catalog.js';
+import { consumedUsage, costInCredits, maximumCostInCredits } from './cost.js';
 import { findAvailable, settleTask } from '../db/queries/credits.js';
 import * as toolQueries from '../db/queries/tools.js';
 import * as events from '../db/queries/events.js';
@@ -34,6 +42,12 @@ export interface WorkerOptions {
   retryBaseMs?: number;
   /** How long a task waits in requires_action for the client's tool outputs before it ends `expired`. */
   toolOutputsTimeoutMs?: number;
+  /**
+   * How often a running model call asks whether its task was canceled, while the worker hears no cancel notices
+   * (drain(): the Netlify functions, whose pooled connection may not carry LISTEN). Lanes started by start() hear
+   * the database's notice at once instead.
+   */
+  cancelPollMs?: number;
 }
 
 export interface Worker {
@@ -58,10 +72,13 @@ export function createWorker(options: WorkerOptions): Worker {
   const pollMs = options.pollMs ?? 10_000;
   const retryBaseMs = options.retryBaseMs ?? 1_000;
   const toolOutputsTimeoutMs = options.toolOutputsTimeoutMs ?? 600_000;
+  const cancelPollMs = options.cancelPollMs ?? 500;
   const running = new Map<string, AbortController>();
   let stopping = false;
   let loop: Promise<void> | undefined;
   let listening: Promise<{ unlisten(): Promise<void> } | undefined> | undefined;
+  let cancelNotices: Promise<{ unlisten(): Promise<void> } | undefined> | undefined;
+  let hearsCancels = false;
   let lastSweep = 0;
 
   async function runOne(): Promise<boolean> {
@@ -79,6 +96,12 @@ export function createWorker(options: WorkerOptions): Worker {
       return false;
     }
     const taskLog = log.child({ taskId: task.id, organizationId: task.organizationId, step: task.steps + 1, attempt: task.attempts });
+    if (task.cancelRequested) {
+      // Canceled while it waited for a retry or after its worker died: no model call starts.
+      await finish(task, { status: 'canceled' });
+      taskLog.info({ status: 'canceled' }, 'task finished');
+      return true;
+    }
     if (task.attempts > task.maxAttempts) {
       // Its earlier workers died holding it as often as it may be tried.
       await finish(task, {
@@ -102,7 +125,7 @@ export function createWorker(options: WorkerOptions): Worker {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     try {
-      const outcome = await step(task, controller.signal, taskLog);
+      const outcome = await step(task, controller, taskLog);
       if (outcome === 'release') {
         await withService(db, reason, (tx) => queries.releaseTask(tx, task.id, id));
       } else if (outcome === 'recorded') {
@@ -166,6 +189,34 @@ export function createWorker(options: WorkerOptions): Worker {
     };
   }
 
+  /** Aborts the calls of those of `ids` that were asked to stop; false when the database did not answer. */
+  function abortCanceled(ids: string[]): Promise<boolean> {
+    if (ids.length === 0) return Promise.resolve(true);
+    return withService(db, reason, (tx) => queries.findCancelRequested(tx, ids, id)).then(
+      (canceled) => {
+        for (const taskId of canceled) running.get(taskId)?.abort('canceled');
+        return true;
+      },
+      // The lease renewal reports a database that does not answer, and sees the request itself.
+      () => false,
+    );
+  }
+
+  /**
+   * Asks every cancelPollMs whether the task was asked to stop, while its model call runs and the worker hears no
+   * cancel notices; returns what stops asking.
+   */
+  function watchForCancel(task: queries.ClaimedTask, controller: AbortController): () => void {
+    if (hearsCancels) return () => undefined;
+    let asking = false;
+    const timer = setInterval(() => {
+      if (asking || controller.signal.aborted) return;
+      asking = true;
+      void abortCanceled([task.id]).finally(() => (asking = false));
+    }, cancelPollMs);
+    return () => clearInterval(timer);
+  }
+
   /** The tools the task offers the model: its employee's built-in ones and those its organization defined. */
   async function offeredTools(task: queries.ClaimedTask): Promise<ToolSpec[]> {
     if (task.toolUse !== 'client' || task.tools.length === 0) return [];
@@ -185,9 +236,10 @@ export function createWorker(options: WorkerOptions): Worker {
    */
   async function step(
     task: queries.ClaimedTask,
-    signal: AbortSignal,
+    controller: AbortController,
     taskLog: Logger,
   ): Promise<queries.Outcome | { status: 'retry'; message: string } | 'release' | 'recorded'> {
+    const { signal } = controller;
     const model = findModel(task.model);
     const provider = model ? providers[model.provider] : undefined;
     if (!model || !provider) {
@@ -205,7 +257,8 @@ export function createWorker(options: WorkerOptions): Worker {
       withService(db, reason, (tx) => queries.conversation(tx, task.id)).then(answerOpenCalls),
       offeredTools(task),
     ]);
-    const bound = maximumCostInCredits(model.pricing, promptBytes(task.instructions, messages, tools), task.maxOutputTokens);
+    const prompt = promptBytes(task.instructions, messages, tools);
+    const bound = maximumCostInCredits(model.pricing, prompt, task.maxOutputTokens);
     try {
       await withService(db, reason, (tx) => queries.holdStep(tx, task.id, id, bound));
     } catch (error) {
@@ -222,6 +275,7 @@ export function createWorker(options: WorkerOptions): Worker {
     }
     let completion: Completion;
     const deltas = deltaEvents(task, taskLog);
+    const stopWatching = watchForCancel(task, controller);
     try {
       completion = await provider.complete({
         model: task.model,
@@ -235,7 +289,21 @@ export function createWorker(options: WorkerOptions): Worker {
       await deltas.done();
     } catch (error) {
       await deltas.done();
-      if (signal.aborted) return signal.reason === 'canceled' ? { status: 'canceled' } : 'release';
+      const partial = error instanceof ProviderError ? error.partial : undefined;
+      if (signal.aborted) {
+        if (signal.reason !== 'canceled') return 'release';
+        // The provider had the prompt (and sent what streamed): the step is paid for that, the task ends canceled.
+        const usage = partial ? consumedUsage(partial, prompt, task.maxOutputTokens) : undefined;
+        if (!partial || !usage) return { status: 'canceled' };
+        return interrupted(task, model.pricing, partial, usage, 'canceled', { status: 'canceled' }, taskLog);
+      }
+      if (error instanceof ProviderError && error.timedOut && partial && partial.outputBytes > 0) {
+        // Past the call's deadline mid-answer: a retry would stream the answer again, so the task fails, paying
+        // for what streamed. A deadline before any output is retried as before.
+        const usage = consumedUsage(partial, prompt, task.maxOutputTokens)!;
+        const outcome = { status: 'failed' as const, provider: model.provider, errorCode: 'timeout', errorMessage: error.message };
+        return interrupted(task, model.pricing, partial, usage, 'past its deadline', outcome, taskLog);
+      }
       if (error instanceof ProviderError && error.transient) {
         if (task.attempts < task.maxAttempts) return { status: 'retry', message: error.message };
         return { status: 'failed', provider: model.provider, errorCode: 'attempts_exhausted', errorMessage: error.message };
@@ -244,6 +312,8 @@ export function createWorker(options: WorkerOptions): Worker {
         return { status: 'failed', provider: model.provider, errorCode: 'provider_error', errorMessage: error.message };
       log.error({ err: error, taskId: task.id }, 'task failed unexpectedly');
       return { status: 'failed', provider: model.provider, errorCode: 'internal', errorMessage: 'The task failed on our side.' };
+    } finally {
+      stopWatching();
     }
 
     // The model answered: this step is paid for whatever happens next.
@@ -265,21 +335,56 @@ export function createWorker(options: WorkerOptions): Worker {
       description: `${task.model}: ${completion.usage.inputTokens} input, ${completion.usage.outputTokens} output, ${completion.usage.cachedInputTokens} cached tokens`,
       refused: lastStep ? [] : refused,
     };
+    return commitStep(task, record, pending, taskLog, (cancelRequested) =>
+      cancelRequested ? { status: 'canceled' } : nextState(task, completion, calls.length, pending.length, lastStep),
+    );
+  }
+
+  /**
+   * A step that ended early, canceled or past its deadline: recorded with what streamed and paid for what it
+   * consumed (at most what it held), and the task ends with `outcome`.
+   */
+  function interrupted(
+    task: queries.ClaimedTask,
+    pricing: Model['pricing'],
+    partial: PartialCompletion,
+    usage: TokenUsage,
+    why: string,
+    outcome: queries.Outcome,
+    taskLog: Logger,
+  ): Promise<'recorded'> {
+    const record: queries.StepRecord = {
+      content: partial.output,
+      toolCalls: [],
+      usage,
+      costCredits: costInCredits(pricing, usage),
+      description: `${task.model}: ${usage.inputTokens} input, ${usage.outputTokens} output, ${usage.cachedInputTokens} cached tokens until ${why}`,
+      refused: [],
+    };
+    taskLog.info({ usage, why }, 'step ended early; paid for what it consumed');
+    return commitStep(task, record, [], taskLog, (cancelRequested) => (cancelRequested ? { status: 'canceled' } : outcome));
+  }
+
+  /** Records a step and the task's next state in one transaction: a crash never leaves one without the other. */
+  async function commitStep(
+    task: queries.ClaimedTask,
+    record: queries.StepRecord,
+    pending: ToolCall[],
+    taskLog: Logger,
+    decide: (cancelRequested: boolean) => queries.Outcome | 'waiting' | 'queued',
+  ): Promise<'recorded'> {
+    const stepNumber = task.steps + 1;
     let next: queries.Outcome | 'waiting' | 'queued';
     try {
       next = await withService(db, reason, async (tx) => {
-        // The step, and what follows from it, in one transaction: a crash never leaves a step recorded and the
-        // task without its next state.
         const { cancelRequested, charged } = await queries.recordStep(tx, task.id, id, record);
         await events.emitTaskEvent(tx, task.id, id, 'task.step_completed', {
           step: stepNumber,
-          usage: completion.usage,
+          usage: record.usage,
           costCredits: charged,
           toolCalls: record.toolCalls,
         });
-        const outcome = cancelRequested
-          ? { status: 'canceled' as const }
-          : nextState(task, completion, calls.length, pending.length, lastStep);
+        const outcome = decide(cancelRequested);
         if (outcome === 'queued') await queries.continueTask(tx, task.id, id);
         else if (outcome === 'waiting') await queries.awaitToolOutputs(tx, task.id, id, pending, toolOutputsTimeoutMs);
         else {
@@ -350,6 +455,17 @@ export function createWorker(options: WorkerOptions): Worker {
         log.warn({ err: error }, `not listening for queued tasks; polling every ${pollMs} ms`);
         return undefined;
       });
+      // A notice missed while that connection reconnects is heard at the next lease renewal.
+      cancelNotices ??= db
+        .listen(queries.taskCancelChannel, () => void abortCanceled([...running.keys()]))
+        .then((listener) => {
+          hearsCancels = true;
+          return listener;
+        })
+        .catch((error: unknown) => {
+          log.warn({ err: error }, `not listening for cancel requests; running calls ask every ${cancelPollMs} ms`);
+          return undefined;
+        });
       loop ??= Promise.all(Array.from({ length: concurrency }, lane)).then(() => undefined);
     },
     wake,
@@ -359,6 +475,8 @@ export function createWorker(options: WorkerOptions): Worker {
       wake();
       await loop;
       await (await listening)?.unlisten().catch(() => undefined);
+      await (await cancelNotices)?.unlisten().catch(() => undefined);
+      hearsCancels = false;
     },
   };
 }

@@ -128,6 +128,7 @@ async function finishedTask(client: StaffroomClient, orgId: string, employeeId: 
  */
 async function waitingTaskElsewhere(client: StaffroomClient): Promise<{ orgId: string; taskId: string; outputs: unknown[] }> {
   const orgId = (await client.POST('/v1/organizations', { body: { name: 'Dredd tools' } })).data!.data.id;
+  await creditElsewhere(orgId);
   const employee = await client.POST('/v1/organizations/{orgId}/employees', {
     params: { path: { orgId } },
     body: { name: 'Dredd reader', instructions: 'Read.', tools: ['Read'] },
@@ -148,8 +149,13 @@ async function waitingTaskElsewhere(client: StaffroomClient): Promise<{ orgId: s
   };
 }
 
+/** Only a person's first organization has the free credits: the dredd user's others get as many from the ledger. */
+const creditElsewhere = (orgId: string) =>
+  database.db`select staffroom.move_credits(${orgId}, 'adjustment', 10000, 'test:credits', null, 'Test balance')`;
+
 async function queuedTaskElsewhere(client: StaffroomClient): Promise<{ orgId: string; taskId: string }> {
   const org = (await client.POST('/v1/organizations', { body: { name: 'Dredd queue' } })).data!.data.id;
+  await creditElsewhere(org);
   const employee = await client.POST('/v1/organizations/{orgId}/employees', {
     params: { path: { orgId: org } },
     body: { name: 'Idle', instructions: 'Wait.' },

@@ -5,7 +5,7 @@ import { useTestApp } from '../support/app.js';
 import { startFakeStripe } from '../support/fake-stripe.js';
 import { fuzzOperations, type FuzzFixture } from '../support/fuzz.js';
 import { formatFailures, runFuzz } from '../support/fuzz-run.js';
-import { buildFixture, fixtureRepair, fuzzStripe, fuzzUsers } from '../support/fuzz-target.js';
+import { buildFixture, fixtureRepair, fuzzResolveWebhookHost, fuzzStripe, fuzzUsers } from '../support/fuzz-target.js';
 
 // A fixed seed, so that a failure here fails the same way on every machine; FUZZ_SEED explores others.
 const seed = Number(process.env.FUZZ_SEED ?? 20261125);
@@ -15,7 +15,7 @@ const maxRequests = 8_000;
 
 const fakeStripe = await startFakeStripe();
 const stripe = fuzzStripe(fakeStripe.url);
-const app = useTestApp({ stripe });
+const app = useTestApp({ stripe, resolveWebhookHost: fuzzResolveWebhookHost });
 let fixture: FuzzFixture;
 let member: { token: string; email: string };
 

@@ -20,7 +20,6 @@ beforeAll(async () => {
   database = await createTestDatabase();
   server = await startTestServer({ db: database.db });
   inputs = {
-    ownerToken: (await signUp(database.db, 'respect-owner@example.com')).token,
     strangerToken: (await signUp(database.db, 'respect-stranger@example.com')).token,
     strangerEmail: 'respect-stranger@example.com',
   };
@@ -37,12 +36,14 @@ describe('redocly respect', () => {
       ? createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }), pollMs: 100 })
       : undefined;
     worker?.start();
+    // An owner per file: only a person's first organization has the free credits its tasks run on.
+    const ownerToken = (await signUp(database.db, `respect-owner-${file.split('.')[0]}@example.com`)).token;
     const { code, output } = await runNodeProcess(require.resolve('@redocly/cli/bin/cli.js'), [
       'respect',
       resolve(workflowsDir, file),
       '--server',
       `staffroom=${server.baseUrl}`,
-      ...Object.entries(inputs).flatMap(([name, value]) => ['--input', `${name}=${value}`]),
+      ...Object.entries({ ...inputs, ownerToken }).flatMap(([name, value]) => ['--input', `${name}=${value}`]),
     ]);
     await worker?.stop();
     const summary = /Workflows: (\d+) passed(?:, (\d+) failed)?, (\d+) total/.exec(output);

@@ -3,7 +3,7 @@
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withService } from '../../src/db/client.js';
-import { moveCredits } from '../../src/db/queries/credits.js';
+import { findAvailable, moveCredits } from '../../src/db/queries/credits.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createWorker } from '../../src/services/worker.js';
 import { useTestApp } from '../support/app.js';
@@ -28,12 +28,26 @@ const drain = () =>
     concurrency: 4,
   }).drain();
 
-/** An organization, by default on the pro plan, which runs enough tasks at once for the races below. */
-async function organization(name: string, plan: 'free' | 'pro' = 'pro') {
-  const orgId = (await as(owner).POST('/v1/organizations', { body: { name } })).data!.data.id;
-  if (plan !== 'free') await setPlan(app.database.db, orgId, plan);
+/**
+ * An organization, by default on the pro plan, which runs enough tasks at once for the races below. Only a
+ * person's first organization gets the free credits: a pro one starts with 10,000 here all the same.
+ */
+async function organization(name: string, plan: 'free' | 'pro' = 'pro', by: TestUser = owner) {
+  const orgId = (await as(by).POST('/v1/organizations', { body: { name } })).data!.data.id;
+  if (plan !== 'free') {
+    await setPlan(app.database.db, orgId, plan);
+    await withService(app.database.db, 'test: the starting balance', async (tx) =>
+      moveCredits(tx, {
+        orgId,
+        kind: 'adjustment',
+        amount: 10_000 - (await findAvailable(tx, orgId)),
+        reference: 'test:start',
+        description: 'Test balance',
+      }),
+    );
+  }
   const employeeId = (
-    await as(owner).POST('/v1/organizations/{orgId}/employees', {
+    await as(by).POST('/v1/organizations/{orgId}/employees', {
       params: { path: { orgId } },
       body: { name: 'Worker', instructions: 'Work.' },
     })
@@ -41,8 +55,8 @@ async function organization(name: string, plan: 'free' | 'pro' = 'pro') {
   return { orgId, employeeId };
 }
 
-const billing = async (orgId: string) =>
-  (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
+const billing = async (orgId: string, by: TestUser = owner) =>
+  (await as(by).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
 
 async function ledgerState(orgId: string) {
   const [row] = await app.database.db`
@@ -52,33 +66,34 @@ async function ledgerState(orgId: string) {
 }
 
 describe('credits', () => {
-  it('grants the free plan monthly credits once, at creation', async () => {
-    const { orgId } = await organization('Granted', 'free');
-    const billing = (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
-    expect(billing).toMatchObject({
+  it("grants the free plan monthly credits once, at the creation of a person's first organization", async () => {
+    const newcomer = await signUp(app.database.db, 'credits-newcomer@example.com');
+    const { orgId } = await organization('Granted', 'free', newcomer);
+    expect(await billing(orgId, newcomer)).toMatchObject({
       planId: 'free',
       subscription: { status: 'none' },
       credits: { balance: 10_000, reserved: 0, available: 10_000 },
     });
-    const ledger = (await as(owner).GET('/v1/organizations/{orgId}/billing/ledger', { params: { path: { orgId } } })).data!.data;
+    const ledger = (await as(newcomer).GET('/v1/organizations/{orgId}/billing/ledger', { params: { path: { orgId } } })).data!.data;
     expect(ledger.map((e) => [e.kind, e.amount, e.balanceAfter])).toEqual([['grant', 10_000, 10_000]]);
     expect(ledger[0]?.reference).toMatch(/^grant:free:\d{4}-\d{2}$/);
   });
 
   it('grants the free credits again in a new month, once, when the organization next works', async () => {
-    const { orgId, employeeId } = await organization('Monthly', 'free');
+    const monthly = await signUp(app.database.db, 'credits-monthly@example.com');
+    const { orgId, employeeId } = await organization('Monthly', 'free', monthly);
     // As if the organization had been created last month.
     await app.database
       .db`update staffroom.credit_ledger set reference = 'grant:free:2000-01' where organization_id = ${orgId} and kind = 'grant'`;
     for (let i = 0; i < 2; i++) {
-      await as(owner).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: `Month ${i}` } });
+      await as(monthly).POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId, input: `Month ${i}` } });
     }
     const grants = await app.database
       .db`select reference from staffroom.credit_ledger where organization_id = ${orgId} and kind = 'grant' order by reference`;
     expect(grants.map((g) => g.reference)).toEqual(['grant:free:2000-01', `grant:free:${new Date().toISOString().slice(0, 7)}`]);
     const state = await ledgerState(orgId);
     expect(state.sum).toBe(state.available);
-    expect((await billing(orgId)).credits.balance).toBe(20_000);
+    expect((await billing(orgId, monthly)).credits.balance).toBe(20_000);
   });
 
   it('reserves at creation, settles the exact cost when the task finishes, and releases the rest', async () => {

@@ -3,6 +3,7 @@
 // while nothing observable changes. Setup goes through the definer functions the API calls; the superuser
 // connection only creates auth users, fills a few setup gaps and observes the state.
 import { randomBytes, randomUUID } from 'node:crypto';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withService, withUser, type Db, type Tx } from '../../src/db/client.js';
 import type { Claims } from '../../src/kernel/caller.js';
@@ -26,6 +27,7 @@ interface Outcome {
 const denied: Outcome = { code: '42501' };
 const refused = (error: string): Outcome => ({ code: 'P0001', hint: `staffroom:${error}` });
 const hex64 = () => randomBytes(32).toString('hex');
+const hex32 = () => randomBytes(16).toString('hex');
 const person = (name: string): Person => ({ id: randomUUID(), email: `${name}@example.com` });
 
 let database: TestDatabase;
@@ -491,12 +493,13 @@ describe('bypassing the plan', () => {
     await expectRefused(caller('owner'), `update staffroom.organizations set plan_id = 'pro' where id = '${ids.org}'`, denied);
   });
 
-  it('create_organization always starts on the free plan with the free credits', async () => {
+  it("create_organization always starts on the free plan, with the free credits only for the caller's first", async () => {
     const org = await valueAs<string>(caller('outsider'), `select staffroom.create_organization('Upgraded', 'upgraded', 'gpt-4o', 'r')`);
     const [row] = await db`
-      select o.plan_id, a.available::int, (select sum(amount)::int from staffroom.credit_ledger where organization_id = o.id) as ledger
+      select o.plan_id, a.available::int, (select coalesce(sum(amount), 0)::int from staffroom.credit_ledger where organization_id = o.id) as ledger
       from staffroom.organizations o join staffroom.credit_accounts a on a.organization_id = o.id where o.id = ${org}`;
-    expect(row).toEqual({ plan_id: 'free', available: 10_000, ledger: 10_000 });
+    // The outsider's first organization (Elsewhere) had their free credits.
+    expect(row).toEqual({ plan_id: 'free', available: 0, ledger: 0 });
   });
 
   it("an organization at its plan's member limit cannot take one more member", async () => {
@@ -519,6 +522,51 @@ describe('bypassing the plan', () => {
   });
 });
 
+describe('a user farming the free credits', () => {
+  const create = (p: Person, name: string, fromName = false) =>
+    valueAs<string>(
+      userClaims(p),
+      `select staffroom.create_organization('${name}', '${name.toLowerCase().replaceAll(' ', '-')}', 'offline-small', 'r', ${fromName})`,
+    );
+  const grants = (orgs: string[]) =>
+    db<{ org: string; amount: number }[]>`
+      select organization_id as org, amount::int from staffroom.credit_ledger where organization_id in ${db(orgs)} and kind = 'grant'`;
+
+  it('create_organization, called again and again, around deletes and restores, grants the free credits once', async () => {
+    const farmer = person('farmer');
+    await signUp(farmer);
+    const orgs = [await create(farmer, 'Farm')];
+    for (let i = 0; i < 4; i++) orgs.push(await create(farmer, `Farm ${i}`));
+    orgs.push(await create(farmer, 'Farm', true)); // a slug derived from the name: the first free variant
+    expect(await grants(orgs)).toEqual([{ org: orgs[0], amount: 10_000 }]);
+
+    await rowsAs(userClaims(farmer), `select staffroom.delete_organization('${orgs[0]}', 'r')`);
+    orgs.push(await create(farmer, 'Farm again'));
+    await rowsAs(userClaims(farmer), `select staffroom.restore_organization('${orgs[0]}', 'r')`);
+    for (const org of orgs.slice(1, 3)) {
+      await rowsAs(userClaims(farmer), `select staffroom.delete_organization('${org}', 'r')`);
+      await rowsAs(userClaims(farmer), `select staffroom.restore_organization('${org}', 'r')`);
+    }
+    expect(await grants(orgs)).toEqual([{ org: orgs[0], amount: 10_000 }]);
+    const [balances] = await db`
+      select count(*)::int as accounts, sum(available)::int as total from staffroom.credit_accounts where organization_id in ${db(orgs)}`;
+    expect(balances).toEqual({ accounts: orgs.length, total: 10_000 });
+  });
+
+  it.each([
+    ['reading who had the free grant', (): string => `select * from staffroom.free_grants`],
+    ['forgetting their own free grant', () => `delete from staffroom.free_grants where user_id = '${owner.id}'`],
+    [
+      'binding their free grant to another organization',
+      () => `update staffroom.free_grants set organization_id = '${ids.otherOrg}' where user_id = '${owner.id}'`,
+    ],
+    ['granting the free credits to an organization directly', () => `select staffroom.grant_free_credits_for_this_month('${ids.org}')`],
+    ['releasing the slug of a deleted organization', (): string => `select staffroom.release_expired_slug('target')`],
+  ] as const)('%s is refused', async (_name, statement) => {
+    for (const role of ['owner', 'admin', 'member', 'key', 'outsider'] as const) await expectRefused(caller(role), statement(), denied);
+  });
+});
+
 describe('forging the audit trail', () => {
   const forged = () => `
     insert into staffroom.audit_events (organization_id, actor_type, actor_id, actor_email, action, target_type, target_id)
@@ -538,7 +586,7 @@ describe('forging the audit trail', () => {
 
   it("an event written by a function carries the caller's true identity", async () => {
     const invitation = await invite('later@example.com', 'member');
-    await rowsAs(caller('admin'), `select staffroom.revoke_invitation('${ids.org}', '${invitation}', 'req_revoke')`);
+    await rowsAs(caller('admin'), `select staffroom.revoke_invitation('${ids.org}', '${invitation}', 'req_${hex32()}')`);
     const [event] = await db`
       select actor_type, actor_id, actor_email, action, target_id, request_id from staffroom.audit_events
       where organization_id = ${ids.org} and action = 'invitation.revoked' and target_id = ${invitation}`;
@@ -548,8 +596,130 @@ describe('forging the audit trail', () => {
       actor_email: admin.email,
       action: 'invitation.revoked',
       target_id: invitation,
-      request_id: 'req_revoke',
+      request_id: null, // an argument, even in the server's format, never names the request
     });
+  });
+
+  const forgeries = {
+    actor: { type: 'user', id: owner.id, email: owner.email },
+    note: 'Approved by the owner.',
+    padding: 'x'.repeat(200_000),
+    requestId: 'req_forged',
+  };
+  const latest = async (action: string) => {
+    const [event] = await db`
+      select actor_type, actor_id, actor_email, before, after, request_id from staffroom.audit_events
+      where organization_id = ${ids.org} and action = ${action} order by created_at desc, id desc limit 1`;
+    return event;
+  };
+  const countOf = async (action: string) =>
+    (await db`select count(*)::int as n from staffroom.audit_events where organization_id = ${ids.org} and action = ${action}`)[0]
+      ?.n as number;
+
+  it('update_webhook_endpoint records the columns it changed, bounded, and none of the patch', async () => {
+    const secret = `whsec_${'A'.repeat(32)}`;
+    const endpoint = await valueAs<string>(
+      caller('admin'),
+      `select staffroom.create_webhook_endpoint('${ids.org}', 'https://hooks.example.com/a', 'Receiver', '{task.succeeded,task.succeeded}', '${secret}', 'r')`,
+    );
+    expect(await latest('organization.webhook_endpoint_created')).toEqual({
+      actor_type: 'user',
+      actor_id: admin.id,
+      actor_email: admin.email,
+      before: null,
+      after: { endpoint, url: 'https://hooks.example.com/a', description: 'Receiver', eventTypes: ['task.succeeded'] },
+      request_id: null,
+    });
+    await run(caller('admin'), (tx) => {
+      const patch = { ...forgeries, description: 'd'.repeat(500), enabled: true };
+      return tx`select staffroom.update_webhook_endpoint(${ids.org}, ${endpoint}, ${tx.json(patch)}, ${`req_${hex32()}`})`;
+    });
+    expect(await latest('organization.webhook_endpoint_updated')).toEqual({
+      actor_type: 'user',
+      actor_id: admin.id,
+      actor_email: admin.email,
+      before: { endpoint, description: 'Receiver' },
+      after: { endpoint, description: `${'d'.repeat(199)}…` },
+      request_id: null,
+    });
+    // A patch of nothing but forgeries changes nothing, so it records nothing.
+    const before = await countOf('organization.webhook_endpoint_updated');
+    await run(caller('admin'), (tx) => tx`select staffroom.update_webhook_endpoint(${ids.org}, ${endpoint}, ${tx.json(forgeries)}, 'r')`);
+    expect(await countOf('organization.webhook_endpoint_updated')).toBe(before);
+    await rowsAs(caller('admin'), `select staffroom.delete_webhook_endpoint('${ids.org}', '${endpoint}', 'r')`);
+  });
+
+  it('update_employee records only the employee fields it changed, cut to size', async () => {
+    await run(caller('admin'), (tx) => {
+      const patch = { ...forgeries, description: 'e'.repeat(1000) };
+      return tx`select staffroom.update_employee(${ids.org}, ${ids.analyst}, ${tx.json(patch)}, 'req_forged')`;
+    });
+    expect(await latest('employee.updated')).toEqual({
+      actor_type: 'user',
+      actor_id: admin.id,
+      actor_email: admin.email,
+      before: { description: '' },
+      after: { description: `${'e'.repeat(199)}…` },
+      request_id: null,
+    });
+    await run(
+      caller('admin'),
+      (tx) => tx`select staffroom.update_employee(${ids.org}, ${ids.analyst}, ${tx.json({ description: '' })}, 'r')`,
+    );
+  });
+
+  it('put_tool records an API key as itself and the definition as stored, then only what changed', async () => {
+    const put = (schema: object) =>
+      run(
+        caller('key'),
+        (tx) => tx`select staffroom.put_tool(${ids.org}, 'mcp__crm__find', ${'f'.repeat(2000)}, ${tx.json(schema as never)}, false, 'r')`,
+      );
+    await put({ type: 'object', description: 'p'.repeat(10_000) });
+    const defined = await latest('organization.tool_defined');
+    expect(defined).toMatchObject({ actor_type: 'api_key', actor_id: ids.key, actor_email: null, before: null, request_id: null });
+    expect(defined?.after).toEqual({
+      tool: 'mcp__crm__find',
+      description: `${'f'.repeat(199)}…`,
+      writes: false,
+      inputSchema: expect.stringMatching(/^\d+ bytes, sha256 [0-9a-f]{16}$/),
+    });
+    const updates = await countOf('organization.tool_updated');
+    await put({ type: 'object', description: 'p'.repeat(10_000) });
+    expect(await countOf('organization.tool_updated')).toBe(updates);
+    await put({ type: 'object' });
+    const updated = await latest('organization.tool_updated');
+    expect(Object.keys(updated?.before as object).sort()).toEqual(['inputSchema', 'tool']);
+    expect(Object.keys(updated?.after as object).sort()).toEqual(['inputSchema', 'tool']);
+    await rowsAs(caller('key'), `select staffroom.delete_tool('${ids.org}', 'mcp__crm__find', 'r')`);
+  });
+
+  it("records the request id the server set beside the claims, only in the server's format", async () => {
+    const rename = (name: string, requestId?: string) =>
+      withUser(db, caller('owner'), (tx) => tx`select staffroom.update_organization(${ids.org}, ${name}, null, null, 'r')`, { requestId });
+    const ours = `req_${hex32()}`;
+    await rename('Target (ours)', ours);
+    expect((await latest('organization.updated'))?.request_id).toBe(ours);
+    await rename('Target (client id)', 'client-chosen.1');
+    expect((await latest('organization.updated'))?.request_id).toBeNull();
+    await rename('Target', undefined);
+    expect((await latest('organization.updated'))?.request_id).toBeNull();
+  });
+
+  it('whatever a function hands it, record_audit keeps at most 20 keys, short strings, shallow values and no secrets', async () => {
+    const wide = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${String(i).padStart(2, '0')}`, 'v'.repeat(1000)]));
+    const [row] = await db`
+      select staffroom.audit_json(${db.json({ ...wide, secretHash: hex32(), tokenHash: 'x' } as never)}) as kept`;
+    const kept = row?.kept as Record<string, string>;
+    expect(Object.keys(kept)).toEqual(Object.keys(wide).slice(0, 20));
+    expect(Object.values(kept).every((v) => v === `${'v'.repeat(199)}…`)).toBe(true);
+    const deep = {
+      list: Array.from({ length: 100 }, (_, i) => i),
+      nested: { deeper: { deepest: 1 } },
+      url: `whsec_${'A'.repeat(32)}`,
+      hash: hex64(),
+    };
+    const [other] = await db`select staffroom.audit_json(${db.json(deep as never)}) as kept`;
+    expect(other?.kept).toEqual({ list: Array.from({ length: 20 }, (_, i) => i), nested: { deeper: '…' }, url: '[secret]' });
   });
 });
 
@@ -952,6 +1122,9 @@ describe('function privileges', () => {
         'expire_tasks',
         'record_audit',
         'caller_key',
+        'grant_free_credits_for_this_month',
+        'release_expired_slug',
+        'free_organization_slug',
       ]),
     );
     const before = await snapshot();
@@ -1011,5 +1184,165 @@ describe('a deleted organization', () => {
     expect(await valueAs(caller('admin'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(0);
     expect(await valueAs(keyClaims(key, org), 'select count(*)::int from staffroom.employees')).toBe(0);
     expect(await valueAs(caller('owner'), `select count(*)::int from staffroom.organizations where id = '${org}'`)).toBe(1);
+  });
+});
+
+describe('shadowing a type the definer functions use', () => {
+  // `integer` is a keyword that always means pg_catalog.int4; a body that writes `int4` looks the name up.
+  const shadowed = ['text', 'jsonb', 'uuid', 'int4'];
+  const shadow = (type: string) => `create domain pg_temp.${type} as pg_catalog.${type} check (pg_temp.evil(value::pg_catalog.text))`;
+
+  it.each(['member', 'admin', 'owner', 'key', 'outsider'] as const)(
+    '%s may not create a temporary type, function or table',
+    async (role) => {
+      const before = await snapshot();
+      for (const statement of [
+        ...shadowed.map(shadow),
+        `create function pg_temp.evil(v pg_catalog.text) returns pg_catalog.bool language sql as 'select true'`,
+        'create temporary table loot (x pg_catalog.int4)',
+      ]) {
+        const error = await run(caller(role), (tx) => tx.unsafe(statement)).then(
+          () => ({ code: 'succeeded', message: '' }),
+          (e: unknown) => e as { code?: string; message?: string },
+        );
+        expect(error.code, statement).toBe('42501');
+        expect(error.message, statement).toMatch(/permission denied .*(temporary|pg_temp)/);
+      }
+      expect(await snapshot()).toEqual(before);
+    },
+  );
+
+  it('with TEMP granted after all, no function a user may call runs a shadowing type', async () => {
+    class Rollback extends Error {}
+    const before = await snapshot();
+    const organizationState = `
+      select a.available::text as available, o.plan_id as plan, m.role
+      from staffroom.organizations o
+      join staffroom.credit_accounts a on a.organization_id = o.id
+      join staffroom.memberships m on m.organization_id = o.id and m.user_id = '${member.id}'
+      where o.id = '${ids.org}'`;
+    const [state] = await db.unsafe(organizationState);
+    expect(state).toEqual({ available: expect.any(String), plan: 'free', role: 'member' });
+    // Every function authenticated may execute, each argument a null of its type named in full (so that the
+    // call itself resolves no type through the caller's path).
+    const calls = await db<{ name: string; call: string }[]>`
+      select p.proname as name, format('select staffroom.%I(%s)', p.proname, coalesce(
+        (select string_agg(format('null::%s.%I', t.typnamespace::regnamespace, t.typname), ', ' order by a.n)
+         from unnest(p.proargtypes::oid[]) with ordinality a(oid, n) join pg_type t on t.oid = a.oid), '')) as call
+      from pg_proc p
+      where p.pronamespace = 'staffroom'::regnamespace and has_function_privilege('authenticated', p.oid, 'execute')
+      order by p.proname`;
+    expect(calls.map((c) => c.name).sort()).toEqual(
+      functions
+        .filter((f) => f.granted)
+        .map((f) => f.name)
+        .sort(),
+    );
+    const notices: string[] = [];
+    // A connection of its own: PL/pgSQL compiles a function once per connection, and none may be compiled before
+    // the shadows exist.
+    const session = postgres(database.url, { max: 1, onnotice: (notice) => notices.push(notice.message ?? '') });
+    try {
+      await session
+        .begin(async (tx) => {
+          // What an attacker would hold if TEMP were granted: granted here for this transaction only.
+          await tx.unsafe(`do $$ begin execute format('grant temporary on database %I to authenticated', current_database()); end $$`);
+          await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(caller('member'))}, true)`;
+          await tx.unsafe(`
+            create function pg_temp.evil(v pg_catalog.text) returns pg_catalog.bool language plpgsql as $evil$
+            begin
+              raise notice 'shadow ran as %', current_user;
+              -- Once: its own updates fire triggers whose bodies would call it again.
+              if pg_catalog.current_setting('shadow.ran', true) = 'yes' then
+                return true;
+              end if;
+              perform pg_catalog.set_config('shadow.ran', 'yes', true);
+              begin
+                update staffroom.credit_accounts set available = 777777777 where organization_id = '${ids.org}';
+                update staffroom.organizations set plan_id = 'pro' where id = '${ids.org}';
+                update staffroom.memberships set role = 'owner' where organization_id = '${ids.org}' and user_id = '${member.id}';
+              exception when others then null;
+              end;
+              return true;
+            end
+            $evil$`);
+          for (const type of shadowed) await tx.unsafe(shadow(type));
+          // The shadows work wherever the path lets them: the member's own statement finds the domain.
+          await tx.unsafe(`select 'x'::text`);
+          expect(notices).toEqual(['shadow ran as authenticated']);
+          notices.length = 0;
+
+          for (const { call } of calls) await tx.savepoint((sp) => sp.unsafe(call)).catch(() => undefined);
+          // And with real arguments, through whole bodies: the reported attack, reads, a new organization, a task
+          // with its deferred event (fired now) and its cancellation.
+          for (const call of [
+            `select staffroom.sync_profile('x')`,
+            `select * from staffroom.caller_organizations('member')`,
+            `select staffroom.org_role('${ids.org}')`,
+            `select staffroom.create_organization('Shadow', 'shadow-${randomBytes(3).toString('hex')}', 'offline-small', 'r')`,
+          ]) {
+            await tx.unsafe(call);
+          }
+          await tx
+            .savepoint(async (sp) => {
+              const [{ task } = { task: '' }] = await sp.unsafe<{ task: string }[]>(
+                `select staffroom.create_task('${ids.org}', '${ids.helper}', 'Shadow.', null, null, null, null) as task`,
+              );
+              await sp.unsafe('set constraints all immediate');
+              await sp.unsafe(`select staffroom.cancel_task('${ids.org}', '${task}')`);
+              await sp.unsafe('set constraints all immediate');
+              throw new Rollback();
+            })
+            .catch((error: unknown) => {
+              if (!(error instanceof Rollback)) throw error;
+            });
+          expect([...new Set(notices)], 'the shadowing function ran inside a function').toEqual([]);
+          await tx.unsafe('reset role');
+          expect(await tx.unsafe(organizationState)).toEqual([state]);
+          throw new Rollback();
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof Rollback)) throw error;
+        });
+    } finally {
+      await session.end();
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('listening to the events channel', () => {
+  it('a raw authenticated session hears that something happened, never to whom', async () => {
+    const heard: string[] = [];
+    const options = { max: 1, onnotify: (_channel: string, payload: string) => heard.push(payload) };
+    const session = postgres(database.url, options as postgres.Options<Record<string, never>>);
+    try {
+      await session`set role authenticated`;
+      await session`select set_config('request.jwt.claims', ${JSON.stringify(caller('member'))}, false)`;
+      expect(await session`select current_user::text as role`).toEqual([{ role: 'authenticated' }]);
+      await session`listen staffroom_events`;
+      // Another organization's task (its queued event) and billing event (no task).
+      const task = await valueAs<string>(
+        caller('outsider'),
+        `select staffroom.create_task('${ids.otherOrg}', '${ids.otherEmployee}', 'Watch.', null, null, null, null)`,
+      );
+      await withService(db, 'a billing event for the test', (tx) => tx`select staffroom.emit_billing_updated(${ids.otherOrg})`);
+      for (let waited = 0; heard.length < 2 && waited < 5_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      expect(heard.length).toBeGreaterThanOrEqual(2);
+      const [seq] = await db<{ seq: string }[]>`
+        select max(seq)::text as seq from staffroom.events where organization_id = ${ids.otherOrg}`;
+      for (const payload of heard) {
+        expect(payload).not.toMatch(/[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}/i);
+        for (const id of [ids.otherOrg, task, ids.org, ids.otherEmployee]) {
+          expect(payload).not.toContain(id);
+          expect(payload).not.toContain(id.replaceAll('-', ''));
+        }
+        expect(payload).not.toContain(`:${seq!.seq}`);
+        // Too short to carry an identifier in any encoding.
+        expect(payload.length).toBeLessThan(16);
+      }
+    } finally {
+      await session.end();
+    }
   });
 });

@@ -166,6 +166,53 @@ describe('error envelope', () => {
     expect(ignored.response.status).toBe(503);
   });
 
+  it('asks for credentials before judging what a body says, and after reading its bytes', async () => {
+    const token = await mintAccessToken({ secret: testJwtSecret, userId: crypto.randomUUID(), email: 'order@example.com' });
+    const json = { 'Content-Type': 'application/json' };
+    const importPath = `${orgs}/${crypto.randomUUID()}/employees/import`;
+    const sayings: [string, string, RequestInit, { field: string; message: string }][] = [
+      [
+        'POST',
+        orgs,
+        { body: '{"name":"a\\ud800"}', headers: json },
+        { field: 'body.name', message: 'must be valid Unicode (no unpaired surrogate)' },
+      ],
+      [
+        'POST',
+        orgs,
+        { body: '{"name":"a\\udc00b"}', headers: json },
+        { field: 'body.name', message: 'must be valid Unicode (no unpaired surrogate)' },
+      ],
+      ['POST', orgs, { body: '{"name":"a\\u0000"}', headers: json }, { field: 'body.name', message: 'must not contain NUL characters' }],
+      ['POST', orgs, { body: '{"name":1}', headers: json }, { field: 'body.name', message: 'must be string' }],
+      ['POST', orgs, { headers: json }, { field: 'body', message: 'is required' }],
+      [
+        'POST',
+        importPath,
+        { body: '---\nname: a\u0000\n---\nx', headers: { 'Content-Type': 'text/markdown' } },
+        { field: 'body', message: 'must not contain NUL characters' },
+      ],
+    ];
+    for (const [method, path, init, detail] of sayings) {
+      const stranger = await call(method, path, init as never);
+      expect(stranger.response.status, `${detail.field} ${detail.message}, unauthenticated`).toBe(401);
+      expect(stranger.body?.error.code).toBe('UNAUTHENTICATED');
+      const signedIn = await call(method, path, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${token}` },
+      } as never);
+      expect(signedIn.response.status, `${detail.field} ${detail.message}, signed in`).toBe(400);
+      expect(signedIn.body?.error.details).toContainEqual(detail);
+    }
+    // Reading the bytes comes first: too many, of a media type not taken, or not JSON at all.
+    const unread: [RequestInit, number][] = [
+      [{ body: JSON.stringify({ name: 'x'.repeat(70 * 1024) }), headers: json }, 413],
+      [{ body: 'name=a', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }, 415],
+      [{ body: '{"name":"a\\ud800"', headers: json }, 400],
+    ];
+    for (const [init, status] of unread) expect((await call('POST', orgs, init as never)).response.status).toBe(status);
+  });
+
   it('survives hostile inputs without a 500', async () => {
     const attempts: [string, string, RequestInit?][] = [
       ['GET', '/v1/models?provider=%00'],

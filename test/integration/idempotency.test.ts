@@ -83,7 +83,8 @@ describe('createOrganization with an Idempotency-Key', () => {
     const failed = await post('/v1/organizations', { name: 'Wants the slug', slug: 'held-slug' }, key);
     expect(failed.status).toBe(409);
     expect(JSON.parse(failed.text).error.code).toBe('SLUG_TAKEN');
-    await client.DELETE('/v1/organizations/{orgId}', { params: { path: { orgId: holder.id } } });
+    // A deleted organization holds its slug while it may be restored: the holder moves to another one instead.
+    await client.PATCH('/v1/organizations/{orgId}', { params: { path: { orgId: holder.id } }, body: { slug: 'moved-slug' } });
     const retried = await post('/v1/organizations', { name: 'Wants the slug', slug: 'held-slug' }, key);
     expect(retried.status).toBe(201);
     expect(retried.headers.get('idempotent-replayed')).toBeNull();
@@ -161,5 +162,86 @@ describe('every creating operation', () => {
     expect(JSON.parse((await post(`/v1/organizations/${orgId}/api-keys`, { name: 'secret kept sealed' }, key)).text).data.secret).toBe(
       secret,
     );
+  });
+});
+
+describe('keys belong to the caller that sent them', () => {
+  let alice: TestUser;
+  let carol: TestUser;
+  let teamId: string;
+  let employeeId: string;
+  const tasksPath = () => `/v1/organizations/${teamId}/tasks`;
+  const taskId = (sent: Sent) => JSON.parse(sent.text).data.id as string;
+  const tasksWith = (input: string) => count(`select count(*)::int as n from staffroom.tasks where input = '${input}'`);
+
+  beforeAll(async () => {
+    alice = await signUp(app.database.db, 'alice-idem@example.com');
+    carol = await signUp(app.database.db, 'carol-idem@example.com');
+    teamId = JSON.parse((await post('/v1/organizations', { name: 'Shared keys' }, undefined, alice)).text).data.id as string;
+    // Room for the tasks below, which stay queued (no worker runs here): the free plan allows one at a time.
+    await app.database.db`update staffroom.organizations set plan_id = 'pro' where id = ${teamId}`;
+    await app.database.db`insert into staffroom.profiles (id, email) values (${carol.id}, ${carol.email})`;
+    await app.database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${teamId}, ${carol.id}, 'member')`;
+    const employee = await post(`/v1/organizations/${teamId}/employees`, { name: 'Shared', instructions: 'Work.' }, undefined, alice);
+    employeeId = JSON.parse(employee.text).data.id as string;
+  });
+
+  /** A POST with an API key instead of a user's token. */
+  async function postWithKey(path: string, body: unknown, key: string, secret: string): Promise<Sent> {
+    const response = await fetch(`${app.server.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'X-Api-Key': secret, 'Content-Type': 'application/json', 'Idempotency-Key': key },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, headers: response.headers, text: await response.text() };
+  }
+
+  it("gives Carol her own task for Alice's key and body, and Alice still her replay", async () => {
+    const key = crypto.randomUUID();
+    const body = { employeeId, input: 'Same key, two members.' };
+    const alices = await post(tasksPath(), body, key, alice);
+    expect(alices.status).toBe(202);
+    const carols = await post(tasksPath(), body, key, carol);
+    expect(carols.status).toBe(202);
+    expect(carols.headers.get('idempotent-replayed')).toBeNull();
+    expect(taskId(carols)).not.toBe(taskId(alices));
+    const replay = await post(tasksPath(), body, key, alice);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.text).toBe(alices.text);
+    expect(await tasksWith('Same key, two members.')).toBe(2);
+  });
+
+  it("answers Carol's other body with Alice's key as a request of her own, never a 409", async () => {
+    const key = crypto.randomUUID();
+    expect((await post(tasksPath(), { employeeId, input: 'Alice asks.' }, key, alice)).status).toBe(202);
+    const carols = await post(tasksPath(), { employeeId, input: 'Carol asks.' }, key, carol);
+    expect(carols.status).toBe(202);
+    expect(carols.headers.get('idempotent-replayed')).toBeNull();
+    expect(await tasksWith('Carol asks.')).toBe(1);
+  });
+
+  it('keeps the keys of two API keys of one organization apart, and replays each its own', async () => {
+    const secrets: string[] = [];
+    for (const name of ['first', 'second']) {
+      const created = await post(`/v1/organizations/${teamId}/api-keys`, { name }, undefined, alice);
+      secrets.push(JSON.parse(created.text).data.secret as string);
+    }
+    const [one, two] = secrets as [string, string];
+    const key = crypto.randomUUID();
+    const body = { employeeId, input: 'Same key, two API keys.' };
+    const first = await postWithKey(tasksPath(), body, key, one);
+    const second = await postWithKey(tasksPath(), body, key, two);
+    expect([first.status, second.status]).toEqual([202, 202]);
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
+    expect(taskId(second)).not.toBe(taskId(first));
+    expect(await tasksWith('Same key, two API keys.')).toBe(2);
+
+    const other = crypto.randomUUID();
+    expect((await postWithKey(tasksPath(), { employeeId, input: 'The first key asks.' }, other, one)).status).toBe(202);
+    expect((await postWithKey(tasksPath(), { employeeId, input: 'The second key asks.' }, other, two)).status).toBe(202);
+
+    const replay = await postWithKey(tasksPath(), body, key, one);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.text).toBe(first.text);
   });
 });

@@ -162,13 +162,14 @@ describe('delete and restore', () => {
     expect(again.error?.error.code).toBe('NOT_DELETED');
   });
 
-  it('refuses to restore when the slug was taken meanwhile', async () => {
+  it('keeps the slug of a deleted organization for its restore, whoever wants it meanwhile', async () => {
     const org = await createOrg(alice, 'Phoenix', 'phoenix');
     await as(alice).DELETE('/v1/organizations/{orgId}', { params: { path: { orgId: org.id } } });
-    await createOrg(bob, 'Phoenix too', 'phoenix');
-    const { response, error } = await as(alice).POST('/v1/organizations/{orgId}/restore', { params: { path: { orgId: org.id } } });
-    expect(response.status).toBe(409);
-    expect(error?.error).toMatchObject({ code: 'SLUG_TAKEN', details: [{ field: 'slug' }] });
+    const squatter = await as(bob).POST('/v1/organizations', { body: { name: 'Phoenix too', slug: 'phoenix' } });
+    expect(squatter.error?.error).toMatchObject({ code: 'SLUG_TAKEN', details: [{ field: 'body.slug' }] });
+    expect((await createOrg(bob, 'Phoenix')).slug).toBe('phoenix-2');
+    const { data } = await as(alice).POST('/v1/organizations/{orgId}/restore', { params: { path: { orgId: org.id } } });
+    expect(data?.data).toMatchObject({ slug: 'phoenix', deletedAt: null });
   });
 });
 

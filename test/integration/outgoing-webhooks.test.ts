@@ -211,16 +211,38 @@ describe('outgoing webhooks', () => {
   });
 
   it('refuses private addresses unless the deployment allows them, when registered and before sending', async () => {
-    const strict = await startTestServer({ db: app.database.db });
+    // Names under internal.example resolve to what their first label spells, as an internal DNS might answer.
+    const internal: Record<string, string> = { bench: '198.18.0.1', doc: '192.0.2.1', nat64: '64:ff9b:1::a00:1', mapped: '::ffff:a00:1' };
+    const strict = await startTestServer({
+      db: app.database.db,
+      resolveWebhookHost: async (name) => [internal[name.split('.')[0]!] ?? '93.184.215.14'],
+    });
     try {
-      for (const url of ['http://127.0.0.1:9/hooks', 'http://localhost/hooks', 'http://169.254.169.254/latest', 'http://10.1.2.3/']) {
+      const urls = [
+        'http://127.0.0.1:9/hooks',
+        'http://localhost/hooks',
+        'http://169.254.169.254/latest',
+        'http://10.1.2.3/',
+        'http://198.18.0.1/',
+        'http://[2002:a00:1::]/',
+        ...Object.keys(internal).map((name) => `https://${name}.internal.example/hooks`),
+      ];
+      for (const url of urls) {
         const refused = await strict.client({ accessToken: owner.token }).POST('/v1/organizations/{orgId}/webhook-endpoints', {
           params: { path: { orgId } },
           body: { url, eventTypes: ['task.succeeded'] },
         });
         expect(refused.response.status, url).toBe(400);
         expect(refused.error?.error.details?.[0]?.field).toBe('body.url');
+        // What a name resolved to stays unsaid, in the message and in the details.
+        const name = new URL(url).hostname.split('.')[0]!;
+        if (internal[name]) expect(JSON.stringify(refused.error), url).not.toContain(internal[name]);
       }
+      const named = await strict.client({ accessToken: owner.token }).POST('/v1/organizations/{orgId}/webhook-endpoints', {
+        params: { path: { orgId } },
+        body: { url: 'https://bench.internal.example/hooks', eventTypes: ['task.succeeded'] },
+      });
+      expect(named.error?.error.details?.[0]?.message).toMatch(/bench\.internal\.example resolves to an address that is not public/);
     } finally {
       await strict.close();
     }
@@ -241,6 +263,34 @@ describe('outgoing webhooks', () => {
     } finally {
       await local.close();
     }
+  });
+
+  it('pauses and resumes an endpoint with `enabled` alone, keeping the fields a patch leaves out', async () => {
+    // Nothing listens there, and no test here emits billing.updated: nothing is ever sent to it.
+    const eventTypes: ('billing.updated' | 'credits.low')[] = ['billing.updated', 'credits.low'];
+    const endpoint = (
+      await client().POST('/v1/organizations/{orgId}/webhook-endpoints', {
+        params: { path: { orgId } },
+        body: { url: 'http://127.0.0.1:9/paused', eventTypes },
+      })
+    ).data!.data;
+    const patch = (body: { enabled?: boolean; description?: string; url?: string }) =>
+      client().PATCH('/v1/organizations/{orgId}/webhook-endpoints/{endpointId}', {
+        params: { path: { orgId, endpointId: endpoint.id } },
+        body,
+      });
+    const paused = await patch({ enabled: false });
+    expect(paused.response.status, JSON.stringify(paused.error)).toBe(200);
+    expect(paused.data!.data).toMatchObject({ enabled: false, eventTypes, url: endpoint.url });
+    const described = await patch({ description: 'Paused for maintenance' });
+    expect(described.data!.data).toMatchObject({ enabled: false, description: 'Paused for maintenance', eventTypes });
+    const resumed = await patch({ enabled: true });
+    expect(resumed.data!.data).toMatchObject({ enabled: true, disabledReason: null, eventTypes });
+    const empty = await patch({});
+    expect(empty.response.status).toBe(400);
+    await client().DELETE('/v1/organizations/{orgId}/webhook-endpoints/{endpointId}', {
+      params: { path: { orgId, endpointId: endpoint.id } },
+    });
   });
 
   it('lets only owners and admins manage endpoints', async () => {

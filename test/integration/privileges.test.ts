@@ -31,6 +31,7 @@ interface Fn {
   execute: Grantee[];
 }
 interface Catalog {
+  databases: Record<string, RoleLists>;
   schemas: Record<string, RoleLists>;
   tables: Record<string, Table>;
   views: Record<string, View>;
@@ -39,7 +40,7 @@ interface Catalog {
   default_privileges: Record<string, RoleLists>;
 }
 type Section = keyof Catalog;
-const sections: readonly Section[] = ['schemas', 'tables', 'views', 'sequences', 'functions', 'default_privileges'];
+const sections: readonly Section[] = ['databases', 'schemas', 'tables', 'views', 'sequences', 'functions', 'default_privileges'];
 
 const nonSystem = (column: string): string =>
   `${column} not in ('pg_catalog', 'information_schema', 'pg_toast') and ${column} !~ '^pg_(toast_)?temp_'`;
@@ -107,6 +108,8 @@ async function grantRows(db: Db): Promise<GrantRow[]> {
 const privilegeOrder = [
   'usage',
   'create',
+  'temporary',
+  'connect',
   'select',
   'insert',
   'update',
@@ -130,8 +133,20 @@ const defaultObjectTypes: Record<string, string> = {
 };
 
 async function readCatalog(db: Db): Promise<Catalog> {
-  const catalog: Catalog = { schemas: {}, tables: {}, views: {}, sequences: {}, functions: {}, default_privileges: {} };
+  const catalog: Catalog = { databases: {}, schemas: {}, tables: {}, views: {}, sequences: {}, functions: {}, default_privileges: {} };
   const relationSection = new Map<string, RoleGrants>();
+
+  // The database the migrations ran in is `current`, whatever its name (a copy of the template here).
+  const current = (catalog.databases.current = emptyRoleLists());
+  for (const row of await db.unsafe<{ grantee: Grantee; privilege: string }[]>(`
+    with ${granteesCte}
+    select g.name as grantee, lower(a.privilege_type) as privilege
+    from pg_database d
+    cross join lateral aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+    join grantees g on ${holds}
+    where d.datname = current_database()`)) {
+    current[row.grantee].push(row.privilege);
+  }
 
   for (const s of await db.unsafe<{ name: string }[]>(
     `select format('%I', nspname) as name from pg_namespace n where ${nonSystem('n.nspname')} order by 1`,
@@ -181,7 +196,11 @@ async function readCatalog(db: Db): Promise<Catalog> {
     const lists = (catalog.default_privileges[name] ??= emptyRoleLists());
     if (d.grantee && d.privilege && !lists[d.grantee].includes(d.privilege)) lists[d.grantee].push(d.privilege);
   }
-  for (const lists of [...Object.values(catalog.schemas), ...Object.values(catalog.default_privileges)]) {
+  for (const lists of [
+    ...Object.values(catalog.databases),
+    ...Object.values(catalog.schemas),
+    ...Object.values(catalog.default_privileges),
+  ]) {
     for (const g of grantees) lists[g] = inPrivilegeOrder([...new Set(lists[g])]);
   }
   for (const grants of [...Object.values(catalog.tables), ...Object.values(catalog.views)]
@@ -233,7 +252,7 @@ const roleKeys = (entry: Entry, where: string, problems: string[], otherKeys: st
 
 function readAllowList(problems: string[]): Catalog {
   const file: unknown = parse(readFileSync(allowListPath, 'utf8'));
-  const catalog: Catalog = { schemas: {}, tables: {}, views: {}, sequences: {}, functions: {}, default_privileges: {} };
+  const catalog: Catalog = { databases: {}, schemas: {}, tables: {}, views: {}, sequences: {}, functions: {}, default_privileges: {} };
   if (!isRecord(file)) throw new Error('supabase/privileges.yaml must be a map of sections');
   for (const key of Object.keys(file)) if (!sections.includes(key as Section)) problems.push(`privileges.yaml: unknown section \`${key}\``);
 
@@ -265,6 +284,7 @@ function readAllowList(problems: string[]): Catalog {
         return raw[key] === true;
       };
       switch (section) {
+        case 'databases':
         case 'schemas':
         case 'default_privileges':
           roleKeys(raw, where, problems, []);
@@ -349,6 +369,7 @@ const listsView = (lists: RoleLists) => roleView(lists, (l) => l.length === 0);
 function entryFor(section: Section, name: string, catalog: Catalog): Entry {
   const why = 'TODO: which rule makes this safe';
   switch (section) {
+    case 'databases':
     case 'schemas':
     case 'default_privileges':
       return { why, ...listsView(catalog[section][name]!) };
@@ -380,6 +401,7 @@ function diffEntry(section: Section, name: string, live: Catalog, allowed: Catal
   const diffRoleGrants = (a: RoleGrants, b: RoleGrants) => grantees.flatMap((g) => diffGrants(`${where} ${g}`, a[g], b[g]));
   const diffFlag = (key: string, a: boolean, b: boolean) => (a === b ? [] : [`${where}: ${key} is ${a} in the database, ${b} in the file`]);
   switch (section) {
+    case 'databases':
     case 'schemas':
     case 'default_privileges': {
       const [a, b] = [live[section][name]!, allowed[section][name]!];
@@ -452,6 +474,8 @@ describe('privileges: the allow-list', () => {
 });
 
 describe('privileges: the rules, checked without the allow-list', () => {
+  const searchPath = 'search_path=pg_catalog, pg_temp';
+
   it('the API roles exist, are not superusers, and only service_role bypasses RLS', async () => {
     const roles = await db<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean }[]>`
       select rolname, rolsuper, rolbypassrls from pg_roles where rolname in ('anon', 'authenticated', 'service_role') order by rolname`;
@@ -507,7 +531,8 @@ describe('privileges: the rules, checked without the allow-list', () => {
     expect(held.map((h) => h.object)).toEqual([]);
   });
 
-  it("(c) every SECURITY DEFINER function in staffroom sets search_path to '' and is executable by neither PUBLIC nor anon", async () => {
+  // `search_path = ''` still looks types and relations up in the temporary schema first: pg_temp goes last, by name.
+  it('(c) every SECURITY DEFINER function in staffroom sets exactly search_path = pg_catalog, pg_temp and is executable by neither PUBLIC nor anon', async () => {
     const definers = await db<{ fn: string; config: string[] | null; public: boolean; anon: boolean }[]>`
       select p.oid::regprocedure::text as fn, p.proconfig as config,
              exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
@@ -516,14 +541,14 @@ describe('privileges: the rules, checked without the allow-list', () => {
       from pg_proc p where p.pronamespace = 'staffroom'::regnamespace and p.prosecdef order by 1`;
     expect(definers.length).toBeGreaterThan(0);
     const wrong = definers.flatMap((d) => [
-      ...(d.config?.includes('search_path=""') ? [] : [`${d.fn} does not set search_path to '' (proconfig ${JSON.stringify(d.config)})`]),
+      ...(d.config?.includes(searchPath) ? [] : [`${d.fn} does not set ${searchPath} (proconfig ${JSON.stringify(d.config)})`]),
       ...(d.public ? [`${d.fn} is executable by PUBLIC`] : []),
       ...(d.anon ? [`${d.fn} is executable by anon`] : []),
     ]);
     expect(wrong).toEqual([]);
   });
 
-  it("(d) Supabase's linter finds no definer function executable through the exposed schemas, nor a function with a mutable search_path", async () => {
+  it("(d) Supabase's linter finds no definer function executable through the exposed schemas, nor a function whose search_path is mutable (ours: every function sets pg_catalog, pg_temp)", async () => {
     const findings = await db.begin(async (tx) => {
       // Supabase's default exposed schemas, as the linter reads them from PostgREST's setting.
       await tx`select set_config('pgrst.db_schemas', 'public, graphql_public', true)`;
@@ -535,11 +560,11 @@ describe('privileges: the rules, checked without the allow-list', () => {
           and n.nspname = any(array(select trim(unnest(string_to_array(current_setting('pgrst.db_schemas', true), ',')))))
           and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
         union all
-        select format('%s has a mutable search_path', p.oid::regprocedure)
+        select format('%s does not set ${searchPath}', p.oid::regprocedure)
         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where ${nonSystem('n.nspname')} and n.nspname not in ('auth', 'supabase_migrations')
           and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
-          and not coalesce(p.proconfig, '{}') && array['search_path=""']`);
+          and not coalesce(p.proconfig, '{}') && array['${searchPath}']`);
     });
     expect(findings.map((f) => f.finding)).toEqual([]);
   });
@@ -568,6 +593,13 @@ describe('privileges: the rules, checked without the allow-list', () => {
       where relnamespace = 'staffroom'::regnamespace and relkind in ('r', 'p') order by 1`;
     expect(tables.length).toBeGreaterThan(0);
     expect(tables.filter((t) => !t.rls).map((t) => t.name)).toEqual([]);
+  });
+
+  it('(g) no API role may create temporary objects: they could stand in for the types and tables a definer function names', async () => {
+    const held = await db<{ role: string }[]>`
+      select r.role from (values ('public'), ('anon'), ('authenticated'), ('service_role')) r(role)
+      where has_database_privilege(r.role, current_database(), 'temporary')`;
+    expect(held.map((h) => h.role)).toEqual([]);
   });
 
   it('nothing is granted WITH GRANT OPTION to PUBLIC or an API role, and no API role owns an object', async () => {

@@ -93,6 +93,29 @@ describe('createCheckoutSession', () => {
     expect(credits.response.status).toBe(201);
   });
 
+  it("sends Stripe a key of the caller's own: another admin's same Idempotency-Key is another checkout", async () => {
+    const orgId = await newOrg('Two buyers');
+    const admin = await signUp(database.db, 'checkout-admin@example.com');
+    await database.db`insert into staffroom.profiles (id, email) values (${admin.id}, ${admin.email})`;
+    await database.db`insert into staffroom.memberships (organization_id, user_id, role) values (${orgId}, ${admin.id}, 'admin')`;
+    const key = `${crypto.randomUUID()}${'k'.repeat(219)}`;
+    const sent: string[] = [];
+    for (const buyer of [owner, admin]) {
+      const { response } = await as(buyer).POST('/v1/organizations/{orgId}/billing/checkout', {
+        params: { path: { orgId }, header: { 'Idempotency-Key': key } },
+        body: { kind: 'credit_pack', pack: 'credits-100k', ...urls },
+      });
+      expect(response.status).toBe(201);
+      expect(response.headers.get('idempotent-replayed')).toBeNull();
+      sent.push(fake.requests.filter((r) => r.path === '/v1/checkout/sessions').at(-1)!.idempotencyKey!);
+    }
+    expect(new Set(sent).size).toBe(2);
+    for (const stripeKey of sent) {
+      expect(stripeKey.length).toBeLessThanOrEqual(255);
+      expect(stripeKey).not.toContain(key);
+    }
+  });
+
   it('refuses redirects to other origins, unsold items, and says which variable to set when Stripe is off', async () => {
     const orgId = await newOrg('Careful');
     const evil = await as(owner).POST('/v1/organizations/{orgId}/billing/checkout', {

@@ -1,5 +1,5 @@
 // Stripe webhooks: signed events shaped like Stripe's objects, applied exactly once, in order of creation.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stripeConfigFromEnv } from '../../src/integrations/stripe.js';
 import { useTestApp } from '../support/app.js';
 import { signUp, type TestUser } from '../support/server.js';
@@ -12,16 +12,19 @@ const config = stripeConfigFromEnv({
   STRIPE_PRICE_CREDITS_100K: 'price_credits_test',
 });
 const app = useTestApp({ stripe: { config } });
-let owner: TestUser;
-
-beforeAll(async () => {
-  owner = await signUp(app.database.db, 'stripe-owner@example.com');
-});
+const owners = new Map<string, TestUser>();
 
 const as = (user: TestUser) => app.server.client({ accessToken: user.token });
-const newOrg = async (name: string) => (await as(owner).POST('/v1/organizations', { body: { name } })).data!.data.id;
+/** Each organization has an owner of its own: only a person's first organization gets the free credits. */
+async function newOrg(name: string): Promise<string> {
+  const owner = await signUp(app.database.db, `stripe-owner-${crypto.randomUUID()}@example.com`);
+  const orgId = (await as(owner).POST('/v1/organizations', { body: { name } })).data!.data.id;
+  owners.set(orgId, owner);
+  return orgId;
+}
+const ownerOf = (orgId: string) => as(owners.get(orgId)!);
 const billing = async (orgId: string) =>
-  (await as(owner).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
+  (await ownerOf(orgId).GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId } } })).data!.data;
 
 async function deliver(event: object, signature?: string) {
   const { body, signature: valid } = signed(event);
@@ -60,7 +63,7 @@ describe('receiveStripeWebhook', () => {
       .db`select count(*)::int as n from staffroom.credit_ledger where organization_id = ${orgId} and kind = 'purchase'`;
     expect(purchases[0]?.n).toBe(1);
     // Its listeners and webhooks hear of it once, with the balance after it.
-    const events = await as(owner).GET('/v1/organizations/{orgId}/events', {
+    const events = await ownerOf(orgId).GET('/v1/organizations/{orgId}/events', {
       params: { path: { orgId }, query: { type: 'billing.updated' } },
     });
     expect(events.data!.data.map((e) => e.data)).toEqual([{ planId: 'free', subscriptionStatus: 'none', credits: { available: 310_000 } }]);

@@ -3,6 +3,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withService } from '../../src/db/client.js';
+import { moveCredits } from '../../src/db/queries/credits.js';
 import { claimTask } from '../../src/db/queries/tasks.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
@@ -60,6 +61,10 @@ afterAll(() => fake?.close());
 describe("the plan's concurrent tasks", () => {
   it('refuses tasks past limits.concurrentTasks with 429 TASK_LIMIT_REACHED, also when they race, and reserves nothing for them', async () => {
     const small = (await as(owner).POST('/v1/organizations', { body: { name: 'Free tasks' } })).data!.data.id;
+    // Only a person's first organization has the free credits: this second one of the owner's gets as many.
+    await withService(app.database.db, 'test: credits', (tx) =>
+      moveCredits(tx, { orgId: small, kind: 'adjustment', amount: 10_000, reference: 'test:credits', description: 'Test balance' }),
+    );
     const employeeId = (
       await as(owner).POST('/v1/organizations/{orgId}/employees', {
         params: { path: { orgId: small } },

@@ -446,6 +446,10 @@ describe('credits per step', () => {
   it('fails a task whose balance runs out before a step, having paid only for the steps it made, never below zero', async () => {
     const poor = (await client().POST('/v1/organizations', { body: { name: 'Short of credits' } })).data!.data.id;
     await setPlan(app.database.db, poor, 'pro');
+    // Only a person's first organization has the free credits: this second one of the owner's gets as many.
+    await withService(app.database.db, 'test: credits', (tx) =>
+      moveCredits(tx, { orgId: poor, kind: 'adjustment', amount: 10_000, reference: 'test:credits', description: 'Test balance' }),
+    );
     const employeeId = (
       await client().POST('/v1/organizations/{orgId}/employees', {
         params: { path: { orgId: poor } },

@@ -22,6 +22,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   } finally {
     await admin`select pg_advisory_unlock(42)`;
   }
+  // CREATE DATABASE copies no database privileges (PUBLIC would hold TEMP again): the clone gets the template's.
+  await admin.unsafe(`revoke all on database ${name} from public`);
+  const grants = await admin<{ privilege: string; grantee: string }[]>`
+    select a.privilege_type as privilege, case a.grantee when 0 then 'public' else a.grantee::regrole::text end as grantee
+    from pg_database d cross join aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+    where d.datname = 'staffroom_template' and a.grantee <> d.datdba`;
+  for (const { privilege, grantee } of grants) await admin.unsafe(`grant ${privilege} on database ${name} to ${grantee}`);
   const url = databaseUrl(clusterUrl, name);
   const db = connect(url, { max: 5 });
   return {

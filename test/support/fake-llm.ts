@@ -1,6 +1,7 @@
 // A local server that speaks the OpenAI chat completions and Anthropic Messages APIs, answering from a
-// script: ok (text, tool calls or both), an HTTP error, a slow answer, a malformed or broken one. Requests with
-// `stream: true` get each protocol's event stream, the others its JSON. It records what it received.
+// script: ok (text, tool calls or both, at once or a word at a time), an HTTP error, a slow answer, a malformed
+// or broken one. Requests with `stream: true` get each protocol's event stream, the others its JSON. It records
+// what it received, and how far each stream got before it ended.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -25,6 +26,26 @@ interface OkReply {
   stallMs?: number;
   /** Answers a streaming request with the whole JSON body anyway, as a server that ignores `stream` would. */
   unstreamed?: boolean;
+  /** Streamed: one word per event, this long apart (a model writing slowly). */
+  everyMs?: number;
+  /** Streamed: the response headers at once, the first event only after this long. */
+  firstAfterMs?: number;
+  /**
+   * Streamed, OpenAI-compatible: the usage on the last chunk (`end`, as `include_usage` asks), on every chunk too
+   * (`every-chunk`, counting one token per word so far, as vLLM's continuous usage stats do) or nowhere (`never`,
+   * as servers that ignore `stream_options`). Anthropic's stream always reports input in message_start.
+   */
+  usageReport?: 'end' | 'every-chunk' | 'never';
+}
+
+/** How far one streamed answer got: `closedEarly` when the client went away before its last event. */
+export interface FakeStream {
+  protocol: 'openai' | 'anthropic';
+  events: number;
+  sent: number;
+  closedEarly: boolean;
+  /** Resolves when the connection has closed, either way. */
+  closed: Promise<void>;
 }
 
 export type FakeReply =
@@ -42,6 +63,8 @@ export type FakeReply =
 export interface FakeLlm {
   url: string;
   received: { path: string; headers: IncomingMessage['headers']; body: Record<string, unknown> }[];
+  /** Each streamed answer, in the order they started. */
+  streams: FakeStream[];
   /** Replies for the next calls, in order; when empty, every call answers ok. */
   script(...replies: FakeReply[]): void;
   /** The most calls it was answering at once since the last script(). */
@@ -76,6 +99,7 @@ async function writeFrames(res: ServerResponse, frames: string[]): Promise<void>
 
 export async function startFakeLlm(): Promise<FakeLlm> {
   const received: FakeLlm['received'] = [];
+  const streams: FakeStream[] = [];
   let queue: FakeReply[] = [];
   let inFlight = 0;
   let peak = 0;
@@ -93,7 +117,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
       const body = JSON.parse(raw || '{}') as Record<string, unknown>;
       received.push({ path: req.url ?? '', headers: req.headers, body });
       const reply = queue.shift() ?? { kind: 'ok' };
-      void answer(res, req.url === '/v1/messages', body, reply, nextCallNumber);
+      void answer(res, req.url === '/v1/messages', body, reply, nextCallNumber, streams);
     });
   });
   server.listen(0, '127.0.0.1');
@@ -101,6 +125,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received,
+    streams,
     script: (...replies) => {
       queue = replies;
       peak = inFlight;
@@ -120,6 +145,7 @@ async function answer(
   request: Record<string, unknown>,
   reply: FakeReply,
   nextCallNumber: () => number,
+  streams: FakeStream[],
 ) {
   const send = (status: number, payload: unknown) =>
     res.writeHead(status, { 'Content-Type': 'application/json' }).end(typeof payload === 'string' ? payload : JSON.stringify(payload));
@@ -149,6 +175,32 @@ async function answer(
   const frames = anthropic ? anthropicEvents(request, ok, nextCallNumber) : openAiChunks(request, ok, nextCallNumber);
   const half = frames.length >> 1;
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+  if (reply.kind === 'ok' && (reply.everyMs !== undefined || reply.firstAfterMs !== undefined)) {
+    const stream: FakeStream = {
+      protocol: anthropic ? 'anthropic' : 'openai',
+      events: frames.length,
+      sent: 0,
+      closedEarly: false,
+      closed: Promise.resolve(),
+    };
+    stream.closed = new Promise((resolve) =>
+      res.once('close', () => {
+        stream.closedEarly = !res.writableFinished;
+        resolve();
+      }),
+    );
+    streams.push(stream);
+    res.flushHeaders();
+    await pause(res, reply.firstAfterMs ?? 0);
+    for (const frame of frames) {
+      if (res.destroyed) return;
+      await writeFrames(res, [frame]);
+      if (res.destroyed) return;
+      stream.sent++;
+      await pause(res, reply.everyMs ?? 0);
+    }
+    return void res.end();
+  }
   if (reply.kind === 'slow' || (reply.kind === 'ok' && !reply.stallMs)) {
     await writeFrames(res, frames);
     return void res.end();
@@ -170,6 +222,11 @@ async function answer(
 
 const sseEvent = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 
+/** A text a word at a time (each with the spaces after it), as a slow model's text arrives. */
+function wordsOf(text: string): string[] {
+  return text.match(/\s*\S+\s*/gy) ?? [];
+}
+
 /** A text in three pieces or so (whole characters), as a model's text or a call's arguments arrive. */
 function piecesOf(text: string): string[] {
   const characters = Array.from(text);
@@ -188,17 +245,24 @@ function openAiChunks(request: Record<string, unknown>, reply: OkReply, nextCall
   const toolCalls = reply.toolCalls ?? [];
   const text = replyText(request, reply);
   const usage = reply.usage ?? { input: 42, output: 7, cached: 0 };
+  const usageSoFar = (output: number) => ({
+    prompt_tokens: usage.input + (usage.cached ?? 0),
+    completion_tokens: output,
+    total_tokens: usage.input + (usage.cached ?? 0) + output,
+    prompt_tokens_details: { cached_tokens: usage.cached ?? 0 },
+  });
+  let words = 0;
   const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) => ({
     id: 'chatcmpl-fake',
     object: 'chat.completion.chunk',
     created: 1_700_000_000,
     model: request.model,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    usage: null,
+    usage: reply.usageReport === 'every-chunk' ? usageSoFar(typeof delta.content === 'string' && delta.content ? ++words : words) : null,
   });
   const chunks: unknown[] = [
     chunk({ role: 'assistant', content: text === undefined ? null : '' }),
-    ...piecesOf(text ?? '').map((piece) => chunk({ content: piece })),
+    ...(reply.everyMs !== undefined ? wordsOf : piecesOf)(text ?? '').map((piece) => chunk({ content: piece })),
     ...toolCalls.flatMap((call, index) => [
       chunk({
         tool_calls: [
@@ -210,19 +274,18 @@ function openAiChunks(request: Record<string, unknown>, reply: OkReply, nextCall
       ),
     ]),
     chunk({}, toolCalls.length > 0 ? 'tool_calls' : 'stop'),
-    {
-      id: 'chatcmpl-fake',
-      object: 'chat.completion.chunk',
-      created: 1_700_000_000,
-      model: request.model,
-      choices: [],
-      usage: {
-        prompt_tokens: usage.input + (usage.cached ?? 0),
-        completion_tokens: usage.output,
-        total_tokens: usage.input + (usage.cached ?? 0) + usage.output,
-        prompt_tokens_details: { cached_tokens: usage.cached ?? 0 },
-      },
-    },
+    ...(reply.usageReport === 'never'
+      ? []
+      : [
+          {
+            id: 'chatcmpl-fake',
+            object: 'chat.completion.chunk',
+            created: 1_700_000_000,
+            model: request.model,
+            choices: [],
+            usage: usageSoFar(usage.output),
+          },
+        ]),
   ];
   return [...chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`), 'data: [DONE]\n\n'];
 }
@@ -237,7 +300,10 @@ function anthropicEvents(request: Record<string, unknown>, reply: OkReply, nextC
       ? [
           [
             { type: 'content_block_start', content_block: { type: 'text', text: '' } },
-            ...piecesOf(text).map((piece) => ({ type: 'content_block_delta', delta: { type: 'text_delta', text: piece } })),
+            ...(reply.everyMs !== undefined ? wordsOf : piecesOf)(text).map((piece) => ({
+              type: 'content_block_delta',
+              delta: { type: 'text_delta', text: piece },
+            })),
           ],
         ]
       : []),

@@ -11,6 +11,12 @@ import { signed, stripeEvent, stripeObject, webhookSecret } from './stripe-event
 
 export const fuzzRedirectOrigin = 'https://app.example.com';
 
+/** Where the fixture's webhook endpoint points: a public name, never sent to in process (no dispatcher runs there). */
+const fuzzWebhookUrl = 'https://example.com/staffroom-fuzz-hooks';
+
+/** Webhook URL names resolved in process without DNS: every name to one public address. */
+export const fuzzResolveWebhookHost = async (): Promise<string[]> => ['93.184.215.14'];
+
 /** Checkout, the portal (against a local fake of Stripe) and webhooks all configured. */
 export function fuzzStripe(fakeStripeUrl: string): NonNullable<AppDeps['stripe']> {
   const config: StripeConfig = stripeConfigFromEnv({
@@ -39,7 +45,8 @@ async function api<T>(baseUrl: string, token: string, method: string, path: stri
 
 /**
  * An organization owned by the token's user, with an employee, a task, a pending invitation, an API key to
- * name in paths and another to call with; with a member's token, that member joins and is the `userId`.
+ * name in paths and another to call with, and a webhook endpoint; with a member's token, that member joins and
+ * is the `userId`.
  */
 export async function buildFixture(
   baseUrl: string,
@@ -73,8 +80,17 @@ export async function buildFixture(
   });
   const key = await call<{ id: string }>('POST', `${orgPath}/api-keys`, { name: 'Fuzz target key' });
   const credential = await call<{ secret: string }>('POST', `${orgPath}/api-keys`, { name: 'Fuzz credential' });
+  const endpoint = await createFixtureEndpoint(baseUrl, owner.token, org.id);
   return {
-    ids: { orgId: org.id, employeeId: employee.id, taskId: task.id, userId, invitationId: invitation.id, keyId: key.id },
+    ids: {
+      orgId: org.id,
+      employeeId: employee.id,
+      taskId: task.id,
+      userId,
+      invitationId: invitation.id,
+      keyId: key.id,
+      endpointId: endpoint.id,
+    },
     invitationToken: invitation.token,
     modelIds: models.map((m) => m.id),
     redirectOrigin: fuzzRedirectOrigin,
@@ -82,6 +98,15 @@ export async function buildFixture(
     stripeWebhookSecret: extras.stripeWebhookSecret,
     stripePrices: ['price_starter_test', 'price_pro_test', 'price_credits_test'],
   };
+}
+
+/** The fixture's webhook endpoint, subscribed to one event type (requests change it as they like). */
+function createFixtureEndpoint(baseUrl: string, token: string, orgId: string): Promise<{ id: string }> {
+  return api<{ id: string }>(baseUrl, token, 'POST', `/v1/organizations/${orgId}/webhook-endpoints`, {
+    url: fuzzWebhookUrl,
+    eventTypes: ['task.succeeded'],
+    description: 'Fuzz target endpoint',
+  });
 }
 
 /**
@@ -133,8 +158,8 @@ export async function fuzzUsers(db: Db): Promise<{
 }
 
 /**
- * After a request deleted the fixture's organization or employee, restore it, and after one removed the member,
- * invite them again, so that later requests still reach them.
+ * After a request deleted the fixture's organization or employee, restore it, after one removed the member,
+ * invite them again, and after one deleted the webhook endpoint, make another, so that later requests still reach them.
  */
 export function fixtureRepair(
   baseUrl: string,
@@ -161,6 +186,8 @@ export function fixtureRepair(
         await restore(`${orgPath}/employees/${fixture.ids.employeeId}`);
       if (routed === 'removeMember' && member && request.url.includes(fixture.ids.userId) && request.url.includes(fixture.ids.orgId))
         await rejoin(member);
+      if (routed === 'deleteWebhookEndpoint' && request.url.includes(fixture.ids.endpointId))
+        fixture.ids.endpointId = (await createFixtureEndpoint(baseUrl, fixture.credentials.token, fixture.ids.orgId)).id;
     } catch {
       // Best effort: a fixture left broken only narrows what later requests reach; the responses are still checked.
     }

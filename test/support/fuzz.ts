@@ -149,7 +149,7 @@ export function fuzzOperations(): Operation[] {
 // ---------------------------------------------------------------------------------------------------------
 // The fixture: real resources the requests may name, and the credentials they may carry
 
-export type ResourceId = 'orgId' | 'employeeId' | 'taskId' | 'userId' | 'invitationId' | 'keyId';
+export type ResourceId = 'orgId' | 'employeeId' | 'taskId' | 'userId' | 'invitationId' | 'keyId' | 'endpointId';
 
 export interface FuzzFixture {
   ids: Record<ResourceId, string>;
@@ -283,6 +283,12 @@ function objectValue(schema: Schema, rng: Rng, fixture: FuzzFixture, depth: numb
   const out: Json = {};
   const required = new Set(schema.required ?? []);
   const names = Object.keys(schema.properties ?? {});
+  // A partial update (a body whose properties are all optional) sends one of them alone a third of the time:
+  // the column it leaves out must keep its value, whichever column that is.
+  if (depth === 0 && required.size === 0 && names.length > 1 && rng.chance(1 / 3)) {
+    const name = rng.pick(names);
+    return { [name]: validValue(schema.properties![name]!, rng, fixture, name, depth + 1) };
+  }
   for (const name of names) {
     if (required.has(name) || (depth < 3 && rng.chance(0.5)))
       out[name] = validValue(schema.properties![name]!, rng, fixture, name, depth + 1);

@@ -1,14 +1,15 @@
 // Starts the real app (express hosting the core, as `npm start` does) on an ephemeral loopback port.
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { createServer } from 'node:http';
 import { createApp } from '../../src/http/app.js';
 import { contract } from '../../src/http/contract.js';
 import { createWebServer } from '../../src/http/adapters/express.js';
+import { createHttpServer, type ReceiveTimeouts } from '../../src/http/adapters/node.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
 import { ping, type Db } from '../../src/db/client.js';
 import type { AppDeps } from '../../src/kernel/context.js';
+import { loadConfig } from '../../src/config.js';
 import type { InvitationMailer } from '../../src/integrations/supabase.js';
 import { createTokenVerifier, localIssuer, mintAccessToken } from '../../src/services/identity.js';
 
@@ -34,6 +35,10 @@ export async function startTestServer(
     providers?: string[];
     /** Webhook endpoints may be local addresses (the tests' receivers). */
     allowPrivateWebhookUrls?: boolean;
+    /** Answers for the names of webhook URLs, instead of the system's DNS. */
+    resolveWebhookHost?: AppDeps['resolveWebhookHost'];
+    /** How long a request may take to arrive; `npm start`'s defaults unless given. */
+    receiveTimeouts?: Partial<ReceiveTimeouts>;
   } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
@@ -49,6 +54,7 @@ export async function startTestServer(
       invitationUrl: 'https://app.example.com/invitations/accept',
       providers: options.providers ? new Set(options.providers) : undefined,
       allowPrivateWebhookUrls: options.allowPrivateWebhookUrls,
+      resolveWebhookHost: options.resolveWebhookHost,
     },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
     validateResponses: true,
@@ -56,7 +62,11 @@ export async function startTestServer(
     corsOrigins: options.corsOrigins,
     rateLimits: options.rateLimits,
   });
-  const server = createServer(createWebServer(app, { maxBodyBytes, docsHtml: async () => '<html>docs</html>' })).listen(0, '127.0.0.1');
+  const timeouts = { ...loadConfig({}).receiveTimeouts, ...options.receiveTimeouts };
+  const server = createHttpServer(
+    createWebServer(app, { maxBodyBytes, bodyIdleTimeoutMs: timeouts.bodyIdleMs, docsHtml: async () => '<html>docs</html>' }),
+    timeouts,
+  ).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { costInCredits, maximumCostInCredits } from '../../src/services/cost.js';
+import { consumedUsage, costInCredits, maximumCostInCredits } from '../../src/services/cost.js';
 import { findModel } from '../../src/services/catalog.js';
 
 const gpt4oMini = { inputPerMillion: 150_000, outputPerMillion: 600_000, cachedInputPerMillion: 75_000 };
@@ -42,5 +42,35 @@ describe('maximumCostInCredits', () => {
   it('bounds input tokens by bytes and output by the limit', () => {
     // 10,000 bytes × 0.15 + 4,096 × 0.60 = 1,500 + 2,457.6 µ$ = 3,957.6 µ$ → 39.576 credits → 40
     expect(maximumCostInCredits(gpt4oMini, 10_000, 4_096)).toBe(40);
+  });
+});
+
+describe('consumedUsage', () => {
+  const partial = (usage: Parameters<typeof consumedUsage>[0]['usage'], outputBytes = 0, accepted = true) => ({
+    accepted,
+    output: 'x'.repeat(outputBytes),
+    outputBytes,
+    usage,
+  });
+
+  it.each([
+    // nothing reported: ceil(bytes / 4) for both the prompt and what streamed
+    [partial({}, 41), { inputTokens: 250, outputTokens: 11, cachedInputTokens: 0 }],
+    // the provider's counts where it gave them, the estimate for the rest
+    [partial({ inputTokens: 900, cachedInputTokens: 100 }, 8), { inputTokens: 900, outputTokens: 2, cachedInputTokens: 100 }],
+    [
+      partial({ inputTokens: 900, cachedInputTokens: 0, outputTokens: 37 }, 400),
+      { inputTokens: 900, outputTokens: 37, cachedInputTokens: 0 },
+    ],
+    // accepted, nothing streamed: the prompt alone
+    [partial({}, 0), { inputTokens: 250, outputTokens: 0, cachedInputTokens: 0 }],
+    // an estimate never passes the step's output limit
+    [partial({}, 100_000), { inputTokens: 250, outputTokens: 1_024, cachedInputTokens: 0 }],
+  ])('%o consumed %o', (consumed, usage) => {
+    expect(consumedUsage(consumed, 1_000, 1_024)).toEqual(usage);
+  });
+
+  it('is nothing when the provider never accepted the request', () => {
+    expect(consumedUsage(partial({}, 0, false), 1_000, 1_024)).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 // Reading the parts of a request: the query string and the request id.
 import { describe, expect, it } from 'vitest';
-import { parseQuery, requestIdOf } from '../../src/http/request.js';
+import { clientRequestIdOf, newRequestId, parseQuery, requestIdOf } from '../../src/http/request.js';
 import { ApiError } from '../../src/kernel/errors.js';
 
 const request = (headers: Record<string, string>) => ({ method: 'GET', path: '/', query: '', headers, body: undefined });
@@ -32,5 +32,14 @@ describe('requestIdOf', () => {
     const made = [requestIdOf(request({})), requestIdOf(request({ 'x-request-id': 'not ok!' })), requestIdOf(request({}))];
     for (const id of made) expect(id).toMatch(/^req_[0-9a-f]{32}$/);
     expect(new Set(made).size).toBe(3);
+  });
+
+  it("tells a client's id from one of ours: only ours reach the database", () => {
+    const shapedLikeOurs = `req_${'0'.repeat(32)}`;
+    expect(clientRequestIdOf(request({ 'x-request-id': shapedLikeOurs }))).toBe(shapedLikeOurs);
+    expect(clientRequestIdOf(request({ 'x-request-id': 'not ok!' }))).toBeUndefined();
+    expect(clientRequestIdOf(request({}))).toBeUndefined();
+    expect(newRequestId()).toMatch(/^req_[0-9a-f]{32}$/);
+    expect(newRequestId()).not.toBe(newRequestId());
   });
 });

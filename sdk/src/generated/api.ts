@@ -148,9 +148,18 @@ export interface paths {
         put?: never;
         /**
          * Create an organization
-         * @description Creates an organization on the free plan; the caller becomes its `owner`, and the free plan's monthly
-         *     credits are granted at once. The slug is derived from the name when absent and must be unique (409
-         *     `SLUG_TAKEN`).
+         * @description Creates an organization on the free plan; the caller becomes its `owner`.
+         *
+         *     **Free credits: one organization per person.** The free plan's monthly credits go to the first
+         *     organization a user creates, at once and again in each new month (when it next creates a task) while
+         *     it is on the free plan, and to no other, ever: deleting, restoring or handing over that organization (another owner, the creator leaving)
+         *     never makes a later one eligible. Every other organization starts with 0 credits (its tasks answer 402
+         *     `PAYMENT_REQUIRED`) until it buys credits or a plan (`createCheckoutSession`).
+         *
+         *     **Slugs are global** (apps put them in URLs). Without `slug`, it is derived from the name and, when an
+         *     organization holds that one, the first free variant is taken (`acme-2`, `acme-3` …): a second user's
+         *     "Acme" succeeds. A `slug` the client chooses is kept as given, or 409 `SLUG_TAKEN` when held. A deleted
+         *     organization holds its slug while it can be restored (30 days).
          *     `defaultModel` must be a model id from `listModels` (400). API keys get 403.
          */
         post: operations["createOrganization"];
@@ -178,15 +187,19 @@ export interface paths {
         /**
          * Delete an organization
          * @description Soft-deletes an organization: it disappears from lists and its resources answer 404; its queued tasks
-         *     and those waiting for tool outputs are canceled and their credits released. Owners can restore it for 30 days. Owners only (403).
+         *     and those waiting for tool outputs are canceled and their credits released, and its running tasks are
+         *     canceled as by `cancelTask`. Owners can restore it for 30 days,
+         *     and its slug stays held for it meanwhile. Deleting the organization that has its creator's free credits
+         *     does not make another one eligible (see `createOrganization`). Owners only (403).
          */
         delete: operations["deleteOrganization"];
         options?: never;
         head?: never;
         /**
          * Update an organization
-         * @description Renames an organization, changes its slug (409 `SLUG_TAKEN` when taken) or its default model (400 when not in
-         *     `listModels`). Owners and admins only (403 for members and API keys).
+         * @description Renames an organization, changes its slug (409 `SLUG_TAKEN` when another organization holds it, a deleted
+         *     one included while it can be restored) or its default model (400 when not in `listModels`). Owners and
+         *     admins only (403 for members and API keys).
          */
         patch: operations["updateOrganization"];
         trace?: never;
@@ -202,8 +215,11 @@ export interface paths {
         put?: never;
         /**
          * Restore a deleted organization
-         * @description Undoes `deleteOrganization` within 30 days. Owners only. 409 `NOT_DELETED` when the organization is not
-         *     deleted, `SLUG_TAKEN` when its slug was taken meanwhile; 404 after the 30 days.
+         * @description Undoes `deleteOrganization` within 30 days, with the slug it had: a deleted organization holds its slug
+         *     for as long, so nobody can take it meanwhile. Its credits are as they were; restoring grants no free
+         *     credits. Owners only. 409 `NOT_DELETED` when the organization is not deleted; 404 after the 30 days, when
+         *     its slug is free for others again. An organization deleted before slugs were held (1.4.0 and earlier)
+         *     whose slug someone took meanwhile comes back under the first free variant (`acme-2`).
          */
         post: operations["restoreOrganization"];
         delete?: never;
@@ -494,7 +510,8 @@ export interface paths {
         /**
          * Delete an employee
          * @description Soft-deletes the employee: hidden from lists, restorable with `restoreEmployee`. Its queued tasks, and
-         *     those waiting for tool outputs, are canceled and their credits released; a running task finishes its step. Owners, admins and API keys.
+         *     those waiting for tool outputs, are canceled and their credits released; a running task is canceled as by
+         *     `cancelTask`, its step paid for what it consumed. Owners, admins and API keys.
          */
         delete: operations["deleteEmployee"];
         options?: never;
@@ -611,9 +628,11 @@ export interface paths {
         /**
          * Cancel a task
          * @description A queued task, or one waiting in `requires_action`, is canceled at once and its credits released. A
-         *     running task gets `cancelRequestedAt` and stops as soon as its worker sees it (the answer still says
-         *     `running`); the step it was making is paid for only if the model had answered. A canceled task is
-         *     returned unchanged; a succeeded, failed or expired one answers 409 `TASK_FINISHED`. Any member or API key.
+         *     running task gets `cancelRequestedAt` and its model call stops within a second (the answer still says
+         *     `running`); the step it was making is paid for what it consumed: the prompt, once the provider accepted
+         *     the call, and the output streamed until then (the provider's counts, else ceil(bytes / 4)), and its text
+         *     joins the transcript. A canceled task is returned unchanged; a succeeded, failed or expired one answers
+         *     409 `TASK_FINISHED`. Any member or API key.
          */
         post: operations["cancelTask"];
         delete?: never;
@@ -810,7 +829,8 @@ export interface paths {
          * @description The append-only credit ledger, newest first: grants, purchases, task reservations (negative), releases
          *     of reservations, usage (negative), refunds and adjustments. A task reserves its upper bound when
          *     created; when it finishes the whole reservation is released and the exact cost is charged as `usage`
-         *     (nothing for a failed or canceled task). Each (kind, reference) pair occurs once, so nothing is counted
+         *     (a step stopped mid-answer pays for what it consumed; a step that never ran, nothing). Each (kind,
+         *     reference) pair occurs once, so nothing is counted
          *     twice; the sum of all amounts is the `available` credits and `balanceAfter` is that sum after the entry.
          *     Owners, admins and API keys (members get 403).
          */
@@ -1156,10 +1176,11 @@ export interface components {
          *     | `INVITATION_EMAIL_MISMATCH` | 403 | The invitation was sent to another email address than the signed-in user's. | Sign in with the invited address, then accept again. |
          *     | `NOT_FOUND` | 404 | The resource does not exist or is in an organization the caller is not a member of. | Reload; do not retry. |
          *     | `METHOD_NOT_ALLOWED` | 405 | The path exists but not with this method; `Allow` lists the methods. | Use a listed method. |
+         *     | `REQUEST_TIMEOUT` | 408 | The request did not arrive in time: its headers, a pause inside its body, or the whole of it took longer than the deployment waits (10 s, 5 s and 30 s by default); nothing was done and the connection is closed. | Send it again, all at once. |
          *     | `CONFLICT` | 409 | The request conflicts with the current state, for a cause no specific code names. | Reload the resource; do not retry unchanged. |
          *     | `CONCURRENT_UPDATE` | 409 | The request collided with a concurrent change; nothing was kept. Any operation that writes. | Retry it as is. |
          *     | `IDEMPOTENCY_CONFLICT` | 409 | The `Idempotency-Key` was used with a different request, or its first request is still running. | Send a new key for a new request; or retry the same one shortly. |
-         *     | `SLUG_TAKEN` | 409 | Another live organization, or another employee of the organization, has this slug; `details` names the field. | Choose another slug (for `importEmployee`, or pass `overwrite=true`). |
+         *     | `SLUG_TAKEN` | 409 | Another organization (live, or deleted and still restorable) holds the slug the client chose, or another employee of the organization has it; `details` names the field. | Choose another slug, or send none to get a free one (for `importEmployee`, or pass `overwrite=true`). |
          *     | `PLAN_LIMIT_REACHED` | 409 | The plan's limit of employees, or of members (pending invitations included), is reached; the message says which. | Delete an employee, remove a member or revoke an invitation, or upgrade the plan. |
          *     | `LAST_OWNER` | 409 | The change would leave the organization without an owner. | Make another member owner first. |
          *     | `ALREADY_MEMBER` | 409 | The address invited, or the user accepting, is already a member of the organization. | Nothing to do: they are in. |
@@ -1182,7 +1203,7 @@ export interface components {
          *     | `UNAVAILABLE` | 503 | A dependency is not configured or not reachable, or the request ran past its deadline; nothing was kept. | Retry after `Retry-After` seconds when given. |
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "TASK_NOT_FINISHED" | "TASK_NOT_AWAITING_OUTPUTS" | "MODEL_RETIRED" | "MODEL_UNAVAILABLE" | "PRECONDITION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
+        ErrorCode: "VALIDATION_ERROR" | "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID" | "PAYMENT_REQUIRED" | "FORBIDDEN" | "INVITATION_EMAIL_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "CONFLICT" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "LAST_OWNER" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "INVITATION_NOT_PENDING" | "ALREADY_SUBSCRIBED" | "NO_BILLING_ACCOUNT" | "NOT_DELETED" | "TASK_FINISHED" | "TASK_NOT_FINISHED" | "TASK_NOT_AWAITING_OUTPUTS" | "MODEL_RETIRED" | "MODEL_UNAVAILABLE" | "PRECONDITION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TASK_LIMIT_REACHED" | "INTERNAL" | "UNAVAILABLE";
         ErrorDetail: {
             /**
              * @description Where the problem is, as `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.
@@ -1232,6 +1253,10 @@ export interface components {
             priceCents: number;
             /** @constant */
             currency: "usd";
+            /**
+             * @description Credits granted each month. On the free plan they go to one organization per person, the first
+             *     the user created (see `createOrganization`); their other free organizations get none.
+             */
             monthlyCredits: components["schemas"]["Credits"];
             limits: {
                 employees: number;
@@ -1319,9 +1344,17 @@ export interface components {
         Organization: {
             id: components["schemas"]["Id"];
             name: string;
+            /**
+             * @description Unique among all organizations, since apps put it in URLs. A deleted organization holds its slug
+             *     while it can be restored (30 days), so restoring gives it back unchanged.
+             */
             slug: components["schemas"]["Slug"];
             role: components["schemas"]["Role"];
-            /** @enum {string} */
+            /**
+             * @description Every organization starts on `free`. Only the first organization a user creates gets the free plan's
+             *     monthly credits; the others start at 0 and need credits or a plan bought (see `createOrganization`).
+             * @enum {string}
+             */
             planId: "free" | "starter" | "pro";
             /** @description The model of employees whose `model` is `null` (inherit). */
             defaultModel: string;
@@ -1335,6 +1368,12 @@ export interface components {
         };
         OrganizationCreate: {
             name: string;
+            /**
+             * @description A slug of the client's choosing, kept as given: 409 `SLUG_TAKEN` when another organization holds it
+             *     (a deleted one included, while it can be restored). Without it, the slug is derived from the name
+             *     and, when that one is held, the first free variant is taken (`acme-2`), so creating never fails on
+             *     a slug the client did not choose.
+             */
             slug?: components["schemas"]["Slug"];
             defaultModel?: string;
         };
@@ -1604,7 +1643,8 @@ export interface components {
         };
         TaskError: {
             /**
-             * @description `provider_error`, `provider_unavailable`, `timeout`, `attempts_exhausted`, `internal`,
+             * @description `provider_error`, `provider_unavailable`, `timeout` (the provider call passed its deadline after text
+             *     had streamed; that step is paid for what it consumed), `attempts_exhausted`, `internal`,
              *     `insufficient_credits` (the credits ran out before a step: buy some, then continue the task with
              *     `previousTaskId`), `max_steps_reached` (the model still called tools after `maxSteps` steps) or
              *     `expired` (no tool outputs came before `actionExpiresAt`).
@@ -1684,6 +1724,11 @@ export interface components {
                 currentPeriodEnd: string | null;
                 cancelAtPeriodEnd: boolean;
             };
+            /**
+             * @description The organization's credits. A free-plan organization gets the free monthly credits only when it is
+             *     the first its creator made (one per person, for good); any other starts at 0 and runs on credits or
+             *     a plan bought through `createCheckoutSession`.
+             */
             credits: {
                 balance: components["schemas"]["Credits"];
                 reserved: components["schemas"]["Credits"];
@@ -1911,14 +1956,24 @@ export interface components {
             /** @enum {string} */
             targetType: "organization" | "member" | "invitation" | "api_key" | "employee" | "billing";
             targetId: string | null;
-            /** @description The changed fields before the change, where it helps. */
+            /**
+             * @description The changed fields before the change, where it helps, as the database read them (never what the
+             *     request sent, never a secret). Kept short: at most 20 fields, strings cut at 200 characters (ending
+             *     in `…`), lists at 20 items; long text such as instructions or a tool's schema appears by its size.
+             */
             before: {
                 [key: string]: unknown;
             } | null;
-            /** @description The changed fields after the change, where it helps. */
+            /** @description The changed fields after the change, where it helps, kept as `before` is. */
             after: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * @description The server's own id of the request that made the change (`req_` and 32 hex digits), also in the
+             *     server's logs. A client's `X-Request-Id` is echoed in the response and logged beside it, never
+             *     recorded here; null for a change made outside the API.
+             * @example req_5f0c2a9e41d7b3e8a6c1f4d2e9b0a7c3
+             */
             requestId: string | null;
             createdAt: components["schemas"]["Timestamp"];
         };
@@ -2050,6 +2105,30 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /**
+         * @description `REQUEST_TIMEOUT`: the request did not arrive in time. Its headers must come within 10 s, its body
+         *     without a pause of 5 s, and the whole of it within 30 s (the deployment's settings may differ). Nothing
+         *     of it was done, and the connection is closed after this answer: send it again, all at once.
+         */
+        RequestTimeout: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "success": false,
+                 *       "error": {
+                 *         "code": "REQUEST_TIMEOUT",
+                 *         "message": "No byte of the request body came for 5 s; nothing of it was done.",
+                 *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description The body is larger than this operation accepts. */
         PayloadTooLarge: {
             headers: {
@@ -2092,7 +2171,8 @@ export interface components {
         };
         /**
          * @description Too many requests: a budget of `RateLimit-Policy` is spent. Nothing of the request was done; wait
-         *     `Retry-After` seconds, then retry.
+         *     `Retry-After` seconds, then retry. `failed-auth` (60 failed authentications a minute per client
+         *     address) refuses the address's requests before their credentials are checked, good ones too.
          */
         RateLimited: {
             headers: {
@@ -2285,11 +2365,11 @@ export interface components {
         IfMatch: string;
         /**
          * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-         *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-         *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-         *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-         *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-         *     did nothing, and its key may be used again.
+         *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+         *     request of its own. The same key with the same request replays the first successful response (status,
+         *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+         *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+         *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
          * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
          */
         IdempotencyKey: string;
@@ -2297,7 +2377,7 @@ export interface components {
     requestBodies: never;
     headers: {
         /**
-         * @description The id of this request, echoed from the request's `X-Request-Id` when valid, else generated.
+         * @description The id of this request, echoed from the request's `X-Request-Id` when valid, else generated (`req_` and 32 hex digits); audit events record a generated one either way.
          * @example req_01JDQ7Z3R4N4W7T1V5K8M2C9PX
          */
         RequestId: string;
@@ -2313,8 +2393,8 @@ export interface components {
         IdempotentReplayed: "true";
         /**
          * @description The budget that is closest to being spent (draft-ietf-httpapi-ratelimit-headers): its name (`user`,
-         *     `org` or `ip`), its quota `q` and its window `w` in seconds. Sent on every answer of an operation that
-         *     is rate limited.
+         *     `org`, `address`, `ip`, or `failed-auth` on a 429 for failed authentications), its quota `q` and its
+         *     window `w` in seconds. Sent on every answer of an operation that is rate limited.
          * @example "org";q=600;w=60
          */
         RateLimitPolicy: string;
@@ -2842,11 +2922,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -2901,11 +2981,13 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
              *       still running; use a new key for a new request.
-             *     - `SLUG_TAKEN`: another live organization has the slug (`details` names `body.slug`); choose another.
+             *     - `SLUG_TAKEN`: the `slug` the client chose is held by another organization, live or deleted and
+             *       still restorable (`details` names `body.slug`); choose another, or send no `slug` to get a free one.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */
             409: {
@@ -3109,9 +3191,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
-             *     - `SLUG_TAKEN`: another live organization has the new slug (`details` names `body.slug`); choose another.
+             *     - `SLUG_TAKEN`: another organization holds the new slug, live or deleted and still restorable
+             *       (`details` names `body.slug`); choose another.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */
             409: {
@@ -3183,7 +3267,8 @@ export interface operations {
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `NOT_DELETED`: the organization is not deleted; nothing to restore.
-             *     - `SLUG_TAKEN`: another organization took its slug meanwhile (`details` names `slug`); it cannot be restored while that slug is in use.
+             *     - `SLUG_TAKEN`: a concurrent request took the free variant this restore was about to use (`details`
+             *       names `slug`); rare, and only for an organization deleted before slugs were held. Restore again.
              *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
              */
             409: {
@@ -3398,6 +3483,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `LAST_OWNER`: the member is the last owner; make someone else owner first.
@@ -3510,11 +3596,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -3578,6 +3664,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
@@ -3738,6 +3825,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `INVITATION_NOT_PENDING`: the invitation has been accepted already.
@@ -3852,11 +3940,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -3918,6 +4006,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
@@ -4120,11 +4209,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -4202,6 +4291,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
@@ -4238,11 +4328,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -4332,6 +4422,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
@@ -4368,11 +4459,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -4487,6 +4578,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["ConcurrentUpdate"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4750,6 +4842,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `SLUG_TAKEN`: another employee of the organization has the new slug (`details` names `body.slug`); choose another.
@@ -4971,11 +5064,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -5057,6 +5150,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["PaymentRequired"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `MODEL_RETIRED`: the employee's model (or the organization's default) is no longer offered; give the employee a model from `listModels`.
@@ -5228,11 +5322,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -5316,6 +5410,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `TASK_NOT_AWAITING_OUTPUTS`: the task is not `requires_action`; read it.
@@ -5691,6 +5786,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `PLAN_LIMIT_REACHED`: the organization already defines 200 tools; delete one first.
@@ -5832,11 +5928,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -5888,6 +5984,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
@@ -5917,11 +6014,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -5973,6 +6070,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
@@ -6478,11 +6576,11 @@ export interface operations {
             header?: {
                 /**
                  * @description A client-chosen key (up to 255 characters; a UUID is a good one) that makes a retried request safe.
-                 *     Keys belong to the caller (a user or an API key) and live 24 hours. The same key with the same request
-                 *     replays the first successful response (status, headers, body) with `Idempotent-Replayed: true` and
-                 *     does nothing again; with another request it is a 409 `IDEMPOTENCY_CONFLICT`. While the first request
-                 *     with a key still runs, a second one waits for it (up to 5 seconds, then 409). A request that failed
-                 *     did nothing, and its key may be used again.
+                 *     Keys belong to the caller (a user or an API key) and live 24 hours: another caller's same key is a
+                 *     request of its own. The same key with the same request replays the first successful response (status,
+                 *     headers, body) with `Idempotent-Replayed: true` and does nothing again; with another request it is a
+                 *     409 `IDEMPOTENCY_CONFLICT`. While the first request with a key still runs, a second one waits for it
+                 *     (up to 5 seconds, then 409). A request that failed did nothing, and its key may be used again.
                  * @example 0b6c3f0e-3c8a-4a52-9a7e-2f7d0b1c9e44
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -6552,6 +6650,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             /**
              * @description The request conflicts with the current state. `code` is one of:
              *     - `PLAN_LIMIT_REACHED`: the organization has 20 endpoints; delete one first.
@@ -6764,6 +6863,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["ConcurrentUpdate"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -7063,6 +7163,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["ConcurrentUpdate"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -7154,7 +7255,7 @@ export interface operations {
                      *           "after": {
                      *             "role": "admin"
                      *           },
-                     *           "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX",
+                     *           "requestId": "req_5f0c2a9e41d7b3e8a6c1f4d2000000a1",
                      *           "createdAt": "2026-11-25T09:35:00.000Z"
                      *         },
                      *         {
@@ -7174,7 +7275,7 @@ export interface operations {
                      *           "after": {
                      *             "name": "Acme Corporation"
                      *           },
-                     *           "requestId": "req_01JDQ7Y8M2K5V9T3R6P1N4C7QX",
+                     *           "requestId": "req_5f0c2a9e41d7b3e8a6c1f4d20000009f",
                      *           "createdAt": "2026-11-25T09:30:00.000Z"
                      *         }
                      *       ],

@@ -1,4 +1,4 @@
-import type { Tx } from '../client.js';
+import type { Db, Tx } from '../client.js';
 import type { components } from '../../generated/api.js';
 
 export type EventRow = components['schemas']['Event'];
@@ -8,8 +8,20 @@ const eventColumns = (tx: Tx) => tx`
   e.seq::text as id, e.type, e.organization_id as "organizationId", e.task_id as "taskId",
   to_json(e.created_at)#>>'{}' as "createdAt", e.data`;
 
-/** The channel on which the database announces each event (`<organization>:<task>:<seq>`). */
+/**
+ * The channel on which the database announces each event. Any session may listen, so the payload names no
+ * tenant: it is the event's task's wake token (see eventWakeToken), '' for an event without a task.
+ */
 export const eventsChannel = 'staffroom_events';
+
+/**
+ * What the events channel carries for a task's events: a keyed hash in 4,096 values, each shared by many tasks.
+ * Runs as the schema's owner (no role may compute it, or it could tell which task a notification is about).
+ */
+export async function eventWakeToken(db: Db, taskId: string): Promise<string> {
+  const [row] = await db<{ token: string }[]>`select staffroom.event_wake_token(${taskId}::uuid) as token`;
+  return row!.token;
+}
 
 /**
  * A task's events after `after`, in order, as the caller sees them; undefined when the caller cannot see the

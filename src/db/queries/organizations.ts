@@ -24,13 +24,16 @@ export async function syncProfile(tx: Tx, name: string | null): Promise<void> {
   await tx`select staffroom.sync_profile(${name})`;
 }
 
-/** Creates the organization on the free plan with the caller as owner, its free credits and its audit event. */
+/**
+ * Creates the organization on the free plan with the caller as owner and its audit event; the free credits only
+ * when it is the caller's first. A slug derived from the name gives way to its first free variant (`acme-2`).
+ */
 export async function createOrganization(
   tx: Tx,
-  org: { name: string; slug: string; defaultModel: string; requestId: string },
+  org: { name: string; slug: string; slugFromName: boolean; defaultModel: string; requestId: string },
 ): Promise<string> {
   const [row] = await tx<{ id: string }[]>`
-    select staffroom.create_organization(${org.name}, ${org.slug}, ${org.defaultModel}, ${org.requestId}) as id`;
+    select staffroom.create_organization(${org.name}, ${org.slug}, ${org.defaultModel}, ${org.requestId}, ${org.slugFromName}) as id`;
   return row!.id;
 }
 

@@ -114,10 +114,18 @@ export interface ClaimedTask {
   steps: number;
   maxSteps: number;
   previousTaskId: string | null;
+  /** Cancellation was requested while an earlier worker held it. */
+  cancelRequested: boolean;
 }
 
 /** The channel on which the database announces each task that becomes queued (a trigger on tasks). */
 export const taskQueuedChannel = 'staffroom_task_queued';
+
+/**
+ * The channel on which the database announces that some running task was asked to stop (a trigger on tasks);
+ * the notice names no task, since any session may listen.
+ */
+export const taskCancelChannel = 'staffroom_task_cancel_requested';
 
 /** Claims the next runnable task: queued and due, or running with an expired lease (its worker died). */
 export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Promise<ClaimedTask | undefined> {
@@ -135,7 +143,8 @@ export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Prom
     returning t.id, t.organization_id as "organizationId", t.input, t.instructions, t.model,
               t.max_output_tokens as "maxOutputTokens", t.attempts, t.max_attempts as "maxAttempts",
               t.reserved_credits as "reservedCredits", t.tool_use as "toolUse", t.tools, t.steps,
-              t.max_steps as "maxSteps", t.previous_task_id as "previousTaskId"`;
+              t.max_steps as "maxSteps", t.previous_task_id as "previousTaskId",
+              t.cancel_requested_at is not null as "cancelRequested"`;
   return row;
 }
 
@@ -146,6 +155,14 @@ export async function renewLease(tx: Tx, id: string, workerId: string, leaseMs: 
     where id = ${id} and status = 'running' and lease_owner = ${workerId}
     returning cancel_requested_at is not null as "cancelRequested"`;
   return row;
+}
+
+/** Which of these tasks this worker holds were asked to stop. */
+export async function findCancelRequested(tx: Tx, ids: string[], workerId: string): Promise<string[]> {
+  const rows = await tx<{ id: string }[]>`
+    select id from staffroom.tasks
+    where id = any(${ids}::uuid[]) and lease_owner = ${workerId} and cancel_requested_at is not null`;
+  return rows.map((row) => row.id);
 }
 
 export type Outcome =

@@ -10,6 +10,8 @@ import { createRequestListener } from './node.js';
 
 export interface WebServerOptions {
   maxBodyBytes: number;
+  /** An API request whose body pauses this long is answered 408 (0 or absent: no such limit). */
+  bodyIdleTimeoutMs?: number;
   /** Returns the Redoc HTML served at /docs, or undefined while it is not built. */
   docsHtml: () => Promise<string | undefined>;
   /** `beside` (default): API requests skip express; `mounted`: express's router sees every request first. */
@@ -20,7 +22,7 @@ export interface WebServerOptions {
 const pages = new Set(['/', '/docs', '/docs/']);
 
 export function createWebServer(app: App, options: WebServerOptions): RequestListener {
-  const api = createRequestListener(app, { maxBodyBytes: options.maxBodyBytes });
+  const api = createRequestListener(app, { maxBodyBytes: options.maxBodyBytes, bodyIdleTimeoutMs: options.bodyIdleTimeoutMs });
   const web = express();
   web.disable('x-powered-by');
   // Strong tags: the page is one exact representation.

@@ -4,6 +4,7 @@ import {
   ProviderError,
   requestEventStream,
   sanitizeProviderMessage,
+  StreamedSoFar,
   tokenCount,
   toolCallInput,
   toolCallInputFromJson,
@@ -84,6 +85,7 @@ export function createAnthropicProvider(options: { apiKey: string; baseUrl?: str
     name: 'anthropic',
     async complete(request: CompletionRequest): Promise<Completion> {
       const tools = request.tools ?? [];
+      const progress = new StreamedSoFar();
       const events = requestEventStream(
         'anthropic',
         `${baseUrl}/v1/messages`,
@@ -98,7 +100,7 @@ export function createAnthropicProvider(options: { apiKey: string; baseUrl?: str
             : {}),
           stream: true,
         },
-        { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal },
+        { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal, progress },
       );
       const blocks = new Map<number, StreamedBlock>();
       const usage: Usage = {};
@@ -111,12 +113,19 @@ export function createAnthropicProvider(options: { apiKey: string; baseUrl?: str
           // message_start has the input counts, message_delta the final output count (and, lately, all of them again).
           const counts = type === 'message_start' ? data.message?.usage : data.usage;
           for (const field of usageFields) if (counts?.[field] !== undefined && counts[field] !== null) usage[field] = counts[field];
+          // The counts so far, for a call that ends early (cache writes billed as input, as below).
+          progress.reported({
+            inputTokens: tokenCount(usage.input_tokens) + tokenCount(usage.cache_creation_input_tokens, 0),
+            cachedInputTokens: tokenCount(usage.cache_read_input_tokens, 0),
+            outputTokens: tokenCount(counts?.output_tokens),
+          });
         } else if (type === 'content_block_start') {
           const block = data.content_block;
           if (typeof data.index !== 'number') throw broken();
           if (block?.type === 'text') {
             const text = typeof block.text === 'string' ? block.text : '';
             blocks.set(data.index, { type: 'text', text });
+            progress.streamed(text, 'text');
             if (text) request.onDelta?.(text);
           } else if (block?.type === 'tool_use') {
             blocks.set(data.index, { type: 'tool_use', id: block.id, name: block.name, input: block.input, json: '' });
@@ -127,10 +136,12 @@ export function createAnthropicProvider(options: { apiKey: string; baseUrl?: str
           if (delta?.type === 'text_delta') {
             if (block?.type !== 'text' || typeof delta.text !== 'string') throw broken();
             block.text += delta.text;
+            progress.streamed(delta.text, 'text');
             if (delta.text) request.onDelta?.(delta.text);
           } else if (delta?.type === 'input_json_delta') {
             if (block?.type !== 'tool_use' || typeof delta.partial_json !== 'string') throw broken();
             block.json += delta.partial_json;
+            progress.streamed(delta.partial_json, 'tool');
           }
         } else if (type === 'error') {
           const kind = typeof data.error?.type === 'string' ? data.error.type : 'error';

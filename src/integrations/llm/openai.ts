@@ -4,6 +4,7 @@ import {
   ProviderError,
   requestEventStream,
   sanitizeProviderMessage,
+  StreamedSoFar,
   tokenCount,
   toolCallInput,
   toolCallInputFromJson,
@@ -11,6 +12,7 @@ import {
   type Completion,
   type CompletionRequest,
   type LlmProvider,
+  type TokenUsage,
   type ToolCall,
 } from './provider.js';
 
@@ -79,8 +81,18 @@ function readToolCalls(raw: unknown): ToolCall[] | undefined {
   return calls;
 }
 
+/** A usage object in TokenUsage's terms: prompt_tokens includes the cached ones, which are billed apart. */
+function normalisedUsage(usage: Usage): Partial<TokenUsage> {
+  const prompt = tokenCount(usage.prompt_tokens);
+  const cached = tokenCount(usage.prompt_tokens_details?.cached_tokens, 0);
+  return {
+    ...(cached <= prompt ? { inputTokens: prompt - cached, cachedInputTokens: cached } : {}),
+    outputTokens: tokenCount(usage.completion_tokens),
+  };
+}
+
 /** Adds a chunk's pieces of tool calls to those so far, by index; false when they are not in the protocol's shape. */
-function addToolCallDeltas(calls: Map<number, FunctionCall>, raw: unknown): boolean {
+function addToolCallDeltas(calls: Map<number, FunctionCall>, raw: unknown, progress: StreamedSoFar): boolean {
   if (raw === undefined || raw === null) return true;
   if (!Array.isArray(raw)) return false;
   for (const delta of raw as (FunctionCallDelta | null)[]) {
@@ -100,6 +112,7 @@ function addToolCallDeltas(calls: Map<number, FunctionCall>, raw: unknown): bool
     // Some compatible servers send the object itself instead of its JSON.
     if (typeof piece === 'string') fn.arguments = typeof fn.arguments === 'string' ? fn.arguments + piece : piece;
     else if (piece !== undefined && piece !== null) fn.arguments = piece;
+    progress.streamed(typeof piece === 'string' ? piece : piece ? JSON.stringify(piece) : '', 'tool');
   }
   return true;
 }
@@ -110,6 +123,7 @@ export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string
     name: 'openai',
     async complete(request: CompletionRequest): Promise<Completion> {
       const tools = request.tools ?? [];
+      const progress = new StreamedSoFar();
       const events = requestEventStream(
         'openai',
         `${baseUrl}/chat/completions`,
@@ -129,7 +143,7 @@ export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string
           stream: true,
           stream_options: { include_usage: true },
         },
-        { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal },
+        { timeoutMs: options.timeoutMs ?? 120_000, signal: request.signal, progress },
       );
       // content stays undefined when the model only called tools (it sends null then).
       let content: string | undefined;
@@ -140,14 +154,19 @@ export function createOpenAiProvider(options: { apiKey: string; baseUrl?: string
         const chunk = eventJson('openai', event) as ChatCompletionChunk;
         if (chunk.error)
           throw new ProviderError('openai', `openai failed mid-answer: ${sanitizeProviderMessage(chunk.error.message)}`, true);
-        if (chunk.usage) usage = chunk.usage;
         const delta = Array.isArray(chunk.choices) ? chunk.choices[0]?.delta : undefined;
         if (typeof delta?.content === 'string') {
           content = (content ?? '') + delta.content;
+          progress.streamed(delta.content, 'text');
           if (delta.content) request.onDelta?.(delta.content);
         }
-        if (!addToolCallDeltas(calls, delta?.tool_calls)) {
+        if (!addToolCallDeltas(calls, delta?.tool_calls, progress)) {
           throw new ProviderError('openai', 'openai sent tool calls without an id or a name', true);
+        }
+        // The last chunk has the usage; some servers send it with every chunk too, counting that chunk's pieces.
+        if (chunk.usage) {
+          usage = chunk.usage;
+          progress.reported(normalisedUsage(chunk.usage));
         }
       }
       const toolCalls = readToolCalls([...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call));

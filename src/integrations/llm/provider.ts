@@ -66,20 +66,61 @@ export interface LlmProvider {
   complete(request: CompletionRequest): Promise<Completion>;
 }
 
+/** What a streamed call had consumed when it ended early (an abort, a deadline): attached to its ProviderError. */
+export interface PartialCompletion {
+  /** The provider accepted the request (its 2xx response headers arrived), so it had the prompt. */
+  accepted: boolean;
+  /** The model's text that streamed, as passed to onDelta. */
+  output: string;
+  /** UTF-8 bytes of all the model's output that streamed: its text and the pieces of its tool calls. */
+  outputBytes: number;
+  /** Counts the provider reported, normalised as TokenUsage; `outputTokens` only if reported after the last piece. */
+  usage: Partial<TokenUsage>;
+}
+
+/** Follows a streamed call as it goes, so that one ended early can say what it consumed. */
+export class StreamedSoFar implements PartialCompletion {
+  accepted = false;
+  output = '';
+  outputBytes = 0;
+  usage: Partial<TokenUsage> = {};
+
+  /** A piece of the model's output arrived: an output count reported before it no longer covers everything. */
+  streamed(piece: string, kind: 'text' | 'tool'): void {
+    if (!piece) return;
+    if (kind === 'text') this.output += piece;
+    this.outputBytes += Buffer.byteLength(piece);
+    delete this.usage.outputTokens;
+  }
+
+  /** Counts the provider reported mid-stream; those that are not non-negative integers are ignored. */
+  reported(counts: Partial<TokenUsage>): void {
+    for (const [name, value] of Object.entries(counts) as [keyof TokenUsage, number | undefined][]) {
+      if (value !== undefined && Number.isSafeInteger(value) && value >= 0) this.usage[name] = value;
+    }
+  }
+}
+
 /**
  * A failed call. `transient` ones (429, 5xx, timeouts, broken responses) are retried with backoff;
  * the others fail the task with `message`, which never carries the request, the key or raw bodies.
  */
 export class ProviderError extends Error {
+  /** The call's own deadline passed (the adapter's timeout over the whole call). */
+  readonly timedOut: boolean;
+  /** What a streamed call had consumed before it failed or was aborted. */
+  partial?: PartialCompletion;
+
   constructor(
     readonly provider: ProviderName,
     message: string,
     readonly transient: boolean,
     readonly status?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; timedOut?: boolean },
   ) {
     super(message, options);
     this.name = 'ProviderError';
+    this.timedOut = options?.timedOut ?? false;
   }
 }
 
@@ -161,17 +202,24 @@ export async function* requestEventStream(
   url: string,
   headers: Record<string, string>,
   body: unknown,
-  options: { timeoutMs: number; signal?: AbortSignal },
+  options: { timeoutMs: number; signal?: AbortSignal; progress?: StreamedSoFar },
 ): AsyncGenerator<ServerSentEvent, void, undefined> {
   const deadline = AbortSignal.timeout(options.timeoutMs);
+  // An abort or a deadline ends the call here: the error says what the call had consumed by then.
   const transportError = (error: unknown, started: boolean): ProviderError => {
-    if (options.signal?.aborted) return new ProviderError(provider, `${provider} call aborted`, false, undefined, { cause: error });
-    const message = deadline.aborted
-      ? `${provider} did not ${started ? 'finish its answer' : 'answer'} within ${options.timeoutMs} ms`
-      : started
-        ? `${provider} broke off its answer`
-        : `${provider} could not be reached`;
-    return new ProviderError(provider, message, true, undefined, { cause: error });
+    const message = options.signal?.aborted
+      ? `${provider} call aborted`
+      : deadline.aborted
+        ? `${provider} did not ${started ? 'finish its answer' : 'answer'} within ${options.timeoutMs} ms`
+        : started
+          ? `${provider} broke off its answer`
+          : `${provider} could not be reached`;
+    const failure = new ProviderError(provider, message, !options.signal?.aborted, undefined, {
+      cause: error,
+      timedOut: !options.signal?.aborted && deadline.aborted,
+    });
+    failure.partial = options.progress;
+    return failure;
   };
   let response: Response;
   try {
@@ -189,6 +237,7 @@ export async function* requestEventStream(
     await response.body?.cancel().catch(() => undefined);
     throw new ProviderError(provider, `${provider} sent a response that is not an event stream`, true, response.status);
   }
+  if (options.progress) options.progress.accepted = true;
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   const parse = serverSentEventParser();
