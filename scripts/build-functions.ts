@@ -5,6 +5,7 @@
 // functions never run is left out.
 import { build, type Plugin } from 'esbuild';
 import { rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -29,6 +30,20 @@ const leftOut: Plugin = {
 };
 
 rmSync(resolve(root, 'dist/functions'), { recursive: true, force: true });
+/**
+ * The bundled contract as a JSON text that the function parses, instead of the object literal esbuild would write:
+ * V8 reads a large JSON text several times faster than the same data as JavaScript source.
+ */
+const contractAsJson: Plugin = {
+  name: 'contract-as-json',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]src[\\/]generated[\\/]openapi\.json$/ }, async (args) => ({
+      contents: `export default JSON.parse(${JSON.stringify(JSON.stringify(JSON.parse(await readFile(args.path, 'utf8'))))});`,
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: {
     api: resolve(root, 'netlify/functions/api.ts'),
@@ -47,7 +62,7 @@ await build({
   // Not at the top of dist/functions/, where every file is a function.
   chunkNames: 'lib/[name]-[hash]',
   logLevel: 'warning',
-  plugins: [leftOut],
+  plugins: [leftOut, contractAsJson],
   // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
 });

@@ -83,11 +83,16 @@ async function authenticate(req: IncomingMessage): Promise<User> {
 }
 
 /** One transaction as `authenticated` with the caller's claims: what withUser() in src/db/client.ts runs. */
+// Request ids in the server's format (what audit records keep): a process prefix and a counter, as Staffroom makes them.
+const requestIdPrefix = `req_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+let requestCount = 0;
+const requestId = () => requestIdPrefix + (++requestCount).toString(16).padStart(12, '0');
+
 function asUser<T>(user: User, work: (tx: TransactionSql) => Promise<T>): Promise<T> {
   return sql.begin(async (tx) => {
     await tx`
     select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(user.claims)}, true),
-           set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
+           set_config('staffroom.request_id', ${requestId()}, true), set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
     return work(tx);
   }) as Promise<T>;
 }

@@ -87,9 +87,13 @@ export async function createApp(options: AppOptions): Promise<App> {
   const cors = options.corsOrigins ?? '*';
   const limitedBy = options.rateLimits ? deps.db : undefined;
   const failedAuthentications = createFailedAuthentications();
-  const documentJson = JSON.stringify(document);
-  const documentTag = entityTag(documentJson);
-  const changelogTag = entityTag(changelog);
+  // The contract and the changelog as served, with their tags: made on their first request, not at every cold start.
+  let served: { documentJson: string; documentTag: string; changelogTag: string } | undefined;
+  const contractFiles = () => {
+    if (served) return served;
+    const documentJson = JSON.stringify(document);
+    return (served = { documentJson, documentTag: entityTag(documentJson), changelogTag: entityTag(changelog) });
+  };
   const deprecations = new Map(operations.filter((op) => op.deprecation).map((op) => [op, deprecationHeaders(op.deprecation!)]));
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
   const deadlines = createDeadlines();
@@ -166,15 +170,15 @@ export async function createApp(options: AppOptions): Promise<App> {
       } else if (http.method === 'GET' && http.path === '/v1/openapi.json') {
         outcome = {
           status: 200,
-          body: documentJson,
-          etag: documentTag,
+          body: contractFiles().documentJson,
+          etag: contractFiles().documentTag,
           headers: { 'Content-Type': jsonType, 'Cache-Control': contractCaching },
         };
       } else if (http.method === 'GET' && http.path === '/v1/changelog') {
         outcome = {
           status: 200,
           body: changelog,
-          etag: changelogTag,
+          etag: contractFiles().changelogTag,
           headers: { 'Content-Type': 'text/markdown; charset=utf-8', 'Cache-Control': contractCaching },
         };
       } else if (http.method === 'GET' && http.path === '/v1/openapi.yaml') {
