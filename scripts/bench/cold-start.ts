@@ -3,7 +3,8 @@
 // (scripts/bench/cold-start-probe.mjs), pinned to the server core.
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { build, type BuildOptions } from 'esbuild';
+import { build } from 'esbuild';
+import { functionBuildOptions } from '../function-bundle.js';
 import type { BenchRequest } from './wrk.js';
 import { runPinned } from './processes.js';
 
@@ -28,22 +29,10 @@ export async function buildFunctions(root: string): Promise<void> {
   if (code !== 0) throw new Error(`npm run build:functions failed (${code}):\n${output}`);
 }
 
-/** How scripts/build-functions.ts bundles a function (keep the two in step): what a peer is bundled with. */
-const functionBuildOptions: BuildOptions = {
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: 'linked',
-  minify: true,
-  splitting: true,
-  chunkNames: 'lib/[name]-[hash]',
-  logLevel: 'warning',
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-};
-
-/** Bundles a function's source (relative to the root) into `outdir` as api.mjs, as ours is bundled; returns its path. */
+/**
+ * Bundles a function's source (relative to the root) into `outdir` as api.mjs, with the options ours is bundled
+ * with (not what ours leaves out: a stock peer loads it); returns its path.
+ */
 export async function bundlePeerFunction(root: string, source: string, outdir: string): Promise<string> {
   await build({ ...functionBuildOptions, entryPoints: { api: resolve(root, source) }, outdir });
   return resolve(outdir, 'api.mjs');
