@@ -35,7 +35,12 @@ export const getEmployee: Handler<'getEmployee'> = async (req, ctx) => {
   const employee = await employees.getEmployee(ctx, req.params.orgId, req.params.employeeId, req.query.includeDeleted ?? false);
   const headers = { Vary: 'Accept' }; // JSON or the agent file, by Accept: caches must keep them apart
   if (!prefers(req.accept, 'text/markdown')) return { status: 200, body: employee, headers };
-  return { status: 200, body: employee, headers, representation: { contentType: markdownType, text: exportAgentDefinition(employee) } };
+  return {
+    status: 200,
+    body: employee,
+    headers,
+    representation: { contentType: markdownType, text: await exportAgentDefinition(employee) },
+  };
 };
 
 export const updateEmployee: Handler<'updateEmployee'> = async (req, ctx) => ({

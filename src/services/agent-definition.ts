@@ -1,6 +1,5 @@
 // Agent definition files, as Claude Code subagents are written: YAML front matter between `---` lines
 // (`name`, `description`, `tools`, `model`), then the instructions as markdown.
-import { isMap, parseDocument, stringify } from 'yaml';
 import type { components } from '../generated/api.js';
 import { ApiError, type ErrorDetail } from '../kernel/errors.js';
 import { findModel } from './catalog.js';
@@ -132,7 +131,10 @@ function readKeyValueLines(yamlText: string): Record<string, unknown> | undefine
   return key === undefined ? undefined : data;
 }
 
-export function parseAgentDefinition(source: string): AgentDefinition {
+/** The YAML library, loaded with the first agent file read or written, not with every cold start of the API. */
+const yaml = () => import('yaml');
+
+export async function parseAgentDefinition(source: string): Promise<AgentDefinition> {
   const text = source.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
   const match = /^\s*---[ \t]*\n([\s\S]*?)\n---[ \t]*(?:\n|$)([\s\S]*)$/.exec(text);
   if (!match) {
@@ -143,6 +145,7 @@ export function parseAgentDefinition(source: string): AgentDefinition {
     throw invalid([{ field: 'frontMatter', message: `is longer than ${maxFrontMatterLength} characters` }]);
   }
   const firstYamlLine = text.slice(0, text.indexOf('---')).split('\n').length + 1;
+  const { isMap, parseDocument } = await yaml();
   const document = parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
   const warnings: ErrorDetail[] = [];
   let data: Record<string, unknown>;
@@ -231,14 +234,15 @@ export function parseAgentDefinition(source: string): AgentDefinition {
 }
 
 /** An employee as an agent definition file: what importEmployee reads back into the same employee. */
-export function exportAgentDefinition(employee: {
+export async function exportAgentDefinition(employee: {
   slug: string;
   description: string;
   tools: readonly string[];
   model: string | null;
   instructions: string;
   frontMatter?: Record<string, unknown>;
-}): string {
+}): Promise<string> {
+  const { stringify } = await yaml();
   const frontMatter = stringify(
     {
       name: employee.slug,

@@ -98,7 +98,7 @@ export async function importEmployee(
   markdown: string,
   overwrite: boolean,
 ): Promise<{ employee: Employee; warnings: ErrorDetail[] }> {
-  const agent: AgentDefinition = parseAgentDefinition(markdown);
+  const agent: AgentDefinition = await parseAgentDefinition(markdown);
   // A model whose provider this deployment cannot call would fail every task: the organization's default runs
   // them instead, and the answer says so.
   const provider = agent.model ? findModel(agent.model)?.provider : undefined;

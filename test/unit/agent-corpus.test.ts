@@ -11,7 +11,7 @@ const files = readdirSync(dir).filter((name) => name.endsWith('.md'));
 const parsed = new Map<string, AgentDefinition | Error>();
 for (const file of files) {
   try {
-    parsed.set(file, parseAgentDefinition(readFileSync(resolve(dir, file), 'utf8')));
+    parsed.set(file, await parseAgentDefinition(readFileSync(resolve(dir, file), 'utf8')));
   } catch (error) {
     parsed.set(file, error as Error);
   }

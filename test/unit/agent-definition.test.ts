@@ -6,9 +6,9 @@ import { knownTools, parseAgentDefinition } from '../../src/services/agent-defin
 
 const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, '../fixtures/agents', name), 'utf8');
 
-function detailsOf(source: string) {
+async function detailsOf(source: string) {
   try {
-    parseAgentDefinition(source);
+    await parseAgentDefinition(source);
   } catch (error) {
     if (error instanceof ApiError) return error.details;
     throw error;
@@ -17,8 +17,8 @@ function detailsOf(source: string) {
 }
 
 describe('parseAgentDefinition', () => {
-  it('reads a typical subagent file: comma-separated tools, inherited model', () => {
-    const agent = parseAgentDefinition(fixture('code-reviewer.md'));
+  it('reads a typical subagent file: comma-separated tools, inherited model', async () => {
+    const agent = await parseAgentDefinition(fixture('code-reviewer.md'));
     expect(agent).toMatchObject({
       name: 'Code reviewer',
       slug: 'code-reviewer',
@@ -30,8 +30,8 @@ describe('parseAgentDefinition', () => {
     expect(agent.instructions.endsWith('propose the fix.')).toBe(true);
   });
 
-  it('reads CRLF files, YAML lists, quoted values, model aliases, and ignores keys it does not use', () => {
-    const agent = parseAgentDefinition(fixture('release-notes-writer.md'));
+  it('reads CRLF files, YAML lists, quoted values, model aliases, and ignores keys it does not use', async () => {
+    const agent = await parseAgentDefinition(fixture('release-notes-writer.md'));
     expect(agent).toMatchObject({
       slug: 'release-notes-writer',
       description: 'Turns merged pull requests into release notes: short, user-facing.',
@@ -41,38 +41,38 @@ describe('parseAgentDefinition', () => {
     expect(agent.instructions).toBe('# Release notes\n\nGroup changes as Added, Changed, Fixed. One line each.');
   });
 
-  it('gives every tool when tools are absent, and keeps folded descriptions', () => {
-    const agent = parseAgentDefinition(fixture('no-tools.md'));
+  it('gives every tool when tools are absent, and keeps folded descriptions', async () => {
+    const agent = await parseAgentDefinition(fixture('no-tools.md'));
     expect(agent.tools).toEqual(knownTools);
     expect(agent.description).toBe('Reads an incoming support ticket and decides its severity and the team that owns it.\n');
     expect(agent.model).toBe('gpt-4o-mini');
   });
 
-  it('names what is wrong and where', () => {
-    expect(detailsOf('no front matter here')).toEqual([{ field: 'frontMatter', message: expect.stringContaining('--- line') }]);
-    expect(detailsOf('---\nname: [unclosed\n---\nhi')?.[0]).toEqual({
+  it('names what is wrong and where', async () => {
+    expect(await detailsOf('no front matter here')).toEqual([{ field: 'frontMatter', message: expect.stringContaining('--- line') }]);
+    expect((await detailsOf('---\nname: [unclosed\n---\nhi'))?.[0]).toEqual({
       field: 'frontMatter',
       message: expect.stringMatching(/not valid YAML \(line \d\)/),
     });
-    expect(detailsOf('---\n- a\n- b\n---\nhi')?.[0]?.message).toMatch(/mapping/);
-    expect(detailsOf('---\ndescription: x\n---\nhi')).toEqual([{ field: 'frontMatter.name', message: 'is required' }]);
-    expect(detailsOf('---\nname: Code Reviewer\n---\nhi')?.[0]?.field).toBe('frontMatter.name');
-    expect(detailsOf('---\nname: a-b\ntools: Read, rm -rf\n---\nhi')?.[0]).toEqual({
+    expect((await detailsOf('---\n- a\n- b\n---\nhi'))?.[0]?.message).toMatch(/mapping/);
+    expect(await detailsOf('---\ndescription: x\n---\nhi')).toEqual([{ field: 'frontMatter.name', message: 'is required' }]);
+    expect((await detailsOf('---\nname: Code Reviewer\n---\nhi'))?.[0]?.field).toBe('frontMatter.name');
+    expect((await detailsOf('---\nname: a-b\ntools: Read, rm -rf\n---\nhi'))?.[0]).toEqual({
       field: 'frontMatter.tools',
       message: 'has names no tool can have: rm -rf',
     });
-    expect(detailsOf('---\nname: a-b\n---\n\n   \n')).toEqual([{ field: 'instructions', message: expect.stringContaining('empty') }]);
-    expect(detailsOf(`---\nname: a-b\n---\n${'x'.repeat(50_001)}`)?.[0]?.field).toBe('instructions');
-    expect(detailsOf('---\nname: a-b\nname: c-d\n---\nhi')?.[0]?.field).toBe('frontMatter');
+    expect(await detailsOf('---\nname: a-b\n---\n\n   \n')).toEqual([{ field: 'instructions', message: expect.stringContaining('empty') }]);
+    expect((await detailsOf(`---\nname: a-b\n---\n${'x'.repeat(50_001)}`))?.[0]?.field).toBe('instructions');
+    expect((await detailsOf('---\nname: a-b\nname: c-d\n---\nhi'))?.[0]?.field).toBe('frontMatter');
   });
 
-  it('refuses front matter past 16 KB before parsing it', () => {
+  it('refuses front matter past 16 KB before parsing it', async () => {
     const padded = `---\nname: a-b\ndescription: ${'x'.repeat(16_384)}\n---\nHi.`;
-    expect(detailsOf(padded)).toEqual([{ field: 'frontMatter', message: 'is longer than 16384 characters' }]);
+    expect(await detailsOf(padded)).toEqual([{ field: 'frontMatter', message: 'is longer than 16384 characters' }]);
   });
 
-  it('reports every problem at once', () => {
-    const details = detailsOf('---\nname: X\ntools: 3\nmodel: opus\n---\n');
+  it('reports every problem at once', async () => {
+    const details = await detailsOf('---\nname: X\ntools: 3\nmodel: opus\n---\n');
     expect(details?.map((d) => d.field)).toEqual(['frontMatter.name', 'frontMatter.tools', 'instructions']);
   });
 });
@@ -94,20 +94,20 @@ describe('what published agent files write', () => {
     ['openai/gpt-4o', 'gpt-4o'],
     ['gpt-4o-2024-08-06', 'gpt-4o'],
     ['GPT-4o-mini', 'gpt-4o-mini'],
-  ])('maps model %s to %s, with no warning', (written, id) => {
-    const parsed = agent(`model: ${written}`);
+  ])('maps model %s to %s, with no warning', async (written, id) => {
+    const parsed = await agent(`model: ${written}`);
     expect(parsed.model).toBe(id);
     expect(parsed.warnings).toEqual([]);
   });
 
-  it("imports a model the catalog lacks with the organization's default, and says so", () => {
-    const parsed = agent('model: gemini-2.5-pro');
+  it("imports a model the catalog lacks with the organization's default, and says so", async () => {
+    const parsed = await agent('model: gemini-2.5-pro');
     expect(parsed.model).toBeNull();
     expect(parsed.warnings).toEqual([{ field: 'frontMatter.model', message: expect.stringContaining('"gemini-2.5-pro" is not a model') }]);
   });
 
-  it('keeps every tool name the format allows, and says which are not built in', () => {
-    const parsed = agent('tools: Read, MultiEdit, LS, mcp__github__create_issue, SendMessage');
+  it('keeps every tool name the format allows, and says which are not built in', async () => {
+    const parsed = await agent('tools: Read, MultiEdit, LS, mcp__github__create_issue, SendMessage');
     expect(parsed.tools).toEqual(['Read', 'MultiEdit', 'LS', 'mcp__github__create_issue', 'SendMessage']);
     expect(parsed.warnings.map((w) => w.message)).toEqual([
       expect.stringMatching(/^mcp__github__create_issue is not a built-in tool/),
@@ -115,7 +115,7 @@ describe('what published agent files write', () => {
     ]);
   });
 
-  it('reads front matter that is not strict YAML as one key: value per line, and says so in plain words', () => {
+  it('reads front matter that is not strict YAML as one key: value per line, and says so in plain words', async () => {
     const file = [
       '---',
       'name: reviewer',
@@ -128,7 +128,7 @@ describe('what published agent files write', () => {
       '---',
       'Review carefully.',
     ].join('\n');
-    const parsed = parseAgentDefinition(file);
+    const parsed = await parseAgentDefinition(file);
     expect(parsed).toMatchObject({
       slug: 'reviewer',
       description: 'Use this agent when: the user asks for a review. <example>Context: a PR</example>',
@@ -144,11 +144,11 @@ describe('what published agent files write', () => {
     ]);
   });
 
-  it('keeps refusing what is not even key: value lines, naming the line', () => {
-    expect(detailsOf('---\nname: a-b\ndescription: "never closed\n---\nhi')?.[0]).toEqual({
+  it('keeps refusing what is not even key: value lines, naming the line', async () => {
+    expect((await detailsOf('---\nname: a-b\ndescription: "never closed\n---\nhi'))?.[0]).toEqual({
       field: 'frontMatter',
       message: 'is not valid YAML (line 3): a quote or a bracket is opened and never closed',
     });
-    expect(detailsOf('---\nname: a-b\nname: c-d: e\n---\nhi')?.[0]?.field).toBe('frontMatter');
+    expect((await detailsOf('---\nname: a-b\nname: c-d: e\n---\nhi'))?.[0]?.field).toBe('frontMatter');
   });
 });
