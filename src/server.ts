@@ -9,6 +9,7 @@ import { openDatabase } from './db/runtime.js';
 import { loadLocalSecrets, localDataDir } from './db/local.js';
 import { createWorker } from './services/worker.js';
 import { createWebhookDispatcher } from './services/webhook-dispatcher.js';
+import { createHousekeeping } from './services/housekeeping.js';
 import { providersFromEnv } from './integrations/llm/index.js';
 import { startupBanner } from './banner.js';
 
@@ -30,6 +31,8 @@ const worker = createWorker({
   leaseMs: config.taskLeaseMs,
   toolOutputsTimeoutMs: config.toolOutputsTimeoutMs,
 });
+// Expiry and sweeps keep their own clock: a long queue never holds them up.
+const housekeeping = createHousekeeping({ db: database.db, log: log.child({ component: 'housekeeping' }) });
 const deps = appDepsFromEnv(process.env, {
   db: database.db,
   localJwtSecret: database.mode === 'embedded' ? loadLocalSecrets(localDataDir()).jwtSecret : undefined,
@@ -66,12 +69,13 @@ const server = createHttpServer(
   docs ??= readDocs(); // build the page in the background, so /docs answers at once
   worker.start();
   dispatcher.start();
+  housekeeping.start();
 });
 
 function shutdown(signal: string): void {
   log.info({ signal }, 'shutting down');
   server.close(() => {
-    void Promise.all([worker.stop() /* gives running tasks back to the queue */, dispatcher.stop()])
+    void Promise.all([worker.stop() /* gives running tasks back to the queue */, dispatcher.stop(), housekeeping.stop()])
       .then(() => database.close())
       .finally(() => process.exit(0));
   });

@@ -131,3 +131,27 @@ export function withService<T>(db: Db, reason: string, work: (tx: Tx) => Promise
     select set_config('role', 'service_role', true), set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
   return transaction(db, setup, work, limits);
 }
+
+/**
+ * Runs `work` in one transaction as the pool's own role, the schema's owner: the server's bookkeeping around a
+ * request (idempotency keys, rate limits), which no API role may touch. It has the connection wait, statement
+ * timeout and deadline of a request's transaction, and waits for a lock no longer than for a connection, so a
+ * locked table (a migration, a stuck transaction) answers 503 in time instead of holding the request.
+ */
+export function withOwner<T>(db: Db, reason: string, work: (tx: Tx) => Promise<T>, limits: TxLimits = {}): Promise<T> {
+  if (!reason.trim()) throw new Error('withOwner needs a reason');
+  // Sent with the work, not before it: one round trip fewer on the path of every rate-limited request.
+  const bounded = async (tx: Tx): Promise<T> => {
+    // execute(): queued now, ahead of the work's first statement (queries are otherwise sent when awaited).
+    const limited = tx`
+      select set_config('statement_timeout', ${String(statementTimeoutMs)}, true), set_config('lock_timeout', ${String(acquireTimeoutMs)}, true)`.execute();
+    const [, result] = await Promise.all([limited, work(tx)]);
+    return result;
+  };
+  return transaction(db, () => Promise.resolve(), bounded, limits).catch((error: unknown) => {
+    // lock_not_available: the table stayed locked past the wait; the database is, for this request, unavailable.
+    if ((error as { code?: unknown } | null)?.code === '55P03')
+      throw new DatabaseUnavailableError(`${reason}: a lock was not granted within ${acquireTimeoutMs} ms`, { cause: error });
+    throw error;
+  });
+}

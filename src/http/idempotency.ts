@@ -32,6 +32,7 @@ export async function idempotentOutcome(
       // The same request: the same operation on the same path and query, with the same bytes of body.
       fingerprint: `${http.method} ${http.path}?${http.query}\n${http.body?.toString('latin1') ?? ''}`,
       deadline: ctx.deadline,
+      log: ctx.log,
     },
     async () => {
       fresh = await call();

@@ -25,6 +25,8 @@ export interface SendWebhookOptions {
   timestamp: Date;
   body: string;
   timeoutMs?: number;
+  /** How long the TCP connection may take to open, within `timeoutMs`: a dead host fails fast. */
+  connectTimeoutMs?: number;
   maxResponseBytes?: number;
   allowPrivate: boolean;
   resolveHost?: ResolveHost;
@@ -140,6 +142,7 @@ export async function sendWebhook(options: SendWebhookOptions): Promise<WebhookA
     },
     body: options.body,
     timeoutMs: Math.max(0, timeoutMs - (performance.now() - started)),
+    connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
     maxResponseBytes: options.maxResponseBytes ?? 64 * 1024,
   });
   if ('error' in outcome) return finish(outcome.status ?? null, outcome.error === 'timeout' ? timedOut : outcome.error);
@@ -160,6 +163,7 @@ function postPinned(input: {
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  connectTimeoutMs: number;
   maxResponseBytes: number;
 }): Promise<PostOutcome> {
   const { url, addresses } = input;
@@ -211,6 +215,16 @@ function postPinned(input: {
       return;
     }
     req.on('error', (error) => settle({ error: describeRequestError(error, url.host) }));
+    req.on('socket', (socket) => {
+      if (!socket.connecting) return;
+      // A host that never completes the handshake is given up on long before the answer's deadline.
+      const connectTimer = setTimeout(() => {
+        settle({ error: `connecting to ${url.host} timed out after ${input.connectTimeoutMs} ms` });
+        req?.destroy();
+      }, input.connectTimeoutMs);
+      socket.once('connect', () => clearTimeout(connectTimer));
+      socket.once('close', () => clearTimeout(connectTimer));
+    });
     req.end(input.body);
   });
 }

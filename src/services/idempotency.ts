@@ -2,12 +2,21 @@
 // successful response instead of acting again. The key is stored only as a hash, and the response encrypted
 // under a key derived from it, so the database alone can neither find a client's key nor read what it replays.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import type { Db } from '../db/client.js';
+import type { Logger } from 'pino';
+import { withOwner, type Db } from '../db/client.js';
 import * as queries from '../db/queries/idempotency.js';
 import { ApiError } from '../kernel/errors.js';
 
-/** How long a key is kept. */
+/** How long a kept response is replayed. */
 const idempotencyTtlSeconds = 24 * 60 * 60;
+/**
+ * How long past its request's deadline a claim outlives it: a request never commits past its deadline (a
+ * COMMIT already sent excepted), then has settleMs to keep its response. A key whose request died (its
+ * instance killed) is reclaimed once this has passed, not a day later.
+ */
+const leaseMarginSeconds = 5;
+/** How long keeping or freeing a key may take past the request's deadline (the response is already decided). */
+const settleMs = 2_000;
 /** How long a request waits for another one with its key to finish before it gives up with a 409. */
 const waitForRunningMs = 5_000;
 const pollMs = 100;
@@ -28,6 +37,7 @@ export interface IdempotentRequest {
   fingerprint: string;
   /** Epoch milliseconds past which the request no longer waits. */
   deadline: number;
+  log: Logger;
 }
 
 /**
@@ -42,9 +52,19 @@ export async function runIdempotently(
   const keyHash = sha256(`${request.scope}\n${request.key}`);
   const requestHash = sha256(request.fingerprint);
   const giveUpAt = Math.min(Date.now() + waitForRunningMs, request.deadline);
+  let token: string;
   for (;;) {
-    const record = await queries.claimIdempotencyKey(db, keyHash, request.operation, requestHash, idempotencyTtlSeconds);
-    if (record.state === 'claimed') break;
+    const leaseSeconds = Math.ceil(Math.max(0, request.deadline - Date.now()) / 1000) + leaseMarginSeconds;
+    const record = await withOwner(
+      db,
+      "idempotency keys are the server's bookkeeping",
+      (tx) => queries.claimIdempotencyKey(tx, keyHash, request.operation, requestHash, leaseSeconds),
+      { deadline: request.deadline },
+    );
+    if (record.state === 'claimed') {
+      token = record.token;
+      break;
+    }
     if (record.operation !== request.operation || record.requestHash !== requestHash) throw keyReused();
     if (record.state === 'done') return { response: decrypt(record.response, request), replayed: true };
     if (Date.now() + pollMs > giveUpAt) {
@@ -54,16 +74,40 @@ export async function runIdempotently(
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
-  if (Math.random() < 0.01) void queries.sweepIdempotencyKeys(db).catch(() => undefined);
+  if (Math.random() < 0.01) {
+    void withOwner(db, 'forgetting lapsed idempotency keys', (tx) => queries.sweepIdempotencyKeys(tx)).catch((error: unknown) =>
+      request.log.warn({ err: error }, 'lapsed idempotency keys were not swept'),
+    );
+  }
+  // Past the deadline the answer is decided; keeping or freeing the key still gets a moment, within the lease.
+  const settle = () => ({ deadline: Math.max(request.deadline, Date.now() + settleMs) });
+  const release = () =>
+    withOwner(db, 'freeing an idempotency key', (tx) => queries.releaseIdempotencyKey(tx, keyHash, token), settle()).catch(
+      (error: unknown) => request.log.warn({ err: error }, 'an idempotency key was not freed; it is reclaimable when its lease ends'),
+    );
   let response: KeptResponse;
   try {
     response = await work();
   } catch (error) {
-    await queries.releaseIdempotencyKey(db, keyHash).catch(() => undefined);
+    await release();
     throw error;
   }
-  if (response.status >= 200 && response.status < 300) await queries.completeIdempotencyKey(db, keyHash, encrypt(response, request));
-  else await queries.releaseIdempotencyKey(db, keyHash);
+  if (response.status >= 200 && response.status < 300) {
+    const kept = encrypt(response, request);
+    // The work is done and its answer stands: a key not kept only means a retry after the lease runs it again.
+    const held = await withOwner(
+      db,
+      'keeping an idempotent response',
+      (tx) => queries.completeIdempotencyKey(tx, keyHash, token, kept, idempotencyTtlSeconds),
+      settle(),
+    ).catch((completeError: unknown) => {
+      request.log.error({ err: completeError }, 'an idempotent response was not kept; a retry after the lease acts again');
+      return true;
+    });
+    if (!held) request.log.error("an idempotency key's lease ended before its response was kept; a retry acts again");
+  } else {
+    await release();
+  }
   return { response, replayed: false };
 }
 

@@ -1,9 +1,7 @@
 // Who may make how many requests: every budget is kept in Postgres, so it holds across every instance.
 import { isIPv6 } from 'node:net';
-import { withTimeLimit } from '../time-limit.js';
-import type { Db } from '../db/client.js';
+import { withOwner, type Db, type Tx } from '../db/client.js';
 import { takeRateLimit, type RateLimitBucket, type RateLimitVerdict } from '../db/queries/rate-limits.js';
-import { DatabaseUnavailableError } from '../kernel/errors.js';
 import type { Caller } from '../kernel/caller.js';
 
 export type { RateLimitVerdict };
@@ -48,21 +46,18 @@ export function checkRateLimit(db: Db, subject: RateLimitSubject, waitMs: number
   else if (subject.clientAddress)
     buckets.push({ key: `ip:${addressKey(subject.clientAddress)}`, quota: addressRequestsPerMinute, windowSeconds: 60 });
   if (buckets.length === 0 && !organizationId) return Promise.resolve(undefined);
-  return withTimeLimit(
-    takeRateLimit(db, buckets, organizationId),
-    waitMs,
-    () => new DatabaseUnavailableError(`no rate-limit answer within ${waitMs} ms`),
-  );
+  return count(db, (tx) => takeRateLimit(tx, buckets, organizationId), waitMs);
 }
 
 /** Counts a failed authentication from a client address, in the `failed-auth` budget; answers its verdict. */
 export function countFailedAuthentication(db: Db, clientAddress: string, waitMs: number): Promise<RateLimitVerdict | undefined> {
   const bucket = { key: `failed-auth:${addressKey(clientAddress)}`, quota: failedAuthenticationsPerMinute, windowSeconds: 60 };
-  return withTimeLimit(
-    takeRateLimit(db, [bucket], undefined),
-    waitMs,
-    () => new DatabaseUnavailableError(`no rate-limit answer within ${waitMs} ms`),
-  );
+  return count(db, (tx) => takeRateLimit(tx, [bucket], undefined), waitMs);
+}
+
+/** A count within `waitMs`, with a request transaction's bounded waits: past it, 503 and nothing counted. */
+function count(db: Db, take: (tx: Tx) => Promise<RateLimitVerdict | undefined>, waitMs: number): Promise<RateLimitVerdict | undefined> {
+  return withOwner(db, "rate limits are the server's bookkeeping", take, { deadline: Date.now() + waitMs });
 }
 
 /**

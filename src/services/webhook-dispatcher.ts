@@ -1,7 +1,8 @@
 // Sends the outbox: each webhook delivery the database queued with its event, signed, to its endpoint; retried
 // with exponential backoff for 3 days; an endpoint whose deliveries all fail for 3 days is disabled. At least
 // once: a delivery is marked delivered only after a 2xx, and `webhook-id` (the delivery's id) is the same on
-// every attempt, so receivers deduplicate on it. Runs as the service role.
+// every attempt, so receivers deduplicate on it. Each endpoint has at most one delivery in flight and each
+// delivery finishes on its own, so a slow or dead endpoint delays only its own deliveries. Runs as the service role.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { withService, type Db } from '../db/client.js';
@@ -26,16 +27,18 @@ export interface DispatcherOptions {
   retryDelaysMs?: readonly number[];
   /** How long every delivery to an endpoint may fail before it is disabled. */
   disableAfterMs?: number;
-  /** Deliveries sent at once. */
+  /** Deliveries sent at once, each to a different endpoint. */
   concurrency?: number;
   /** How often it looks for due deliveries without being told of an event. */
   pollMs?: number;
   timeoutMs?: number;
+  /** How long opening the connection to an endpoint may take. */
+  connectTimeoutMs?: number;
   resolveHost?: ResolveHost;
 }
 
 export interface Dispatcher {
-  /** Sends every delivery due now; resolves with how many were attempted. */
+  /** Sends every delivery due now, each as soon as there is room; resolves with how many were attempted. */
   drain(): Promise<number>;
   start(): void;
   wake(): void;
@@ -47,7 +50,7 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
   const { db, log } = options;
   const delays = options.retryDelaysMs ?? defaultRetryDelaysMs;
   const disableAfterMs = options.disableAfterMs ?? threeDaysMs;
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = options.concurrency ?? 16;
   const pollMs = options.pollMs ?? 5_000;
   const timeoutMs = options.timeoutMs ?? 10_000;
   // A delivery whose sender died is sent again after this; well past an attempt's own time limit.
@@ -56,6 +59,9 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
   let loop: Promise<void> | undefined;
   let listening: Promise<{ unlisten(): Promise<void> } | undefined> | undefined;
   let sleeper: (() => void) | undefined;
+  const inFlight = new Map<string, Promise<void>>();
+  // A wake that came while no one slept (during a claim) is not lost: the next sleep returns at once.
+  let woken = false;
 
   async function attempt(delivery: queries.DueDelivery): Promise<void> {
     const result = await sendWebhook({
@@ -65,6 +71,7 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
       timestamp: new Date(),
       body: JSON.stringify(delivery.payload),
       timeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
       allowPrivate: options.allowPrivate,
       resolveHost: options.resolveHost,
     });
@@ -80,25 +87,47 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
     if (disabled) log.warn({ endpointId: delivery.endpointId }, 'webhook endpoint disabled after failing for days');
   }
 
-  /** One round: claims what is due (up to `concurrency`) and sends it; the number attempted. */
-  async function round(): Promise<number> {
-    const due = await withService(db, reason, (tx) => queries.claimDeliveries(tx, owner, leaseMs, concurrency));
-    await Promise.all(
-      due.map((delivery) =>
-        attempt(delivery).catch((error: unknown) => log.error({ err: error, deliveryId: delivery.id }, 'webhook attempt not recorded')),
-      ),
-    );
+  /** Claims what is due while there is room and starts sending each, without waiting for any; how many it started. */
+  async function claimAndSend(): Promise<number> {
+    const room = concurrency - inFlight.size;
+    if (room <= 0 || stopping) return 0;
+    const due = await withService(db, reason, (tx) => queries.claimDeliveries(tx, owner, leaseMs, room));
+    for (const delivery of due) {
+      const sending = attempt(delivery)
+        .catch((error: unknown) => log.error({ err: error, deliveryId: delivery.id }, 'webhook attempt not recorded'))
+        .finally(() => {
+          inFlight.delete(delivery.id);
+          // Room for another, and its endpoint may have more due.
+          wake();
+        });
+      inFlight.set(delivery.id, sending);
+    }
     return due.length;
   }
 
   async function drain(): Promise<number> {
     let attempted = 0;
-    for (let sent = await round(); sent > 0 && !stopping; sent = await round()) attempted += sent;
+    try {
+      while (!stopping) {
+        const started = await claimAndSend();
+        attempted += started;
+        if (started > 0) continue;
+        if (inFlight.size === 0) break;
+        // Whichever send ends first makes room; the slowest holds only its own slot.
+        await Promise.race(inFlight.values());
+      }
+    } finally {
+      await Promise.all(inFlight.values());
+    }
     return attempted;
   }
 
   function sleep(): Promise<void> {
     return new Promise((resolve) => {
+      if (woken) {
+        resolve();
+        return;
+      }
       const timer = setTimeout(done, pollMs);
       function done() {
         clearTimeout(timer);
@@ -111,16 +140,21 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
 
   async function run(): Promise<void> {
     while (!stopping) {
+      let started = 0;
+      woken = false;
       try {
-        await drain();
+        started = await claimAndSend();
       } catch (error) {
-        log.error({ err: error }, 'webhook dispatcher round failed; retrying');
+        log.error({ err: error }, 'claiming webhook deliveries failed; retrying');
       }
-      if (!stopping) await sleep();
+      // Woken by an event, by a send that ended, or by the poll.
+      if (started === 0 && !stopping) await sleep();
     }
+    await Promise.all(inFlight.values());
   }
 
   function wake(): void {
+    woken = true;
     sleeper?.();
   }
 

@@ -24,6 +24,7 @@ import * as toolQueries from '../db/queries/tools.js';
 import * as events from '../db/queries/events.js';
 import { findBuiltInTool } from './tools.js';
 import { inputProblem } from './tool-schemas.js';
+import { expireDueTasks } from './housekeeping.js';
 
 export interface WorkerOptions {
   db: Db;
@@ -52,7 +53,7 @@ export interface WorkerOptions {
 
 export interface Worker {
   readonly id: string;
-  /** Claims and runs tasks until there is none due; resolves with how many it finished. */
+  /** Claims and runs tasks until there is none due, then expires those past their deadline; how many it finished. */
   drain(): Promise<number>;
   /** Starts `concurrency` lanes that each claim and run tasks, sleeping when none is due (npm start). */
   start(): void;
@@ -79,22 +80,11 @@ export function createWorker(options: WorkerOptions): Worker {
   let listening: Promise<{ unlisten(): Promise<void> } | undefined> | undefined;
   let cancelNotices: Promise<{ unlisten(): Promise<void> } | undefined> | undefined;
   let hearsCancels = false;
-  let lastSweep = 0;
 
   async function runOne(): Promise<boolean> {
     const task = await withService(db, reason, (tx) => queries.claimTask(tx, id, leaseMs));
-    if (!task) {
-      // Nothing is due: end the tasks whose tool outputs did not come in time.
-      const expired = await withService(db, reason, (tx) => queries.expireTasks(tx));
-      if (expired > 0) log.info({ expired }, 'tasks expired waiting for tool outputs');
-      // Now and then, events past their 30 days (and their deliveries) go.
-      if (Date.now() - lastSweep > 3_600_000) {
-        lastSweep = Date.now();
-        const swept = await withService(db, reason, (tx) => events.sweepEvents(tx));
-        if (swept > 0) log.info({ swept }, 'old events removed');
-      }
-      return false;
-    }
+    // Expiry and sweeps run on their own clock (housekeeping.ts), not when the queue is empty.
+    if (!task) return false;
     const taskLog = log.child({ taskId: task.id, organizationId: task.organizationId, step: task.steps + 1, attempt: task.attempts });
     if (task.cancelRequested) {
       // Canceled while it waited for a retry or after its worker died: no model call starts.
@@ -399,7 +389,6 @@ export function createWorker(options: WorkerOptions): Worker {
     }
     if (next === 'waiting') {
       taskLog.info({ calls: pending.map((call) => call.name) }, 'task waits for tool outputs');
-      setTimeout(wake, toolOutputsTimeoutMs + 50).unref(); // to expire it if nothing comes
     } else if (next !== 'queued') {
       taskLog.info({ status: next.status, steps: stepNumber }, 'task finished');
     }
@@ -412,6 +401,8 @@ export function createWorker(options: WorkerOptions): Worker {
       while (!stopping && (await runOne())) finished++;
     });
     await Promise.all(lanes);
+    // A one-off run (the Netlify functions) also ends what waited past its deadline for tool outputs.
+    if (!stopping) await expireDueTasks(db);
     return finished;
   }
 

@@ -93,13 +93,25 @@ export interface DueDelivery {
   payload: { type: string; timestamp: string; data: unknown };
 }
 
-/** Claims up to `limit` deliveries that are due, to enabled endpoints, for `leaseMs`. */
+/**
+ * Claims up to `limit` deliveries that are due, to enabled endpoints, for `leaseMs`: at most one per endpoint, and
+ * none for an endpoint that has a delivery in flight anywhere, so a slow endpoint holds only its own deliveries.
+ */
 export async function claimDeliveries(tx: Tx, owner: string, leaseMs: number, limit: number): Promise<DueDelivery[]> {
   return tx<DueDelivery[]>`
-    with due as (
+    with busy as (
+      select distinct b.endpoint_id from staffroom.webhook_deliveries b
+      where b.status = 'pending' and b.lease_expires_at >= now()),
+    heads as (
+      select distinct on (c.endpoint_id) c.id from staffroom.webhook_deliveries c
+      join staffroom.webhook_endpoints w on w.id = c.endpoint_id and w.enabled
+      where c.status = 'pending' and c.next_attempt_at <= now() and (c.lease_expires_at is null or c.lease_expires_at < now())
+        and c.endpoint_id not in (select endpoint_id from busy)
+      order by c.endpoint_id, c.next_attempt_at),
+    due as (
       select d.id from staffroom.webhook_deliveries d
-      join staffroom.webhook_endpoints w on w.id = d.endpoint_id and w.enabled
-      where d.status = 'pending' and d.next_attempt_at <= now() and (d.lease_expires_at is null or d.lease_expires_at < now())
+      where d.id in (select id from heads)
+        and d.status = 'pending' and (d.lease_expires_at is null or d.lease_expires_at < now())
       order by d.next_attempt_at
       limit ${limit}
       for update of d skip locked),
