@@ -1,6 +1,8 @@
 // Who may make how many requests: every budget is kept in Postgres, so it holds across every instance.
 import { isIPv6 } from 'node:net';
-import { withOwner, type Db, type Tx } from '../db/client.js';
+import type { Db } from '../db/client.js';
+import { withTimeLimit } from '../time-limit.js';
+import { DatabaseUnavailableError } from '../kernel/errors.js';
 import { takeRateLimit, type RateLimitBucket, type RateLimitVerdict } from '../db/queries/rate-limits.js';
 import type { Caller } from '../kernel/caller.js';
 
@@ -46,18 +48,33 @@ export function checkRateLimit(db: Db, subject: RateLimitSubject, waitMs: number
   else if (subject.clientAddress)
     buckets.push({ key: `ip:${addressKey(subject.clientAddress)}`, quota: addressRequestsPerMinute, windowSeconds: 60 });
   if (buckets.length === 0 && !organizationId) return Promise.resolve(undefined);
-  return count(db, (tx) => takeRateLimit(tx, buckets, organizationId), waitMs);
+  return count(db, (sql) => takeRateLimit(sql, buckets, organizationId), waitMs);
 }
 
 /** Counts a failed authentication from a client address, in the `failed-auth` budget; answers its verdict. */
 export function countFailedAuthentication(db: Db, clientAddress: string, waitMs: number): Promise<RateLimitVerdict | undefined> {
   const bucket = { key: `failed-auth:${addressKey(clientAddress)}`, quota: failedAuthenticationsPerMinute, windowSeconds: 60 };
-  return count(db, (tx) => takeRateLimit(tx, [bucket], undefined), waitMs);
+  return count(db, (sql) => takeRateLimit(sql, [bucket], undefined), waitMs);
 }
 
-/** A count within `waitMs`, with a request transaction's bounded waits: past it, 503 and nothing counted. */
-function count(db: Db, take: (tx: Tx) => Promise<RateLimitVerdict | undefined>, waitMs: number): Promise<RateLimitVerdict | undefined> {
-  return withOwner(db, "rate limits are the server's bookkeeping", take, { deadline: Date.now() + waitMs });
+/**
+ * A count within `waitMs`: one statement that commits on its own, so that a bucket's row lock is never held
+ * across a round trip. Its waits are a request transaction's: the connection within `waitMs`, and a lock within
+ * take_rate_limit's own lock_timeout (1.5 s); past either, 503.
+ */
+async function count(
+  db: Db,
+  take: (db: Db) => Promise<RateLimitVerdict | undefined>,
+  waitMs: number,
+): Promise<RateLimitVerdict | undefined> {
+  try {
+    return await withTimeLimit(take(db), waitMs, () => new DatabaseUnavailableError(`no rate-limit answer within ${waitMs} ms`));
+  } catch (error) {
+    // lock_not_available: the table stayed locked past the wait; for this request, the database is unavailable.
+    if ((error as { code?: unknown } | null)?.code === '55P03')
+      throw new DatabaseUnavailableError('rate limits: a lock was not granted in time', { cause: error });
+    throw error;
+  }
 }
 
 /**

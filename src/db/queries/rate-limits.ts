@@ -1,4 +1,4 @@
-import type { Tx } from '../client.js';
+import type { Db, Tx } from '../client.js';
 
 /** A budget: requests per window, under a key such as `user:<id>`. */
 export interface RateLimitBucket {
@@ -21,13 +21,17 @@ export interface RateLimitVerdict {
 
 /**
  * Counts one request against the buckets and, when an organization is named, against its plan's budget, in
- * one statement of a transaction of its own (services/rate-limits.ts): a request's work never holds a bucket's
- * lock, and a request that fails afterwards still counts. Runs as the schema's owner (no role is granted the
- * function or the table). The transaction commits without waiting for the WAL flush (`synchronous_commit` off
- * until its end), so counting does not make every read a durable write: a crash of Postgres may forget the last
- * few hundred milliseconds of counts, which a rate limit can afford.
+ * one statement that commits on its own: a request's work never holds a bucket's lock, and a request that fails
+ * afterwards still counts. Runs as the schema's owner (no role is granted the function or the table). The
+ * statement's transaction commits without waiting for the WAL flush (`synchronous_commit` off until its end), so
+ * counting does not make every read a durable write: a crash of Postgres may forget the last few hundred
+ * milliseconds of counts, which a rate limit can afford.
  */
-export async function takeRateLimit(tx: Tx, buckets: RateLimitBucket[], orgId: string | undefined): Promise<RateLimitVerdict | undefined> {
+export async function takeRateLimit(
+  tx: Db | Tx,
+  buckets: RateLimitBucket[],
+  orgId: string | undefined,
+): Promise<RateLimitVerdict | undefined> {
   const [row] = await tx<RateLimitVerdict[]>`
     select allowed, bucket, quota, window_seconds as "windowSeconds", remaining, reset_seconds as "resetSeconds",
            retry_after_seconds as "retryAfterSeconds"
