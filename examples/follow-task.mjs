@@ -11,11 +11,15 @@ import { createStaffroomClient, importEmployee, streamTaskEvents, unwrap, verify
 const baseUrl = process.env.STAFFROOM_URL ?? 'http://127.0.0.1:3000';
 const client = createStaffroomClient({ baseUrl, accessToken: process.env.STAFFROOM_TOKEN });
 
-const organization = await unwrap(client.POST('/v1/organizations', { body: { name: 'First five minutes' } }));
+// Your first organization is the one with the free plan's monthly credits (the list is newest first): use it,
+// or make it on a first run.
+const organizations = await unwrap(client.GET('/v1/organizations', { params: { query: { limit: 100 } } }));
+const organization = organizations.at(-1) ?? (await unwrap(client.POST('/v1/organizations', { body: { name: 'First five minutes' } })));
 const employee = await importEmployee(
   client,
   organization.id,
   '---\nname: release-notes-writer\ndescription: Writes release notes.\nmodel: sonnet\n---\nWrite short, plain release notes.\n',
+  { overwrite: true },
 );
 console.log(`hired ${employee.slug} on ${employee.model ?? 'the organization default model'}`);
 
