@@ -59,7 +59,8 @@ async function validatorModules(document: Record<string, unknown>): Promise<Reco
   });
   const modules: Record<string, string> = {};
   const loaders: string[] = [];
-  for (const operation of api.getOperations()) {
+  // The validator's own operations: fully dereferenced (quick mode routes from a lighter view of them).
+  for (const operation of api.validator.router.getOperations()) {
     const id = operation.operationId!;
     const made = compilers.length;
     // One Ajv instance per validator, made in the order of the validators it returns.

@@ -5,7 +5,7 @@ import { createLogger } from '../../src/logger.js';
 import { createApp, type App } from '../../src/http/app.js';
 import { handleWebRequest } from '../../src/http/adapters/web.js';
 import { connect } from '../../src/db/client.js';
-import { kickBackgroundWorker } from './worker-core.js';
+import { kickBackgroundWorker } from './kick-worker.js';
 
 const functionPrefix = '/.netlify/functions/api';
 let app: Promise<App> | undefined; // kept across invocations of one warm instance

@@ -40,9 +40,3 @@ export async function drainQueue(env: NodeJS.ProcessEnv = process.env, options: 
     await db.end({ timeout: 5 });
   }
 }
-
-/** Asks Netlify to run the background worker now (fire and forget); the sweep catches anything missed. */
-export function kickBackgroundWorker(siteUrl: string | undefined): void {
-  if (!siteUrl) return;
-  void fetch(`${siteUrl.replace(/\/+$/, '')}/.netlify/functions/task-worker-background`, { method: 'POST' }).catch(() => undefined);
-}

@@ -97,6 +97,25 @@ describe('the openapi-backend patch', () => {
     }
   });
 
+  it('in quick mode routes from the operations alone and dereferences the rest when first needed, answering as stock does', async () => {
+    const backend = async (module: RouterModule) => {
+      const api = new module.OpenAPIBackend({ definition: structuredClone(contract) as unknown as Document, quick: true });
+      await api.init();
+      return api;
+    };
+    const [ours, theirs] = await Promise.all([backend(patched), backend(stock)]);
+    const ids = theirs.getOperations().map((operation) => operation.operationId!);
+    expect(ours.getOperations().map((operation) => operation.operationId)).toEqual(ids);
+    for (const id of ids) {
+      // What routing and parsing read is resolved: parameters, their schemas' first level, the request body.
+      const routed = ours.router.getOperation(id)!;
+      for (const parameter of routed.parameters ?? []) expect(JSON.stringify(parameter).startsWith('{"$ref"')).toBe(false);
+      expect(routed.requestBody && '$ref' in routed.requestBody).toBeFalsy();
+      expect(ours.mockResponseForOperation(id)).toEqual(theirs.mockResponseForOperation(id));
+    }
+    expect(ours.definition).toEqual(theirs.definition);
+  });
+
   it('builds the operation list and the path matchers once, not on every request', () => {
     const routeMany = (module: RouterModule) => {
       const router = new module.OpenAPIRouter({ definition });
