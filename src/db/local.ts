@@ -2,6 +2,7 @@
 // with secrets generated once and kept there (git-ignored, readable by the owner only).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { runningPostmaster, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
@@ -27,12 +28,50 @@ export function loadLocalSecrets(dataDir: string): LocalSecrets {
   return secrets;
 }
 
+/** Where the cluster's port is kept, so that every start of it listens where clients last found it. */
+const portFile = (dataDir: string): string => resolve(dataDir, 'port');
+
+function storedPort(dataDir: string): number | undefined {
+  if (!existsSync(portFile(dataDir))) return undefined;
+  const port = Number(readFileSync(portFile(dataDir), 'utf8').trim());
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.once('error', () => resolveFree(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveFree(true)));
+  });
+}
+
+/**
+ * Starts the cluster on the port it had before (kept in DATA_DIR), or on a free one the first time; when
+ * something else took that port meanwhile, on another, which `onPortMoved` reports and which is kept from then on.
+ */
 export async function startLocalDatabase(
   dataDir: string,
-  options: { port?: number; onLog?: (line: string) => void } = {},
+  options: { port?: number; onLog?: (line: string) => void; onPortMoved?: (from: number, to: number) => void } = {},
 ): Promise<EmbeddedDatabase> {
   const secrets = loadLocalSecrets(dataDir);
-  return startEmbeddedDatabase({ dataDir: resolve(dataDir, 'pg'), password: secrets.databasePassword, ...options });
+  const pgDir = resolve(dataDir, 'pg');
+  const { onPortMoved = defaultPortMoved, ...rest } = options;
+  const stored = storedPort(dataDir);
+  let port = options.port;
+  // A postmaster left over from a killed run still holds the port: it is ours, and is stopped before the start.
+  if (port === undefined && stored !== undefined && (runningPostmaster(pgDir)?.port === stored || (await portIsFree(stored)))) {
+    port = stored;
+  }
+  const cluster = await startEmbeddedDatabase({ dataDir: pgDir, password: secrets.databasePassword, ...rest, port });
+  if (cluster.port !== stored) {
+    writeFileSync(portFile(dataDir), `${cluster.port}\n`);
+    if (stored !== undefined && options.port === undefined) onPortMoved(stored, cluster.port);
+  }
+  return cluster;
+}
+
+function defaultPortMoved(from: number, to: number): void {
+  process.stderr.write(`The embedded database's port ${from} is taken by another program: it now listens on ${to}.\n`);
 }
 
 export interface SupervisedDatabase {
@@ -47,7 +86,9 @@ export interface SupervisedDatabase {
  * again on the same port, so the service recovers without a restart. Requests meanwhile answer 503.
  */
 export async function superviseLocalDatabase(dataDir: string, log: Logger, checkEveryMs = 1_000): Promise<SupervisedDatabase> {
-  let cluster = await startLocalDatabase(dataDir);
+  const onPortMoved = (from: number, to: number): void =>
+    log.warn({ from, to }, `the embedded database's port ${from} is taken by another program; it now listens on ${to}`);
+  let cluster = await startLocalDatabase(dataDir, { onPortMoved });
   const pgDir = resolve(dataDir, 'pg');
   let stopping = false;
   let restarting: Promise<void> | undefined;
@@ -56,7 +97,7 @@ export async function superviseLocalDatabase(dataDir: string, log: Logger, check
     // A killed postmaster's backends take a moment to exit and free its shared memory: try a few times.
     for (let attempt = 1; !stopping; attempt++) {
       try {
-        cluster = await startLocalDatabase(dataDir, { port: cluster.port });
+        cluster = await startLocalDatabase(dataDir, { port: cluster.port, onPortMoved });
         log.info({ port: cluster.port, attempt }, 'embedded database restarted');
         return;
       } catch (error) {

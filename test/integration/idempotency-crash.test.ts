@@ -101,7 +101,8 @@ describe('npm start killed while tasks are created with Idempotency-Keys', () =>
         for (;;) {
           const retry = await create(i);
           // A key claimed by the dead instance answers 409 until its lease ends; then the retry acts or replays.
-          if (retry.status !== 409 || performance.now() - restarted > 60_000)
+          // A 503 (the fresh instance busy with twenty retries at once) says to retry too, as the SDK does.
+          if ((retry.status !== 409 && retry.status !== 503) || performance.now() - restarted > 60_000)
             return { key, freedAfter: performance.now() - restarted, ...retry };
           await new Promise((resolveDelay) => setTimeout(resolveDelay, 250));
         }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Db } from '../../src/db/client.js';
 import { withService } from '../../src/db/client.js';
 import { moveCredits } from '../../src/db/queries/credits.js';
+import { claimTask } from '../../src/db/queries/tasks.js';
 import { sweepEvents } from '../../src/db/queries/events.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
@@ -101,6 +102,17 @@ async function follow(
   return received;
 }
 
+const newWorker = (): Worker =>
+  createWorker({
+    db: app.database.db,
+    providers: {
+      offline: createOfflineProvider(),
+      openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 5_000 }),
+    },
+    log: pino({ level: 'silent' }),
+    pollMs: 50,
+  });
+
 const createTask = async (input: string, employee = employeeId): Promise<Task> =>
   (await client().POST('/v1/organizations/{orgId}/tasks', { params: { path: { orgId } }, body: { employeeId: employee, input } })).data!
     .data;
@@ -123,15 +135,7 @@ beforeAll(async () => {
       body: { name: 'Remote narrator', instructions: 'Tell it.', model: 'gpt-4o-mini' },
     })
   ).data!.data.id;
-  worker = createWorker({
-    db: app.database.db,
-    providers: {
-      offline: createOfflineProvider(),
-      openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 5_000 }),
-    },
-    log: pino({ level: 'silent' }),
-    pollMs: 50,
-  });
+  worker = newWorker();
 });
 afterAll(async () => {
   await worker.stop();
@@ -227,6 +231,36 @@ describe('a task event stream', () => {
     });
     expect(forged.status).toBe(400);
     expect(((await forged.json()) as { error: { details: { field: string }[] } }).error.details[0]!.field).toBe('header.Last-Event-ID');
+  });
+
+  it('says task.running again, with the new attempt, when a worker takes over the task of one that died', async () => {
+    // No live worker may claim the task before the one that dies: the running one stops, a fresh one waits.
+    await worker.stop();
+    worker = newWorker();
+    const task = await createTask('Outlive your worker.');
+    const claimed = await withService(app.database.db, 'test: a worker that dies', (tx) => claimTask(tx, 'dead-worker', 60_000));
+    expect(claimed).toMatchObject({ id: task.id, attempts: 1 });
+    // It dies: nobody renews its lease, which runs out.
+    await app.database.db`update staffroom.tasks set lease_expires_at = now() - interval '1 second' where id = ${task.id}`;
+    const stream = await follow(app.server.baseUrl, task.id);
+    worker.start();
+    await stream.ended;
+    const types = stream.events.map((e) => e.type);
+    expect(types.slice(0, 3)).toEqual(['task.queued', 'task.running', 'task.running']);
+    expect(types.at(-1)).toBe('task.succeeded');
+    const running = stream.events.filter((e) => e.type === 'task.running').map((e) => e.data as Task);
+    expect(running.map((t) => [t.status, t.attempts])).toEqual([
+      ['running', 1],
+      ['running', 2],
+    ]);
+    expect(stream.events.at(-1)!.data).toMatchObject({ status: 'succeeded', attempts: 2 });
+    // The organization's list has the same two.
+    const listed = (
+      await client().GET('/v1/organizations/{orgId}/events', {
+        params: { path: { orgId }, query: { after: String(BigInt(stream.events[0]!.id) - 1n), type: 'task.running', limit: 100 } },
+      })
+    ).data!.data.filter((e) => e.taskId === task.id);
+    expect(listed).toEqual(stream.events.filter((e) => e.type === 'task.running'));
   });
 });
 
