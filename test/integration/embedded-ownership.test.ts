@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, ping } from '../../src/db/client.js';
+import { databaseAnswers } from '../support/database-url.js';
 import type { EmbeddedDatabase } from '../../src/db/embedded.js';
 import { startLocalDatabase } from '../../src/db/local.js';
 
@@ -36,30 +36,18 @@ async function command(script: string): Promise<{ code: number; output: string }
   }
 }
 
-async function clusterAnswers(): Promise<boolean> {
-  const db = connect(cluster.url, { max: 1 });
-  try {
-    await ping(db);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await db.end({ timeout: 1 });
-  }
-}
-
 describe('the embedded cluster of a running service', () => {
   it('is migrated in place by db:migrate, and keeps running', { timeout: 90_000 }, async () => {
     const migrated = await command('scripts/db-migrate.ts');
     expect(migrated.code, migrated.output).toBe(0);
     expect(migrated.output).toMatch(/Applied \d{14}|No pending migrations/);
-    expect(await clusterAnswers()).toBe(true);
+    expect(await databaseAnswers(cluster.url)).toBe(true);
   });
 
   it('is not taken over by a second npm start, which says who owns it', { timeout: 90_000 }, async () => {
     const second = await command('src/server.ts');
     expect(second.code).not.toBe(0);
     expect(second.output).toContain(`run by another process (pid ${process.pid})`);
-    expect(await clusterAnswers()).toBe(true);
+    expect(await databaseAnswers(cluster.url)).toBe(true);
   });
 });

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, ping } from '../../src/db/client.js';
+import { databaseAnswers } from '../support/database-url.js';
 import type { EmbeddedDatabase } from '../../src/db/embedded.js';
 import { startLocalDatabase } from '../../src/db/local.js';
 
@@ -23,18 +23,6 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function answers(url: string): Promise<boolean> {
-  const db = connect(url, { max: 1 });
-  try {
-    await ping(db);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await db.end({ timeout: 1 });
-  }
-}
-
 describe('the embedded cluster of npm start', () => {
   it('listens on the same port after a restart, and on another, said and kept, when that one was taken', { timeout: 120_000 }, async () => {
     const moves: [number, number][] = [];
@@ -46,7 +34,7 @@ describe('the embedded cluster of npm start', () => {
 
     cluster = await startLocalDatabase(dataDir, { onPortMoved });
     expect(cluster.port).toBe(first);
-    expect(await answers(cluster.url)).toBe(true);
+    expect(await databaseAnswers(cluster.url)).toBe(true);
     await cluster.stop();
 
     squatter = createServer();
@@ -55,7 +43,7 @@ describe('the embedded cluster of npm start', () => {
     const second = cluster.port;
     expect(second).not.toBe(first);
     expect(moves).toEqual([[first, second]]);
-    expect(await answers(cluster.url)).toBe(true);
+    expect(await databaseAnswers(cluster.url)).toBe(true);
     await cluster.stop();
 
     cluster = await startLocalDatabase(dataDir, { onPortMoved });
