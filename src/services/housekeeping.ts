@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { withOwner, withService, type Db } from '../db/client.js';
 import { expireTasks } from '../db/queries/tasks.js';
 import { sweepEvents } from '../db/queries/events.js';
+import { sweepIdempotencyKeys } from '../db/queries/idempotency.js';
+import { sweepRateLimits } from '../db/queries/rate-limits.js';
 
 const reason = 'housekeeping expires and sweeps the rows of every organization';
 
@@ -58,23 +60,8 @@ export async function sweepOldRows(db: Db, maxBatches = 50): Promise<SweepReport
   const events = await inBatches(eventBatch, maxBatches, () => withService(db, reason, (tx) => sweepEvents(tx)));
   // Only the schema's owner touches these two tables (see supabase/privileges.yaml): no role is set. Bounded
   // waits all the same: a locked table must not hold a connection of the pool for ever.
-  const idempotencyKeys = await inBatches(rowBatch, maxBatches, () =>
-    withOwner(db, reason, async (tx) => {
-      const gone = await tx`
-        delete from staffroom.idempotency_keys where ctid in (
-          select ctid from staffroom.idempotency_keys where expires_at < now() limit ${rowBatch})`;
-      return gone.count;
-    }),
-  );
-  const rateLimits = await inBatches(rowBatch, maxBatches, () =>
-    withOwner(db, reason, async (tx) => {
-      // A bucket whose theoretical arrival time is a day old is full again: forgetting it changes nothing.
-      const gone = await tx`
-        delete from staffroom.rate_limits where ctid in (
-          select ctid from staffroom.rate_limits where tat < now() - interval '1 day' limit ${rowBatch})`;
-      return gone.count;
-    }),
-  );
+  const idempotencyKeys = await inBatches(rowBatch, maxBatches, () => withOwner(db, reason, (tx) => sweepIdempotencyKeys(tx, rowBatch)));
+  const rateLimits = await inBatches(rowBatch, maxBatches, () => withOwner(db, reason, (tx) => sweepRateLimits(tx, rowBatch)));
   return { events, idempotencyKeys, rateLimits };
 }
 

@@ -74,11 +74,6 @@ export async function runIdempotently(
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
-  if (Math.random() < 0.01) {
-    void withOwner(db, 'forgetting lapsed idempotency keys', (tx) => queries.sweepIdempotencyKeys(tx)).catch((error: unknown) =>
-      request.log.warn({ err: error }, 'lapsed idempotency keys were not swept'),
-    );
-  }
   // Past the deadline the answer is decided; keeping or freeing the key still gets a moment, within the lease.
   const settle = () => ({ deadline: Math.max(request.deadline, Date.now() + settleMs) });
   const release = () =>

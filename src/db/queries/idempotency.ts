@@ -81,7 +81,10 @@ export async function releaseIdempotencyKey(tx: Tx, keyHash: string, token: stri
   await tx`delete from staffroom.idempotency_keys where key_hash = ${keyHash} and state = 'running' and created_at = ${token}::text::timestamptz`;
 }
 
-/** Forgets kept responses whose day has passed and claims whose lease ended. */
-export async function sweepIdempotencyKeys(tx: Tx): Promise<void> {
-  await tx`delete from staffroom.idempotency_keys where expires_at < now()`;
+/** Forgets up to `limit` kept responses whose day has passed and claims whose lease ended; how many. */
+export async function sweepIdempotencyKeys(tx: Tx, limit: number): Promise<number> {
+  const gone = await tx`
+    delete from staffroom.idempotency_keys where ctid in (
+      select ctid from staffroom.idempotency_keys where expires_at < now() limit ${limit})`;
+  return gone.count;
 }

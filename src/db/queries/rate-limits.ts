@@ -40,3 +40,11 @@ export async function takeRateLimit(
     cross join lateral (select set_config('synchronous_commit', 'off', true)) as async_commit`;
   return row;
 }
+
+/** Forgets up to `limit` buckets idle for a day (a bucket whose arrival time is a day old is full again); how many. */
+export async function sweepRateLimits(tx: Tx, limit: number): Promise<number> {
+  const gone = await tx`
+    delete from staffroom.rate_limits where ctid in (
+      select ctid from staffroom.rate_limits where tat < now() - interval '1 day' limit ${limit})`;
+  return gone.count;
+}
