@@ -1,4 +1,6 @@
-import type { Handler } from '../http/types.js';
+import type { components } from '../generated/api.js';
+import { keptWith } from '../http/idempotency.js';
+import type { Handler, HandlerResult } from '../http/types.js';
 import * as apiKeys from '../services/api-keys.js';
 
 export const listApiKeys: Handler<'listApiKeys'> = async (req, ctx) => {
@@ -7,8 +9,12 @@ export const listApiKeys: Handler<'listApiKeys'> = async (req, ctx) => {
 };
 
 export const createApiKey: Handler<'createApiKey'> = async (req, ctx) => {
-  const key = await apiKeys.createApiKey(ctx, req.params.orgId, req.body);
-  return { status: 201, body: key, headers: { Location: `/v1/organizations/${req.params.orgId}/api-keys/${key.id}` } };
+  const respond = (key: components['schemas']['IssuedApiKey']): HandlerResult<'createApiKey'> => ({
+    status: 201,
+    body: key,
+    headers: { Location: `/v1/organizations/${req.params.orgId}/api-keys/${key.id}` },
+  });
+  return respond(await apiKeys.createApiKey(ctx, req.params.orgId, req.body, keptWith(ctx, respond)));
 };
 
 export const revokeApiKey: Handler<'revokeApiKey'> = async (req, ctx) => ({

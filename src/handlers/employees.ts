@@ -1,4 +1,7 @@
-import type { Handler } from '../http/types.js';
+import type { components } from '../generated/api.js';
+import { keptWith } from '../http/idempotency.js';
+import type { Handler, HandlerResult } from '../http/types.js';
+import type { ErrorDetail } from '../kernel/errors.js';
 import * as employees from '../services/employees.js';
 import { exportAgentDefinition } from '../services/agent-definition.js';
 import { prefers } from '../http/negotiation.js';
@@ -10,14 +13,26 @@ export const listEmployees: Handler<'listEmployees'> = async (req, ctx) => {
   return { status: 200, body: page.items, page: { nextCursor: page.nextCursor } };
 };
 
+type Employee = components['schemas']['Employee'];
+
 export const createEmployee: Handler<'createEmployee'> = async (req, ctx) => {
-  const employee = await employees.createEmployee(ctx, req.params.orgId, req.body);
-  return { status: 201, body: employee, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
+  const respond = (employee: Employee): HandlerResult<'createEmployee'> => ({
+    status: 201,
+    body: employee,
+    headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` },
+  });
+  return respond(await employees.createEmployee(ctx, req.params.orgId, req.body, keptWith(ctx, respond)));
 };
 
 export const importEmployee: Handler<'importEmployee'> = async (req, ctx) => {
-  const { employee, warnings } = await employees.importEmployee(ctx, req.params.orgId, req.body, req.query.overwrite ?? false);
-  return { status: 201, body: employee, warnings, headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` } };
+  const respond = ({ employee, warnings }: { employee: Employee; warnings: ErrorDetail[] }): HandlerResult<'importEmployee'> => ({
+    status: 201,
+    body: employee,
+    warnings,
+    headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` },
+  });
+  const overwrite = req.query.overwrite ?? false;
+  return respond(await employees.importEmployee(ctx, req.params.orgId, req.body, overwrite, keptWith(ctx, respond)));
 };
 
 export const importEmployees: Handler<'importEmployees'> = async (req, ctx) => ({

@@ -1,4 +1,6 @@
-import type { Handler } from '../http/types.js';
+import type { components } from '../generated/api.js';
+import { keptWith } from '../http/idempotency.js';
+import type { Handler, HandlerResult } from '../http/types.js';
 import * as organizations from '../services/organizations.js';
 
 export const listOrganizations: Handler<'listOrganizations'> = async (req, ctx) => {
@@ -7,8 +9,12 @@ export const listOrganizations: Handler<'listOrganizations'> = async (req, ctx) 
 };
 
 export const createOrganization: Handler<'createOrganization'> = async (req, ctx) => {
-  const org = await organizations.createOrganization(ctx, req.body);
-  return { status: 201, body: org, headers: { Location: `/v1/organizations/${org.id}` } };
+  const respond = (org: components['schemas']['Organization']): HandlerResult<'createOrganization'> => ({
+    status: 201,
+    body: org,
+    headers: { Location: `/v1/organizations/${org.id}` },
+  });
+  return respond(await organizations.createOrganization(ctx, req.body, keptWith(ctx, respond)));
 };
 
 export const getOrganization: Handler<'getOrganization'> = async (req, ctx) => ({

@@ -1,4 +1,6 @@
-import type { Handler } from '../http/types.js';
+import type { components } from '../generated/api.js';
+import { keptWith } from '../http/idempotency.js';
+import type { Handler, HandlerResult } from '../http/types.js';
 import * as webhooks from '../services/webhook-endpoints.js';
 
 export const listWebhookEndpoints: Handler<'listWebhookEndpoints'> = async (req, ctx) => {
@@ -7,12 +9,12 @@ export const listWebhookEndpoints: Handler<'listWebhookEndpoints'> = async (req,
 };
 
 export const createWebhookEndpoint: Handler<'createWebhookEndpoint'> = async (req, ctx) => {
-  const endpoint = await webhooks.createWebhookEndpoint(ctx, req.params.orgId, req.body);
-  return {
+  const respond = (endpoint: components['schemas']['IssuedWebhookEndpoint']): HandlerResult<'createWebhookEndpoint'> => ({
     status: 201,
     body: endpoint,
     headers: { Location: `/v1/organizations/${req.params.orgId}/webhook-endpoints/${endpoint.id}` },
-  };
+  });
+  return respond(await webhooks.createWebhookEndpoint(ctx, req.params.orgId, req.body, keptWith(ctx, respond)));
 };
 
 export const getWebhookEndpoint: Handler<'getWebhookEndpoint'> = async (req, ctx) => ({

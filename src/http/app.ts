@@ -304,6 +304,7 @@ function deprecationHeaders(deprecation: Deprecation): Record<string, string> {
  */
 class Context implements RequestContext {
   caller: Caller | undefined = undefined;
+  keepResponse: RequestContext['keepResponse'] = undefined;
   #child: Logger | undefined = undefined;
   constructor(
     readonly requestId: string,

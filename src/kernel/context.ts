@@ -1,7 +1,7 @@
 // What a request runs with: its context, and the long-lived parts (dependencies) the app is built from.
 // The parts are described here as the app uses them; db/ and integrations/ provide them.
 import type { Logger } from 'pino';
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import type Stripe from 'stripe';
 import type { Caller, VerifiedUser } from './caller.js';
 
@@ -17,6 +17,18 @@ export interface RequestContext {
   deadline: number;
   /** Set by the security handlers before any handler of a secured operation runs. */
   caller?: Caller;
+  /**
+   * Set while a request with an Idempotency-Key runs: keeps its response in the transaction that makes its
+   * resource, so that a crash leaves both or neither (http/idempotency.ts keptWith).
+   */
+  keepResponse?: (tx: TransactionSql, response: KeptResponse) => Promise<void>;
+}
+
+/** A response as an Idempotency-Key keeps and replays it. */
+export interface KeptResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
 }
 
 /** Long-lived parts the app is built from; adapters and tests construct them. */

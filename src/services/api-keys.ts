@@ -5,7 +5,7 @@ import { ApiError, validationError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/api-keys.js';
 import { apiKeyClaims, type Caller } from '../kernel/caller.js';
-import { asCaller, ensureProfile, userOf } from './context.js';
+import { asCaller, ensureProfile, userOf, type BeforeCommit } from './context.js';
 import { requireOrganization, requireRole } from './organizations.js';
 import { paginate } from './pagination.js';
 
@@ -80,23 +80,32 @@ type ApiKeyCreate = components['schemas']['ApiKeyCreate'];
 
 const requireKeyManager = (org: { role: string }): void => requireRole(org, ['owner', 'admin'], 'manage API keys');
 
-export async function createApiKey(ctx: RequestContext, orgId: string, input: ApiKeyCreate): Promise<IssuedApiKey> {
+export async function createApiKey(
+  ctx: RequestContext,
+  orgId: string,
+  input: ApiKeyCreate,
+  beforeCommit?: BeforeCommit<IssuedApiKey>,
+): Promise<IssuedApiKey> {
   const user = userOf(ctx);
   if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) throw validationError('body.expiresAt', 'must be in the future');
   const secret = generateApiKeySecret();
-  return asCaller(ctx, async (tx) => {
-    requireKeyManager(await requireOrganization(tx, orgId));
-    await ensureProfile(tx, user);
-    const id = await queries.createApiKey(tx, {
-      orgId,
-      name: input.name,
-      prefix: secret.slice(0, apiKeyPrefix.length + 5),
-      secretHash: hashSecret(secret),
-      expiresAt: input.expiresAt ?? null,
-      requestId: ctx.serverRequestId,
-    });
-    return { ...(await queries.findApiKey(tx, orgId, id))!, secret };
-  });
+  return asCaller(
+    ctx,
+    async (tx) => {
+      requireKeyManager(await requireOrganization(tx, orgId));
+      await ensureProfile(tx, user);
+      const id = await queries.createApiKey(tx, {
+        orgId,
+        name: input.name,
+        prefix: secret.slice(0, apiKeyPrefix.length + 5),
+        secretHash: hashSecret(secret),
+        expiresAt: input.expiresAt ?? null,
+        requestId: ctx.serverRequestId,
+      });
+      return { ...(await queries.findApiKey(tx, orgId, id))!, secret };
+    },
+    { beforeCommit },
+  );
 }
 
 export async function listApiKeys(

@@ -23,10 +23,28 @@ export function userOf(ctx: RequestContext): Extract<Caller, { kind: 'user' }> {
   return caller;
 }
 
-/** One transaction as the caller: every query in `work` runs under Row Level Security. */
-export function asCaller<T>(ctx: RequestContext, work: (tx: Tx) => Promise<T>, options: { serializable?: boolean } = {}): Promise<T> {
+/** Runs in a transaction just before it commits, with what the transaction made (http/idempotency.ts keptWith). */
+export type BeforeCommit<T> = (tx: Tx, result: T) => Promise<void>;
+
+/**
+ * One transaction as the caller: every query in `work` runs under Row Level Security. `beforeCommit` runs last
+ * in it, with `work`'s result: what must commit with the result or not at all (an idempotent response).
+ */
+export function asCaller<T>(
+  ctx: RequestContext,
+  work: (tx: Tx) => Promise<T>,
+  options: { serializable?: boolean; beforeCommit?: BeforeCommit<T> } = {},
+): Promise<T> {
   const caller = callerOf(ctx);
-  return withUser(database(ctx), caller.claims, work, {
+  const { beforeCommit } = options;
+  const run = beforeCommit
+    ? async (tx: Tx) => {
+        const result = await work(tx);
+        await beforeCommit(tx, result);
+        return result;
+      }
+    : work;
+  return withUser(database(ctx), caller.claims, run, {
     deadline: ctx.deadline,
     serializable: options.serializable,
     // Keys are resolved from a cache (services/api-keys.ts): each transaction confirms the key is still live.

@@ -7,7 +7,7 @@ import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/employees.js';
 import { parseAgentDefinition, type AgentDefinition } from './agent-definition.js';
 import { findModel } from './catalog.js';
-import { asCaller, checkIfMatch, conflictOn } from './context.js';
+import { asCaller, checkIfMatch, conflictOn, type BeforeCommit } from './context.js';
 import { requireOrganization, requireRole, slugify, type OrganizationRow } from './organizations.js';
 import { paginate } from './pagination.js';
 
@@ -43,21 +43,30 @@ async function insert(tx: Tx, ctx: RequestContext, orgId: string, fields: querie
   return requireEmployee(tx, orgId, id);
 }
 
-export async function createEmployee(ctx: RequestContext, orgId: string, input: EmployeeCreate): Promise<Employee> {
+export async function createEmployee(
+  ctx: RequestContext,
+  orgId: string,
+  input: EmployeeCreate,
+  beforeCommit?: BeforeCommit<Employee>,
+): Promise<Employee> {
   checkModel(input.model, 'body.model');
-  return asCaller(ctx, async (tx) => {
-    await requireWriter(tx, orgId);
-    return insert(tx, ctx, orgId, {
-      name: input.name,
-      slug: input.slug ?? slugify(input.name),
-      description: input.description ?? '',
-      instructions: input.instructions,
-      model: input.model ?? null,
-      tools: [...new Set(input.tools ?? [])],
-      maxOutputTokens: input.maxOutputTokens ?? 4096,
-      maxSteps: input.maxSteps ?? 20,
-    });
-  });
+  return asCaller(
+    ctx,
+    async (tx) => {
+      await requireWriter(tx, orgId);
+      return insert(tx, ctx, orgId, {
+        name: input.name,
+        slug: input.slug ?? slugify(input.name),
+        description: input.description ?? '',
+        instructions: input.instructions,
+        model: input.model ?? null,
+        tools: [...new Set(input.tools ?? [])],
+        maxOutputTokens: input.maxOutputTokens ?? 4096,
+        maxSteps: input.maxSteps ?? 20,
+      });
+    },
+    { beforeCommit },
+  );
 }
 
 type EmployeeImportResult = components['schemas']['EmployeeImportResult'];
@@ -97,6 +106,7 @@ export async function importEmployee(
   orgId: string,
   markdown: string,
   overwrite: boolean,
+  beforeCommit?: BeforeCommit<{ employee: Employee; warnings: ErrorDetail[] }>,
 ): Promise<{ employee: Employee; warnings: ErrorDetail[] }> {
   const agent: AgentDefinition = await parseAgentDefinition(markdown);
   // A model whose provider this deployment cannot call would fail every task: the organization's default runs
@@ -109,30 +119,34 @@ export async function importEmployee(
     });
     agent.model = null;
   }
-  const employee = await asCaller(ctx, async (tx) => {
-    await requireWriter(tx, orgId);
-    const existing = await queries.findEmployee(tx, orgId, { slug: agent.slug });
-    if (existing && !overwrite) {
-      throw new ApiError('SLUG_TAKEN', `An employee with the slug "${agent.slug}" exists; import with overwrite=true to update it.`, [
-        { field: 'frontMatter.name', message: 'already in use' },
-      ]);
-    }
-    const fields = {
-      name: agent.name,
-      description: agent.description,
-      instructions: agent.instructions,
-      model: agent.model,
-      tools: agent.tools,
-    };
-    if (!existing) {
-      const created = await insert(tx, ctx, orgId, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
-      if (Object.keys(agent.frontMatter).length === 0) return created;
-      await queries.updateEmployee(tx, orgId, created.id, { frontMatter: agent.frontMatter }, ctx.serverRequestId);
-      return requireEmployee(tx, orgId, created.id);
-    }
-    await queries.updateEmployee(tx, orgId, existing.id, { ...fields, frontMatter: agent.frontMatter }, ctx.serverRequestId);
-    return requireEmployee(tx, orgId, existing.id);
-  });
+  const employee = await asCaller(
+    ctx,
+    async (tx) => {
+      await requireWriter(tx, orgId);
+      const existing = await queries.findEmployee(tx, orgId, { slug: agent.slug });
+      if (existing && !overwrite) {
+        throw new ApiError('SLUG_TAKEN', `An employee with the slug "${agent.slug}" exists; import with overwrite=true to update it.`, [
+          { field: 'frontMatter.name', message: 'already in use' },
+        ]);
+      }
+      const fields = {
+        name: agent.name,
+        description: agent.description,
+        instructions: agent.instructions,
+        model: agent.model,
+        tools: agent.tools,
+      };
+      if (!existing) {
+        const created = await insert(tx, ctx, orgId, { ...fields, slug: agent.slug, maxOutputTokens: 4096 });
+        if (Object.keys(agent.frontMatter).length === 0) return created;
+        await queries.updateEmployee(tx, orgId, created.id, { frontMatter: agent.frontMatter }, ctx.serverRequestId);
+        return requireEmployee(tx, orgId, created.id);
+      }
+      await queries.updateEmployee(tx, orgId, existing.id, { ...fields, frontMatter: agent.frontMatter }, ctx.serverRequestId);
+      return requireEmployee(tx, orgId, existing.id);
+    },
+    { beforeCommit: beforeCommit && ((tx, made) => beforeCommit(tx, { employee: made, warnings: agent.warnings })) },
+  );
   return { employee, warnings: agent.warnings };
 }
 

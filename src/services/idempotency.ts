@@ -3,9 +3,12 @@
 // under a key derived from it, so the database alone can neither find a client's key nor read what it replays.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { withOwner, type Db } from '../db/client.js';
+import { DatabaseUnavailableError, withOwner, type Db, type Tx } from '../db/client.js';
 import * as queries from '../db/queries/idempotency.js';
 import { ApiError } from '../kernel/errors.js';
+import type { KeptResponse } from '../kernel/context.js';
+
+export type { KeptResponse };
 
 /** How long a kept response is replayed. */
 const idempotencyTtlSeconds = 24 * 60 * 60;
@@ -21,12 +24,8 @@ const settleMs = 2_000;
 const waitForRunningMs = 5_000;
 const pollMs = 100;
 
-/** A response as it is kept and replayed. */
-export interface KeptResponse {
-  status: number;
-  headers: Record<string, string>;
-  text: string;
-}
+/** Keeps a response in the caller's transaction, the one that makes the resource the response is about. */
+export type KeepInTransaction = (tx: Tx, response: KeptResponse) => Promise<void>;
 
 export interface IdempotentRequest {
   /** Whose key it is: `user:<id>` or `key:<id>`. */
@@ -43,11 +42,15 @@ export interface IdempotentRequest {
 /**
  * Runs `work` once per key: a first request runs it and keeps its response when it succeeded (2xx); a retry
  * with the same request gets that response back (`replayed`); another request with the key gets 409.
+ *
+ * Where the operation makes its resource in one transaction, `work` keeps the response in that transaction
+ * with `keep` (the resource and its key's response then commit together, or neither does: no crash between
+ * them can make a retry act again). Otherwise the response is kept just after `work`, under the key's lease.
  */
 export async function runIdempotently(
   db: Db,
   request: IdempotentRequest,
-  work: () => Promise<KeptResponse>,
+  work: (keep: KeepInTransaction) => Promise<KeptResponse>,
 ): Promise<{ response: KeptResponse; replayed: boolean }> {
   const keyHash = sha256(`${request.scope}\n${request.key}`);
   const requestHash = sha256(request.fingerprint);
@@ -80,13 +83,24 @@ export async function runIdempotently(
     withOwner(db, 'freeing an idempotency key', (tx) => queries.releaseIdempotencyKey(tx, keyHash, token), settle()).catch(
       (error: unknown) => request.log.warn({ err: error }, 'an idempotency key was not freed; it is reclaimable when its lease ends'),
     );
+  let keptInTransaction = false;
+  const keep: KeepInTransaction = async (tx, kept) => {
+    if (kept.status < 200 || kept.status >= 300) return;
+    const held = await queries.completeIdempotencyKeyInTransaction(tx, keyHash, token, encrypt(kept, request), idempotencyTtlSeconds);
+    // The lease outlives the request's deadline, past which no transaction commits: a lost claim means this
+    // transaction must not commit either, or the key's next request would make the resource again.
+    if (!held) throw new DatabaseUnavailableError("the Idempotency-Key's lease ended before its resource was made");
+    keptInTransaction = true;
+  };
   let response: KeptResponse;
   try {
-    response = await work();
+    response = await work(keep);
   } catch (error) {
+    // A transaction that kept the response and then committed holds the key as done: freeing it leaves that be.
     await release();
     throw error;
   }
+  if (keptInTransaction) return { response, replayed: false };
   if (response.status >= 200 && response.status < 300) {
     const kept = encrypt(response, request);
     // The work is done and its answer stands: a key not kept only means a retry after the lease runs it again.

@@ -6,7 +6,7 @@ import type { RequestContext } from '../kernel/context.js';
 import * as queries from '../db/queries/organizations.js';
 export type { OrganizationRow } from '../db/queries/organizations.js';
 import { defaultModelId, findModel } from './catalog.js';
-import { asCaller, checkIfMatch, conflictOn, ensureProfile, userOf } from './context.js';
+import { asCaller, checkIfMatch, conflictOn, ensureProfile, userOf, type BeforeCommit } from './context.js';
 import { paginate } from './pagination.js';
 import type { Tx } from '../db/client.js';
 
@@ -34,25 +34,33 @@ function checkModel(model: string | undefined, field: string): void {
   if (model !== undefined && !findModel(model)) throw validationError(field, `"${model}" is not a model from listModels`);
 }
 
-export async function createOrganization(ctx: RequestContext, input: OrganizationCreate): Promise<Organization> {
+export async function createOrganization(
+  ctx: RequestContext,
+  input: OrganizationCreate,
+  beforeCommit?: BeforeCommit<Organization>,
+): Promise<Organization> {
   const user = userOf(ctx);
   checkModel(input.defaultModel, 'body.defaultModel');
   const slug = input.slug ?? slugify(input.name);
-  return asCaller(ctx, async (tx) => {
-    await ensureProfile(tx, user);
-    const id = await queries
-      .createOrganization(tx, {
-        name: input.name,
-        slug,
-        // Only a slug the client chose can be taken; one derived from the name becomes its first free variant.
-        slugFromName: input.slug === undefined,
-        defaultModel: input.defaultModel ?? defaultModelId,
-        requestId: ctx.serverRequestId,
-      })
-      .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${slug}" is taken.`));
-    ctx.log.info({ organizationId: id }, 'organization created');
-    return (await queries.findOrganization(tx, id))!;
-  });
+  return asCaller(
+    ctx,
+    async (tx) => {
+      await ensureProfile(tx, user);
+      const id = await queries
+        .createOrganization(tx, {
+          name: input.name,
+          slug,
+          // Only a slug the client chose can be taken; one derived from the name becomes its first free variant.
+          slugFromName: input.slug === undefined,
+          defaultModel: input.defaultModel ?? defaultModelId,
+          requestId: ctx.serverRequestId,
+        })
+        .catch((error: unknown) => conflictOn(error, slugConstraint, 'SLUG_TAKEN', 'body.slug', `The slug "${slug}" is taken.`));
+      ctx.log.info({ organizationId: id }, 'organization created');
+      return (await queries.findOrganization(tx, id))!;
+    },
+    { beforeCommit },
+  );
 }
 
 export async function listOrganizations(

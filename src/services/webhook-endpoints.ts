@@ -6,7 +6,7 @@ import type { RequestContext } from '../kernel/context.js';
 import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/webhook-endpoints.js';
 import { checkWebhookUrl, generateWebhookSecret } from '../integrations/webhooks.js';
-import { asCaller } from './context.js';
+import { asCaller, type BeforeCommit } from './context.js';
 import { requireOrganization, requireRole } from './organizations.js';
 import { paginate } from './pagination.js';
 
@@ -41,21 +41,26 @@ export async function createWebhookEndpoint(
   ctx: RequestContext,
   orgId: string,
   input: WebhookEndpointCreate,
+  beforeCommit?: BeforeCommit<IssuedWebhookEndpoint>,
 ): Promise<IssuedWebhookEndpoint> {
   // The caller's role first (a member learns nothing of how a URL resolves), then the URL, outside any transaction.
   await asCaller(ctx, (tx) => requireManager(tx, orgId));
   await checkUrl(ctx, input.url);
   const secret = generateWebhookSecret();
-  return asCaller(ctx, async (tx) => {
-    await requireManager(tx, orgId);
-    const id = await queries.createEndpoint(
-      tx,
-      orgId,
-      { url: input.url, description: input.description ?? '', eventTypes: input.eventTypes, secret },
-      ctx.serverRequestId,
-    );
-    return { ...(await requireEndpoint(tx, orgId, id)), secret };
-  });
+  return asCaller(
+    ctx,
+    async (tx) => {
+      await requireManager(tx, orgId);
+      const id = await queries.createEndpoint(
+        tx,
+        orgId,
+        { url: input.url, description: input.description ?? '', eventTypes: input.eventTypes, secret },
+        ctx.serverRequestId,
+      );
+      return { ...(await requireEndpoint(tx, orgId, id)), secret };
+    },
+    { beforeCommit },
+  );
 }
 
 export async function getWebhookEndpoint(ctx: RequestContext, orgId: string, id: string): Promise<WebhookEndpoint> {

@@ -5,9 +5,10 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from '../support/app.js';
+import { setPlan } from '../support/database.js';
 import { signUp, type TestUser } from '../support/server.js';
 
-const app = useTestApp({ rateLimits: true });
+const app = useTestApp({ rateLimits: true, allowPrivateWebhookUrls: true });
 let owner: TestUser;
 let orgId: string;
 let employeeId: string;
@@ -16,6 +17,7 @@ beforeAll(async () => {
   owner = await signUp(app.database.db, 'lease@example.com');
   const client = app.server.client({ accessToken: owner.token });
   orgId = (await client.POST('/v1/organizations', { body: { name: 'Leased' } })).data!.data.id;
+  await setPlan(app.database.db, orgId, 'pro'); // room for the employees each create below hires
   const employee = await client.POST('/v1/organizations/{orgId}/employees', {
     params: { path: { orgId } },
     body: { name: 'Leaser', instructions: 'Answer.', maxOutputTokens: 16 },
@@ -109,6 +111,121 @@ describe('a key whose request died', () => {
     expect(retry.status).toBe(202);
     expect(JSON.parse(retry.text).data.id).toBe(JSON.parse(first.text).data.id);
     expect(await count(`select count(*)::int as n from staffroom.tasks where input = 'Created, then the instance died.'`)).toBe(1);
+  });
+});
+
+/** The creates that make their resource in one transaction, which then keeps the key's response too. */
+const creates = [
+  {
+    operation: 'createOrganization',
+    table: 'staffroom.organizations',
+    request: (tag: string) => ({ path: '/v1/organizations', type: 'application/json', text: JSON.stringify({ name: tag }) }),
+  },
+  {
+    operation: 'createEmployee',
+    table: 'staffroom.employees',
+    request: (tag: string) => ({
+      path: `/v1/organizations/${orgId}/employees`,
+      type: 'application/json',
+      text: JSON.stringify({ name: tag, instructions: 'Answer.' }),
+    }),
+  },
+  {
+    operation: 'importEmployee',
+    table: 'staffroom.employees',
+    request: (tag: string) => ({
+      path: `/v1/organizations/${orgId}/employees/import`,
+      type: 'text/markdown',
+      text: `---\nname: ${tag}\ndescription: Imported once.\ncolor: blue\n---\nAnswer.\n`,
+    }),
+  },
+  {
+    operation: 'createApiKey',
+    table: 'staffroom.api_keys',
+    request: (tag: string) => ({
+      path: `/v1/organizations/${orgId}/api-keys`,
+      type: 'application/json',
+      text: JSON.stringify({ name: tag }),
+    }),
+  },
+  {
+    operation: 'createWebhookEndpoint',
+    table: 'staffroom.webhook_endpoints',
+    request: (tag: string) => ({
+      path: `/v1/organizations/${orgId}/webhook-endpoints`,
+      type: 'application/json',
+      text: JSON.stringify({ url: 'http://127.0.0.1:9/hooks', eventTypes: ['task.succeeded'], description: tag }),
+    }),
+  },
+] as const;
+
+async function send(request: { path: string; type: string; text: string }, key: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${app.server.baseUrl}${request.path}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': request.type, 'Idempotency-Key': key },
+    body: request.text,
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+/** A name each create can take, the agent file's too (lowercase words and hyphens). */
+const tagged = (what: string, operation: string) => `${what}-${operation.toLowerCase()}`;
+
+const named = { 'staffroom.webhook_endpoints': 'description', 'staffroom.employees': 'slug' } as Record<string, string>;
+const made = async (table: string, tag: string) =>
+  count(`select count(*)::int as n from ${table} where ${named[table] ?? 'name'} = '${tag}'`);
+
+describe.each(creates)('$operation with an Idempotency-Key', ({ operation, table, request }) => {
+  it('commits its resource and the kept response in one transaction', async () => {
+    const db = app.database.db;
+    // Each write says which transaction made it: txid_current() is the top-level one, even in a subtransaction.
+    await db.unsafe(`
+      create table staffroom.writes (tbl text, xid bigint);
+      create function staffroom.note_write() returns trigger language plpgsql security definer
+        set search_path = pg_catalog, pg_temp
+        as $$ begin insert into staffroom.writes values (tg_table_name, txid_current()); return null; end $$;
+      create trigger note_write after insert on ${table} for each row execute function staffroom.note_write();
+      create trigger note_write after update on staffroom.idempotency_keys
+        for each row when (new.state = 'done') execute function staffroom.note_write();`);
+    let first: { status: number; text: string };
+    let writes: { tbl: string; xid: string }[];
+    try {
+      first = await send(request(tagged('together', operation)), crypto.randomUUID());
+      writes = await db<{ tbl: string; xid: string }[]>`select tbl, xid::text from staffroom.writes`;
+    } finally {
+      await db.unsafe(`
+        drop trigger note_write on ${table}; drop trigger note_write on staffroom.idempotency_keys;
+        drop function staffroom.note_write(); drop table staffroom.writes;`);
+    }
+    expect(first.status, first.text).toBe(201);
+    expect(writes.map((write) => write.tbl).sort()).toEqual([table.split('.')[1], 'idempotency_keys'].sort());
+    expect(new Set(writes.map((write) => write.xid)).size).toBe(1);
+  });
+
+  it('makes nothing when its response cannot be kept, frees the key, and its retry acts once', async () => {
+    const key = crypto.randomUUID();
+    const tag = tagged('neither', operation);
+    const db = app.database.db;
+    // A fault at the last moment of the transaction, as a crash between the resource and its key would be.
+    await db.unsafe(`
+      create function staffroom.refuse_keeping() returns trigger language plpgsql set search_path = pg_catalog, pg_temp
+        as $$ begin raise exception 'keeping refused'; end $$;
+      create trigger refuse_keeping before update on staffroom.idempotency_keys
+        for each row when (new.state = 'done') execute function staffroom.refuse_keeping();`);
+    let failed: { status: number; text: string };
+    try {
+      failed = await send(request(tag), key);
+    } finally {
+      await db.unsafe('drop trigger refuse_keeping on staffroom.idempotency_keys; drop function staffroom.refuse_keeping()');
+    }
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await made(table, tag)).toBe(0);
+    expect(await count(`select count(*)::int as n from staffroom.idempotency_keys where key_hash = '${keyHash(key)}'`)).toBe(0);
+    const retry = await send(request(tag), key);
+    expect(retry.status, retry.text).toBe(201);
+    const replay = await send(request(tag), key);
+    expect(replay).toEqual(retry);
+    expect(await made(table, tag)).toBe(1);
   });
 });
 

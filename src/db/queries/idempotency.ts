@@ -76,6 +76,26 @@ export async function completeIdempotencyKey(
   return rows.count === 1;
 }
 
+/**
+ * completeIdempotencyKey in the caller's own transaction, just before it commits: the table is the owner's, so
+ * the statement runs as the pool's role (SET LOCAL ROLE NONE), then the caller's role is restored. Only the
+ * server's code runs in this transaction; the Data API's connections never hold the owner's role.
+ */
+export async function completeIdempotencyKeyInTransaction(
+  tx: Tx,
+  keyHash: string,
+  token: string,
+  response: Buffer,
+  ttlSeconds: number,
+): Promise<boolean> {
+  const [{ role } = { role: 'none' }] = await tx<
+    { role: string }[]
+  >`select current_setting('role') as role, set_config('role', 'none', true)`;
+  const held = await completeIdempotencyKey(tx, keyHash, token, response, ttlSeconds);
+  await tx`select set_config('role', ${role}, true)`;
+  return held;
+}
+
 /** Frees the key of a request that failed (and so did nothing): a retry may use it again. */
 export async function releaseIdempotencyKey(tx: Tx, keyHash: string, token: string): Promise<void> {
   await tx`delete from staffroom.idempotency_keys where key_hash = ${keyHash} and state = 'running' and created_at = ${token}::text::timestamptz`;
