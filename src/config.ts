@@ -5,6 +5,7 @@ import type { AppDeps } from './kernel/context.js';
 import { ping, type Db } from './db/client.js';
 import contract from './generated/openapi.json' with { type: 'json' };
 import { authConfigFromEnv, createTokenVerifier } from './services/identity.js';
+import { isDatabaseUrl, isTransactionPooler, supabaseSessionUrl } from './db/urls.js';
 // Configuration comes from environment variables only; every one is optional locally.
 export interface Config {
   env: 'development' | 'test' | 'production';
@@ -82,6 +83,36 @@ function integer(value: string | undefined, fallback: number, name: string): num
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${name} must be a non-negative integer, got "${value}".`);
   return parsed;
+}
+
+/**
+ * The connection the service LISTENs on for queued tasks, cancel requests and new events. Queries go through
+ * DATABASE_URL (Supabase: the transaction pooler, port 6543), where LISTEN hears nothing, so notices need a
+ * session-mode or direct connection: DATABASE_LISTEN_URL; else, for Supabase's pooler, its session mode (the same
+ * URL on port 5432); else DATABASE_URL itself, unless it is a transaction pooler (port 6543). `off`: no LISTEN
+ * anywhere, every feature polls.
+ */
+export type ListenConnection =
+  { kind: 'listen'; url: string; source: 'DATABASE_LISTEN_URL' | 'session pooler' | 'DATABASE_URL' } | { kind: 'off'; reason: string };
+
+/**
+ * `databaseUrl`: where queries go (DATABASE_URL, or the embedded cluster's URL when it is unset). `derive: false`
+ * takes no session-mode connection unless DATABASE_LISTEN_URL names one (the Netlify function: many short-lived
+ * instances, each of which would hold one of the session pooler's few connections).
+ */
+export function listenConnection(env: NodeJS.ProcessEnv, databaseUrl: string, options: { derive?: boolean } = {}): ListenConnection {
+  const listenUrl = env.DATABASE_LISTEN_URL?.trim();
+  if (listenUrl === 'off') return { kind: 'off', reason: 'DATABASE_LISTEN_URL=off' };
+  if (listenUrl) {
+    if (!isDatabaseUrl(listenUrl))
+      throw new Error('DATABASE_LISTEN_URL must be a postgres:// URL (a session-mode pooler or a direct connection), or off.');
+    return { kind: 'listen', url: listenUrl, source: 'DATABASE_LISTEN_URL' };
+  }
+  const session = options.derive === false ? undefined : supabaseSessionUrl(databaseUrl);
+  if (session) return { kind: 'listen', url: session, source: 'session pooler' };
+  if (isTransactionPooler(databaseUrl))
+    return { kind: 'off', reason: 'DATABASE_URL is a transaction pooler (port 6543) and DATABASE_LISTEN_URL is unset' };
+  return { kind: 'listen', url: databaseUrl, source: 'DATABASE_URL' };
 }
 
 /**

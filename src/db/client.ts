@@ -2,6 +2,7 @@
 // Supabase's PostgREST does it) or as the service role (only where the caller says why).
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { withTimeLimit } from '../time-limit.js';
+import { needsUnpreparedStatements } from './urls.js';
 import { ApiError, DatabaseUnavailableError } from '../kernel/errors.js';
 import type { Claims } from '../kernel/caller.js';
 
@@ -17,8 +18,9 @@ export function connect(url: string, options: { max?: number } = {}): Db {
     connect_timeout: 2,
     onnotice: () => undefined,
     connection: { TimeZone: 'UTC' },
-    // Supabase's pooler (transaction mode) cannot keep prepared statements across transactions.
-    prepare: !/pooler\.supabase\.com|:6543\//.test(url),
+    // A pooler in transaction mode (Supabase's, or one the URL names with ?prepare=false) cannot keep prepared
+    // statements across transactions.
+    prepare: !needsUnpreparedStatements(url),
   });
 }
 

@@ -1,6 +1,7 @@
 // Events: a task's live stream (Server-Sent Events) and an organization's list to catch up with. The database
 // numbers each organization's events in commit order and announces them (LISTEN/NOTIFY), so any instance serves
-// any task: a stream reads what is new whenever it hears of its task, and at each heartbeat in case it missed it.
+// any task: a stream reads what is new whenever it hears of its task, and at each heartbeat in case it missed it;
+// a process that cannot listen (no LISTEN connection: db/notices.ts) reads every pollingIntervalsMs.eventStreams.
 // A notice names no tenant, only a token its task shares with many others: a stream also wakes, and reads
 // nothing new, for about one in 4,096 of other tasks' events.
 import type { components } from '../generated/api.js';
@@ -8,6 +9,7 @@ import { ApiError, validationError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
 import type { Caller } from '../kernel/caller.js';
 import { withUser, type Db } from '../db/client.js';
+import { noticesFor, pollingIntervalsMs } from '../db/notices.js';
 import * as queries from '../db/queries/events.js';
 import { asCaller, database } from './context.js';
 import { requireOrganization } from './organizations.js';
@@ -34,33 +36,39 @@ function position(lastEventId: string | undefined, after: string | undefined, fi
 // notice costs one map lookup whatever the number of streams.
 interface Hub {
   byToken: Map<string, Set<() => void>>;
-  /** Settles once LISTEN is in place, or failed (streams then read at their heartbeat). */
+  /** Settles once LISTEN is in place, or failed (streams then poll). */
   listening: Promise<void>;
+  /** Whether notices come: false until LISTEN is in place, and when it failed. */
+  hears: boolean;
 }
 const hubs = new WeakMap<Db, Hub>();
 
-function subscribe(db: Db, token: string, wake: () => void): { listening: Promise<void>; unsubscribe: () => void } {
+function subscribe(db: Db, token: string, wake: () => void): { listening: Promise<void>; hears: () => boolean; unsubscribe: () => void } {
   let hub = hubs.get(db);
   if (!hub) {
     const byToken: Hub['byToken'] = new Map();
     // postgres.js keeps the listening connection and listens again after a reconnect; a stream that missed a
     // notice meanwhile reads it at its next heartbeat.
-    const listening = db
+    const created: Hub = { byToken, listening: Promise.resolve(), hears: false };
+    created.listening = noticesFor(db)
       .listen(queries.eventsChannel, (payload) => {
         for (const notify of byToken.get(payload) ?? []) notify();
       })
       .then(
-        () => undefined,
-        () => void hubs.delete(db),
+        () => void (created.hears = true),
+        // Streams poll; the next stream to open tries again (unless the process has no LISTEN connection).
+        () => void (noticesFor(db).mode === 'listen' && hubs.delete(db)),
       );
-    hubs.set(db, (hub = { byToken, listening }));
+    hubs.set(db, (hub = created));
   }
   const { byToken } = hub;
+  const current = hub;
   const listeners = byToken.get(token) ?? new Set();
   byToken.set(token, listeners);
   listeners.add(wake);
   return {
     listening: hub.listening,
+    hears: () => current.hears,
     unsubscribe: () => {
       listeners.delete(wake);
       if (listeners.size === 0) byToken.delete(token);
@@ -121,7 +129,7 @@ function eventStream(options: {
   // committed in between does not wait for the heartbeat.
   let notified = true;
   let wake: (() => void) | undefined;
-  const { listening, unsubscribe } = subscribe(options.db, options.token, () => {
+  const { listening, hears, unsubscribe } = subscribe(options.db, options.token, () => {
     notified = true;
     wake?.();
   });
@@ -130,11 +138,14 @@ function eventStream(options: {
     unsubscribe();
     wake?.();
   };
-  /** Until a notice for the task, the heartbeat or the end of the stream; true when there was a notice. */
+  /**
+   * Until a notice for the task, the heartbeat (or, while no notices come, the polling interval) or the end of
+   * the stream; true when there was a notice.
+   */
   const nextNotice = (): Promise<boolean> =>
     new Promise((resolve) => {
       if (notified || closed) return resolve(notified);
-      const timer = setTimeout(() => done(false), heartbeatMs);
+      const timer = setTimeout(() => done(false), hears() ? heartbeatMs : Math.min(heartbeatMs, pollingIntervalsMs.eventStreams));
       const done = (heard: boolean) => {
         clearTimeout(timer);
         wake = undefined;
@@ -148,9 +159,11 @@ function eventStream(options: {
     let batch: { status: string; events: Event[] } | undefined = options.first;
     // How long a client waits before it reconnects after a dropped connection.
     yield 'retry: 2000\n\n';
+    let written = Date.now();
     while (!closed && batch) {
       for (const event of batch.events) {
         yield message(event);
+        written = Date.now();
         last = BigInt(event.id);
         if (finalTypes.has(event.type)) return;
       }
@@ -159,7 +172,11 @@ function eventStream(options: {
       if (batch.events.length < batchSize) {
         const heard = await nextNotice();
         if (closed) return;
-        if (!heard) yield ': keep-alive\n\n';
+        // A stream that polls wakes more often than it needs a heartbeat.
+        if (!heard && Date.now() - written >= heartbeatMs) {
+          yield ': keep-alive\n\n';
+          written = Date.now();
+        }
         if (expired(options.caller)) return;
       }
       await listening;

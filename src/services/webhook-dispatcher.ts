@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { withService, type Db } from '../db/client.js';
+import { noticesFor, NoticesOff, pollingIntervalsMs } from '../db/notices.js';
 import * as queries from '../db/queries/webhook-endpoints.js';
 import { eventsChannel } from '../db/queries/events.js';
 import { sendWebhook, type ResolveHost } from '../integrations/webhooks.js';
@@ -29,8 +30,10 @@ export interface DispatcherOptions {
   disableAfterMs?: number;
   /** Deliveries sent at once, each to a different endpoint. */
   concurrency?: number;
-  /** How often it looks for due deliveries without being told of an event. */
+  /** How often it looks for due deliveries without being told of an event (retries fall due unannounced). */
   pollMs?: number;
+  /** How often it looks when it cannot listen for events (no LISTEN connection); at most pollMs. */
+  unheardPollMs?: number;
   timeoutMs?: number;
   /** How long opening the connection to an endpoint may take. */
   connectTimeoutMs?: number;
@@ -52,6 +55,10 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
   const disableAfterMs = options.disableAfterMs ?? threeDaysMs;
   const concurrency = options.concurrency ?? 16;
   const pollMs = options.pollMs ?? 5_000;
+  const unheardPollMs = Math.min(pollMs, options.unheardPollMs ?? pollingIntervalsMs.webhooks);
+  const notices = noticesFor(db);
+  // What it sleeps between looks: the safety net while notices come, the polling interval while none can.
+  let idleMs = notices.mode === 'poll' ? unheardPollMs : pollMs;
   const timeoutMs = options.timeoutMs ?? 10_000;
   // A delivery whose sender died is sent again after this; well past an attempt's own time limit.
   const leaseMs = Math.max(30_000, timeoutMs * 3);
@@ -128,7 +135,7 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
         resolve();
         return;
       }
-      const timer = setTimeout(done, pollMs);
+      const timer = setTimeout(done, idleMs);
       function done() {
         clearTimeout(timer);
         sleeper = undefined;
@@ -163,8 +170,12 @@ export function createWebhookDispatcher(options: DispatcherOptions): Dispatcher 
     wake,
     start() {
       // Every event may queue deliveries in its transaction: its notice is the moment to look.
-      listening ??= db.listen(eventsChannel, wake).catch((error: unknown) => {
-        log.warn({ err: error }, `not listening for events; looking for due webhooks every ${pollMs} ms`);
+      listening ??= notices.listen(eventsChannel, wake).catch((error: unknown) => {
+        // Without a LISTEN connection the start-up log said so; a LISTEN that failed here is said now.
+        if (!(error instanceof NoticesOff))
+          log.warn({ err: error }, `not listening for events; looking for due webhooks every ${unheardPollMs} ms`);
+        idleMs = unheardPollMs;
+        wake();
         return undefined;
       });
       loop ??= run();
