@@ -1,20 +1,28 @@
 // Exact money: prices are integer micro-dollars per million tokens, credits are US$0.0001 (100 micro-dollars).
 // cost(credits) = ceil( Σ tokens × price / (1,000,000 tokens × 100 micro-dollars) ), in integers, rounded up once.
+// A step's exact cost, Σ tokens × price, is a whole number of picodollars (10^-12 US$; 10^8 to a credit): a task
+// sums its steps' exact costs and is charged that total rounded up once (settle_task_step_exact).
 import type { Model } from './catalog.js';
 import type { PartialCompletion, TokenUsage } from '../integrations/llm/provider.js';
 
 const microDollarsPerCreditTimesMillion = 100n * 1_000_000n;
 
 export function costInCredits(pricing: Model['pricing'], usage: TokenUsage): number {
+  const total = exactCostInPicodollars(pricing, usage);
+  const credits = (total + microDollarsPerCreditTimesMillion - 1n) / microDollarsPerCreditTimesMillion;
+  return Number(credits);
+}
+
+/** The exact cost of `usage`, in picodollars: tokens × price per million tokens in micro-dollars. */
+export function exactCostInPicodollars(pricing: Model['pricing'], usage: TokenUsage): bigint {
   for (const [name, value] of Object.entries(usage)) {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
   }
-  const total =
+  return (
     BigInt(usage.inputTokens) * BigInt(pricing.inputPerMillion) +
     BigInt(usage.outputTokens) * BigInt(pricing.outputPerMillion) +
-    BigInt(usage.cachedInputTokens) * BigInt(pricing.cachedInputPerMillion);
-  const credits = (total + microDollarsPerCreditTimesMillion - 1n) / microDollarsPerCreditTimesMillion;
-  return Number(credits);
+    BigInt(usage.cachedInputTokens) * BigInt(pricing.cachedInputPerMillion)
+  );
 }
 
 /**

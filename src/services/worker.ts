@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { withService, type Db } from '../db/client.js';
+import { noticesFor, NoticesOff, pollingIntervalsMs } from '../db/notices.js';
 import * as queries from '../db/queries/tasks.js';
 import {
   ProviderError,
@@ -18,7 +19,7 @@ import {
 } from '../integrations/llm/provider.js';
 import { providerKeyVariable, type Providers } from '../integrations/llm/index.js';
 import { findModel, type Model } from './catalog.js';
-import { consumedUsage, costInCredits, maximumCostInCredits } from './cost.js';
+import { consumedUsage, exactCostInPicodollars, maximumCostInCredits } from './cost.js';
 import { findAvailable, settleTask } from '../db/queries/credits.js';
 import * as toolQueries from '../db/queries/tools.js';
 import * as events from '../db/queries/events.js';
@@ -39,6 +40,8 @@ export interface WorkerOptions {
    * while reconnecting).
    */
   pollMs?: number;
+  /** How often idle lanes look for due tasks when they cannot listen (no LISTEN connection); at most pollMs. */
+  unheardPollMs?: number;
   /** Base of the exponential backoff between attempts. */
   retryBaseMs?: number;
   /** How long a task waits in requires_action for the client's tool outputs before it ends `expired`. */
@@ -71,9 +74,13 @@ export function createWorker(options: WorkerOptions): Worker {
   const concurrency = options.concurrency ?? 2;
   const leaseMs = options.leaseMs ?? 60_000;
   const pollMs = options.pollMs ?? 10_000;
+  const unheardPollMs = Math.min(pollMs, options.unheardPollMs ?? pollingIntervalsMs.tasks);
+  const notices = noticesFor(db);
+  // What idle lanes sleep: the safety net while notices come, the polling interval while none can.
+  let idleMs = notices.mode === 'poll' ? unheardPollMs : pollMs;
   const retryBaseMs = options.retryBaseMs ?? 1_000;
   const toolOutputsTimeoutMs = options.toolOutputsTimeoutMs ?? 600_000;
-  const cancelPollMs = options.cancelPollMs ?? 500;
+  const cancelPollMs = options.cancelPollMs ?? pollingIntervalsMs.cancelRequests;
   const running = new Map<string, AbortController>();
   let stopping = false;
   let loop: Promise<void> | undefined;
@@ -321,7 +328,7 @@ export function createWorker(options: WorkerOptions): Worker {
       content: completion.output,
       toolCalls: calls.map((call) => ({ id: call.id, name: call.name, input: call.input })),
       usage: completion.usage,
-      costCredits: costInCredits(model.pricing, completion.usage),
+      costPicodollars: exactCostInPicodollars(model.pricing, completion.usage),
       description: `${task.model}: ${completion.usage.inputTokens} input, ${completion.usage.outputTokens} output, ${completion.usage.cachedInputTokens} cached tokens`,
       refused: lastStep ? [] : refused,
     };
@@ -347,7 +354,7 @@ export function createWorker(options: WorkerOptions): Worker {
       content: partial.output,
       toolCalls: [],
       usage,
-      costCredits: costInCredits(pricing, usage),
+      costPicodollars: exactCostInPicodollars(pricing, usage),
       description: `${task.model}: ${usage.inputTokens} input, ${usage.outputTokens} output, ${usage.cachedInputTokens} cached tokens until ${why}`,
       refused: [],
     };
@@ -415,7 +422,7 @@ export function createWorker(options: WorkerOptions): Worker {
         sleepers.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, pollMs);
+      const timer = setTimeout(done, idleMs);
       sleepers.add(done);
     });
   }
@@ -442,19 +449,23 @@ export function createWorker(options: WorkerOptions): Worker {
     drain,
     start() {
       // postgres.js keeps the listening connection and listens again after a reconnect.
-      listening ??= db.listen(queries.taskQueuedChannel, wake).catch((error: unknown) => {
-        log.warn({ err: error }, `not listening for queued tasks; polling every ${pollMs} ms`);
+      listening ??= notices.listen(queries.taskQueuedChannel, wake).catch((error: unknown) => {
+        // Without a LISTEN connection the start-up log said so; a LISTEN that failed here is said now.
+        if (!(error instanceof NoticesOff)) log.warn({ err: error }, `not listening for queued tasks; polling every ${unheardPollMs} ms`);
+        idleMs = unheardPollMs;
+        wake(); // lanes asleep for the longer interval sleep again for this one
         return undefined;
       });
       // A notice missed while that connection reconnects is heard at the next lease renewal.
-      cancelNotices ??= db
+      cancelNotices ??= notices
         .listen(queries.taskCancelChannel, () => void abortCanceled([...running.keys()]))
         .then((listener) => {
           hearsCancels = true;
           return listener;
         })
         .catch((error: unknown) => {
-          log.warn({ err: error }, `not listening for cancel requests; running calls ask every ${cancelPollMs} ms`);
+          if (!(error instanceof NoticesOff))
+            log.warn({ err: error }, `not listening for cancel requests; running calls ask every ${cancelPollMs} ms`);
           return undefined;
         });
       loop ??= Promise.all(Array.from({ length: concurrency }, lane)).then(() => undefined);

@@ -89,11 +89,26 @@ async function ledgerOf(taskId: string, org = orgId) {
 }
 
 /** A step's cost from the catalog's prices, computed here on its own: Σ tokens × price, rounded up once. */
-function stepCost(model: string, usage: { input: number; output: number; cached?: number }): number {
+type Usage = { input: number; output: number; cached?: number };
+
+/** A step's exact cost in picodollars (10^8 to a credit), computed here on its own. */
+function exactCost(model: string, usage: Usage): number {
   const { pricing } = findModel(model)!;
-  const microDollars =
-    usage.input * pricing.inputPerMillion + usage.output * pricing.outputPerMillion + (usage.cached ?? 0) * pricing.cachedInputPerMillion;
-  return Math.ceil(microDollars / 100_000_000);
+  return (
+    usage.input * pricing.inputPerMillion + usage.output * pricing.outputPerMillion + (usage.cached ?? 0) * pricing.cachedInputPerMillion
+  );
+}
+
+/** What each step is charged: the task's exact running total rounded up once, less what earlier steps paid. */
+function stepCharges(model: string, usages: Usage[]): number[] {
+  let exact = 0;
+  let paid = 0;
+  return usages.map((usage) => {
+    exact += exactCost(model, usage);
+    const charge = Math.ceil(exact / 100_000_000) - paid;
+    paid += charge;
+    return charge;
+  });
 }
 
 beforeAll(async () => {
@@ -172,7 +187,10 @@ describe.each([
 
     await worker().drain();
     const done = await get(task.id);
-    const costs = usages.map((usage) => stepCost(model, usage));
+    const costs = stepCharges(model, usages);
+    // Rounded up once, over the whole task: never more than each step rounded up on its own, here less for gpt-4o-mini.
+    const exactTotal = usages.reduce((sum, usage) => sum + exactCost(model, usage), 0);
+    expect(costs[0]! + costs[1]! + costs[2]!).toBe(Math.ceil(exactTotal / 100_000_000));
     expect(done).toMatchObject({
       status: 'succeeded',
       output: 'The deploy runs at 09:00 UTC.',

@@ -233,7 +233,8 @@ export interface StepRecord {
   content: string;
   toolCalls: { id: string; name: string; input: Record<string, unknown> }[];
   usage: { inputTokens: number; outputTokens: number; cachedInputTokens: number };
-  costCredits: number;
+  /** The step's exact cost (services/cost.ts): the task is charged its running total rounded up once. */
+  costPicodollars: bigint;
   description: string;
   /** Answers to calls that never reach the client (an unknown tool, an input its schema refuses). */
   refused: { toolCallId: string; content: string }[];
@@ -251,7 +252,7 @@ export async function recordStep(
   step: StepRecord,
 ): Promise<{ cancelRequested: boolean; charged: number }> {
   const [settled] = await tx<{ charged: string }[]>`
-    select staffroom.settle_task_step(${id}, ${workerId}, ${step.costCredits}, ${step.description}) as charged`;
+    select staffroom.settle_task_step_exact(${id}, ${workerId}, ${step.costPicodollars.toString()}::bigint, ${step.description}) as charged`;
   const [task] = await tx<{ organizationId: string; steps: number; cancelRequested: boolean }[]>`
     select organization_id as "organizationId", steps, cancel_requested_at is not null as "cancelRequested"
     from staffroom.tasks where id = ${id}`;
