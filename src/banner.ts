@@ -33,7 +33,7 @@ export function startupBanner(info: BannerInfo): string {
     : env.SUPABASE_JWT_SECRET
       ? 'Supabase (SUPABASE_JWT_SECRET)'
       : info.database.mode === 'embedded'
-        ? 'local tokens: npm run token -- you@example.com'
+        ? `local: supabase-js signs up and in at ${url} (any anon key), or npm run token -- you@example.com`
         : 'off: signed-in operations answer 503 (set SUPABASE_URL or SUPABASE_JWT_SECRET)';
   const openaiBase = env.OPENAI_BASE_URL ? `, ${displayUrl(env.OPENAI_BASE_URL)}` : '';
   const on = (variable: string, extra = ''): string => (env[variable] ? `on (${variable}${extra})` : `off (set ${variable})`);

@@ -12,6 +12,7 @@ import { createWebhookDispatcher } from './services/webhook-dispatcher.js';
 import { createHousekeeping } from './services/housekeeping.js';
 import { providersFromEnv } from './integrations/llm/index.js';
 import { startupBanner } from './banner.js';
+import { createLocalAuth, localSignInApplies, prepareLocalAuth } from './services/local-auth.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, { buffered: true });
@@ -45,6 +46,17 @@ const dispatcher = createWebhookDispatcher({
   allowPrivate: deps.allowPrivateWebhookUrls ?? false,
 });
 if (!deps.verifyAccessToken) log.warn('No SUPABASE_JWT_SECRET or SUPABASE_URL: signed-in operations answer 503.');
+// Local users sign in with supabase-js against this server, as against a Supabase project (never beside one).
+const localAuth =
+  localSignInApplies(database.mode, process.env) && deps.verifyAccessToken
+    ? await prepareLocalAuth(database.db).then(() =>
+        createLocalAuth({
+          db: database.db,
+          jwtSecret: loadLocalSecrets(localDataDir()).jwtSecret,
+          verifyAccessToken: deps.verifyAccessToken!,
+        }),
+      )
+    : undefined;
 const app = await createApp({
   deps,
   log,
@@ -60,6 +72,7 @@ const server = createHttpServer(
     maxBodyBytes: config.maxBodyBytes,
     bodyIdleTimeoutMs: config.receiveTimeouts.bodyIdleMs,
     docsHtml: () => (docs ??= readDocs()),
+    localAuth,
   }),
   config.receiveTimeouts,
 ).listen(config.port, config.host, () => {

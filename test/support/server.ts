@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { createApp } from '../../src/http/app.js';
 import { contract } from '../../src/http/contract.js';
 import { createWebServer } from '../../src/http/adapters/express.js';
+import { createLocalAuth, prepareLocalAuth } from '../../src/services/local-auth.js';
 import { createHttpServer, type ReceiveTimeouts } from '../../src/http/adapters/node.js';
 import { createStaffroomClient, type StaffroomClient, type StaffroomClientOptions } from '../../sdk/index.js';
 import { contractCheck } from './contract.js';
@@ -39,16 +40,25 @@ export async function startTestServer(
     resolveWebhookHost?: AppDeps['resolveWebhookHost'];
     /** How long a request may take to arrive; `npm start`'s defaults unless given. */
     receiveTimeouts?: Partial<ReceiveTimeouts>;
+    /** The page served at /docs; a stand-in unless given (the built Redoc page is `readDocs` from src/docs.ts). */
+    docsHtml?: () => Promise<string | undefined>;
+    /** Answer Supabase Auth's sign-in endpoints under /auth/v1 for local users, as `npm start` does. */
+    localAuth?: boolean;
   } = {},
 ): Promise<TestServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
   const { db } = options;
+  const verifyAccessToken = createTokenVerifier({ jwtSecret: testJwtSecret, issuer: localIssuer, audience: 'authenticated' });
+  const localAuth =
+    options.localAuth && db
+      ? await prepareLocalAuth(db).then(() => createLocalAuth({ db, jwtSecret: testJwtSecret, verifyAccessToken }))
+      : undefined;
   const app = await createApp({
     deps: {
       version: contract.info.version,
       db,
       pingDatabase: options.pingDatabase ?? (db ? () => ping(db) : undefined),
-      verifyAccessToken: createTokenVerifier({ jwtSecret: testJwtSecret, issuer: localIssuer, audience: 'authenticated' }),
+      verifyAccessToken,
       mailer: options.mailer,
       stripe: options.stripe,
       invitationUrl: 'https://app.example.com/invitations/accept',
@@ -64,7 +74,12 @@ export async function startTestServer(
   });
   const timeouts = { ...loadConfig({}).receiveTimeouts, ...options.receiveTimeouts };
   const server = createHttpServer(
-    createWebServer(app, { maxBodyBytes, bodyIdleTimeoutMs: timeouts.bodyIdleMs, docsHtml: async () => '<html>docs</html>' }),
+    createWebServer(app, {
+      maxBodyBytes,
+      bodyIdleTimeoutMs: timeouts.bodyIdleMs,
+      docsHtml: options.docsHtml ?? (async () => '<html>docs</html>'),
+      localAuth,
+    }),
     timeouts,
   ).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));

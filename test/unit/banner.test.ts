@@ -12,7 +12,9 @@ describe('startupBanner', () => {
     expect(banner).toContain('http://127.0.0.1:3000/docs');
     expect(banner).toContain('http://127.0.0.1:3000/v1/openapi.json');
     expect(banner).toMatch(/Database +\/home\/dev\/staffroom\/\.data \(embedded Postgres\)/);
-    expect(banner).toMatch(/Auth +local tokens: npm run token -- you@example\.com/);
+    expect(banner).toMatch(
+      /Auth +local: supabase-js signs up and in at http:\/\/127\.0\.0\.1:\d+ \(any anon key\), or npm run token -- you@example\.com/,
+    );
     expect(banner).toMatch(/Stripe +off \(set STRIPE_SECRET_KEY\)/);
     expect(banner).toMatch(/OpenAI-compatible +off \(set OPENAI_API_KEY\)/);
     expect(banner).toMatch(/Anthropic +off \(set ANTHROPIC_API_KEY\)/);
