@@ -15,13 +15,14 @@ const client = createStaffroomClient({ baseUrl, accessToken: process.env.STAFFRO
 // or make it on a first run.
 const organizations = await unwrap(client.GET('/v1/organizations', { params: { query: { limit: 100 } } }));
 const organization = organizations.at(-1) ?? (await unwrap(client.POST('/v1/organizations', { body: { name: 'First five minutes' } })));
-const employee = await importEmployee(
+const { employee, warnings } = await importEmployee(
   client,
   organization.id,
   '---\nname: release-notes-writer\ndescription: Writes release notes.\nmodel: sonnet\n---\nWrite short, plain release notes.\n',
   { overwrite: true },
 );
 console.log(`hired ${employee.slug} on ${employee.model ?? 'the organization default model'}`);
+for (const warning of warnings) console.log(`  ${warning.field}: ${warning.message}`);
 
 // A receiver for the organization's webhooks: it checks each signature before it believes a word.
 let secret = '';

@@ -99,6 +99,16 @@ function compareOperation(
     }
   }
 
+  // Error codes: each error response lists the codes it can carry (an enum on its `error.code`), and clients
+  // switch over an operation's codes exhaustively; so a code new to the operation, at any status, is a new value
+  // in a response enum. An operation whose released error responses were not narrowed promised no list.
+  const oldCodes = operationErrorCodes(oldDoc, oldResponses);
+  const newCodes = operationErrorCodes(newDoc, newResponses);
+  if (oldCodes && !newCodes) found.push(`${where}: its error responses no longer list the codes they carry`);
+  if (oldCodes && newCodes) {
+    for (const [code, status] of newCodes) if (!oldCodes.has(code)) found.push(`${where}: may now answer error code ${code} (${status})`);
+  }
+
   // Security: an operation anyone could call now wants credentials.
   const isPublic = (doc: Json, op: Json) => {
     const security = (op.security ?? doc.security ?? []) as unknown[];
@@ -233,6 +243,49 @@ function optsIn(doc: Json, schema: Json, value: string): boolean {
   const target = ((doc.components as Json | undefined)?.schemas as Record<string, Json> | undefined)?.[name ?? ''];
   const properties = (target?.properties ?? {}) as Record<string, unknown>;
   return property !== undefined && property in properties && !list(target?.required).includes(property);
+}
+
+/**
+ * The error codes an error response declares: the enum its schema puts on `error.code` (through `allOf`, `$ref`s
+ * and properties), or undefined when its code is open (the whole extensible `ErrorCode`, or no envelope).
+ */
+export function errorCodesOf(doc: Json, response: unknown): string[] | undefined {
+  const content = (resolve(doc, response).content ?? {}) as Record<string, Json>;
+  const schema = content['application/json']?.schema;
+  if (schema === undefined) return undefined;
+  const codes = new Set<string>();
+  let narrowed = false;
+  // Every schema that applies to `error.code`: all of them constrain it, so the narrowest enum is the answer.
+  const visit = (raw: unknown, path: string[], depth: number): void => {
+    if (depth > 20) return;
+    const node = resolve(doc, raw);
+    if (path.length === 0) {
+      const values = enumOf(node);
+      if (values && node['x-extensible-enum'] !== true) {
+        if (!narrowed) for (const value of values) codes.add(String(value));
+        else for (const code of [...codes]) if (!values.includes(code)) codes.delete(code);
+        narrowed = true;
+      }
+    } else {
+      const child = (node.properties as Record<string, unknown> | undefined)?.[path[0]!];
+      if (child !== undefined) visit(child, path.slice(1), depth + 1);
+    }
+    for (const part of list(node.allOf)) visit(part, path, depth + 1);
+  };
+  visit(schema, ['error', 'code'], 0);
+  return narrowed ? [...codes] : undefined;
+}
+
+/** Each code an operation's error responses declare, with its status; undefined when any of them is open. */
+function operationErrorCodes(doc: Json, responses: Record<string, unknown>): Map<string, string> | undefined {
+  const codes = new Map<string, string>();
+  for (const [status, response] of Object.entries(responses)) {
+    if (!/^[45]/.test(status)) continue;
+    const declared = errorCodesOf(doc, response);
+    if (!declared) return undefined;
+    for (const code of declared) codes.set(code, status);
+  }
+  return codes;
 }
 
 function types(schema: Json): string[] | undefined {

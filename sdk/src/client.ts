@@ -3,7 +3,7 @@
 // Prism mock, a local server or production; only `baseUrl` changes.
 import createClient, { type Client, type ClientOptions, type Middleware } from 'openapi-fetch';
 import type { paths } from './generated/api.js';
-import { StaffroomNetworkError, StaffroomTimeoutError } from './errors.js';
+import { StaffroomNetworkError, StaffroomTimeoutError, type ErrorCode } from './errors.js';
 import { takesIdempotencyKey } from './idempotency.js';
 
 /** Answers typed as JSON: a representation in another media type (an employee as Markdown) is asked for with `Accept` and `parseAs: 'text'`. */
@@ -37,11 +37,20 @@ export interface StaffroomClientOptions {
   fetch?: ClientOptions['fetch'];
   headers?: Record<string, string>;
   /**
-   * How many times a request that got no answer, or `429`, `502`, `503` or `504`, is sent again (default 2):
-   * GET, HEAD, OPTIONS, PUT and DELETE, and POSTs that carry an `Idempotency-Key`. The wait is `Retry-After`
-   * when the answer gives one (up to a minute), else exponential backoff with full jitter. `0` turns retries off.
+   * How many times a request is sent again (default 2) when waiting may help: it got no answer, or an error
+   * whose code the contract marks retryable (`x-retryable` on `ErrorCode`: `RATE_LIMITED`, `UNAVAILABLE`,
+   * `REQUEST_TIMEOUT`, `CONCURRENT_UPDATE`), or a proxy's `502`, `503` or `504` without the service's envelope.
+   * Never what waiting does not clear: `TASK_LIMIT_REACHED`, `PAYMENT_REQUIRED`, plan limits and every other
+   * code come back at once. Only GET, HEAD, OPTIONS, PUT and DELETE, and POSTs that carry an `Idempotency-Key`.
+   * The wait is `Retry-After` when the answer gives one, else exponential backoff with full jitter. `0` turns
+   * retries off; `retrying(client, { retries })` sets it for one call.
    */
   retries?: number;
+  /**
+   * The most time a call spends waiting between its attempts, in all (default 10 000 ms): a `Retry-After` that
+   * does not fit in what is left is not waited for, and the answer is returned as it is.
+   */
+  maxRetryWaitMs?: number;
   /** Give up on an attempt that has no answer (status and headers) after this long; none by default. */
   timeoutMs?: number;
 }
@@ -52,8 +61,14 @@ export interface ClientInternals {
   headers: Record<string, string>;
   /** Sets the credentials on a request's headers. */
   authorize(headers: Headers): Promise<void>;
-  /** Sends a request with the client's retries, timeout and token refresh. */
-  send(request: Request, options?: { timeout?: boolean }): Promise<Response>;
+  /** Sends a request with the client's retries (or `retry`'s), timeout and token refresh. */
+  send(request: Request, options?: { timeout?: boolean; retry?: RetryPolicy }): Promise<Response>;
+}
+
+/** How a call is retried: see `StaffroomClientOptions.retries` and `maxRetryWaitMs`. */
+export interface RetryPolicy {
+  retries?: number;
+  maxRetryWaitMs?: number;
 }
 
 const internalsOf = new WeakMap<object, ClientInternals>();
@@ -65,16 +80,26 @@ export function clientInternals(client: StaffroomClient): ClientInternals {
 }
 
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-const retriedStatuses = new Set([429, 502, 503, 504]);
+/**
+ * The codes waiting may clear, as the contract marks them (`x-retryable` on `ErrorCode`; a test keeps the two
+ * equal): a retry after `Retry-After`, or a backoff, can succeed.
+ */
+export const retryableCodes: readonly ErrorCode[] = ['REQUEST_TIMEOUT', 'CONCURRENT_UPDATE', 'RATE_LIMITED', 'UNAVAILABLE'];
+const retryable: ReadonlySet<string> = new Set(retryableCodes);
+/** Statuses whose answer may be retryable: its code decides, or (no envelope: a proxy's page) the status alone. */
+const statusesToRead = new Set([408, 409, 429, 502, 503, 504]);
+const proxyStatuses = new Set([502, 503, 504]);
 const backoffBaseMs = 250;
 const backoffCapMs = 8_000;
-/** A longer Retry-After is not waited for: the answer is returned as it is. */
-const longestRetryAfterMs = 60_000;
+const defaultMaxRetryWaitMs = 10_000;
 
 export function createStaffroomClient(options: StaffroomClientOptions): StaffroomClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const fetchOnce = options.fetch ?? ((request: Request) => globalThis.fetch(request));
-  const retries = Math.max(0, Math.floor(options.retries ?? 2));
+  const defaults: Required<RetryPolicy> = {
+    retries: Math.max(0, Math.floor(options.retries ?? 2)),
+    maxRetryWaitMs: Math.max(0, options.maxRetryWaitMs ?? defaultMaxRetryWaitMs),
+  };
   const credentials = credentialsOf(options);
 
   async function authorize(headers: Headers): Promise<void> {
@@ -83,8 +108,10 @@ export function createStaffroomClient(options: StaffroomClientOptions): Staffroo
     if (options.apiKey) headers.set('X-Api-Key', options.apiKey);
   }
 
-  async function send(request: Request, { timeout = true }: { timeout?: boolean } = {}): Promise<Response> {
+  async function send(request: Request, { timeout = true, retry }: { timeout?: boolean; retry?: RetryPolicy } = {}): Promise<Response> {
     const retriable = safeMethods.has(request.method) || (request.method === 'POST' && request.headers.has('Idempotency-Key'));
+    const retries = retry?.retries === undefined ? defaults.retries : Math.max(0, Math.floor(retry.retries));
+    let waitLeft = retry?.maxRetryWaitMs === undefined ? defaults.maxRetryWaitMs : Math.max(0, retry.maxRetryWaitMs);
     const callerSignal = request.signal;
     let current = request;
     let refreshed = false;
@@ -95,7 +122,9 @@ export function createStaffroomClient(options: StaffroomClientOptions): Staffroo
       } catch (error) {
         if (callerSignal.aborted || !(error instanceof StaffroomNetworkError)) throw error;
         if (!retriable || attempt >= retries) throw error;
-        await sleep(fullJitter(attempt), callerSignal);
+        const wait = Math.min(fullJitter(attempt), waitLeft);
+        waitLeft -= wait;
+        await sleep(wait, callerSignal);
         continue;
       }
       // An expired token: the request did nothing, so it is sent again, once, with a fresh token.
@@ -111,9 +140,10 @@ export function createStaffroomClient(options: StaffroomClientOptions): Staffroo
           continue;
         }
       }
-      if (retriable && attempt < retries && retriedStatuses.has(response.status)) {
-        const wait = retryAfterMs(response.headers) ?? fullJitter(attempt);
-        if (wait <= longestRetryAfterMs) {
+      if (retriable && attempt < retries && statusesToRead.has(response.status) && (await waitingMayHelp(response))) {
+        const wait = retryAfterMs(response.headers) ?? Math.min(fullJitter(attempt), waitLeft);
+        if (wait <= waitLeft) {
+          waitLeft -= wait;
           await discard(response);
           await sleep(wait, callerSignal);
           continue;
@@ -192,13 +222,33 @@ async function attemptOnce(
   }
 }
 
-async function saysTokenExpired(response: Response): Promise<boolean> {
+/** Whether the answer is one that waiting may clear: a retryable code, or a proxy's error page. */
+async function waitingMayHelp(response: Response): Promise<boolean> {
+  const code = await codeOf(response);
+  return code === undefined ? proxyStatuses.has(response.status) : retryable.has(code);
+}
+
+async function codeOf(response: Response): Promise<string | undefined> {
   try {
     const body = (await response.clone().json()) as { error?: { code?: unknown } };
-    return body.error?.code === 'TOKEN_EXPIRED';
+    return typeof body.error?.code === 'string' ? body.error.code : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/**
+ * Another retry policy for one call: spread into its options.
+ *
+ *     await staffroom.POST('/v1/organizations/{orgId}/tasks', { params, body, ...retrying(staffroom, { retries: 0 }) });
+ */
+export function retrying(client: StaffroomClient, policy: RetryPolicy): { fetch: (request: Request) => Promise<Response> } {
+  const { send } = clientInternals(client);
+  return { fetch: (request) => send(request, { retry: policy }) };
+}
+
+async function saysTokenExpired(response: Response): Promise<boolean> {
+  return (await codeOf(response)) === 'TOKEN_EXPIRED';
 }
 
 async function discard(response: Response): Promise<void> {

@@ -149,7 +149,10 @@ export async function createContractBackend(
     checkResponse(operation, status, body) {
       const result = api.validator.validateResponse(body, theirs.get(operation.operationId)!, status);
       if (!result.errors) return undefined;
-      return result.errors.map((error) => `${error.instancePath || '/'} ${error.message ?? 'is invalid'}`).join('; ');
+      // An enum names its values: for an error's code, the codes this operation declares at this status.
+      const problem = (error: ErrorObject) =>
+        `${error.instancePath || '/'} ${error.message ?? 'is invalid'}${error.keyword === 'enum' ? ` (${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}`;
+      return result.errors.map(problem).join('; ');
     },
 
     mockResponse(operation) {

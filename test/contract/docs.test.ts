@@ -1,7 +1,7 @@
 // The Redoc page is self-contained (no script from a CDN) and describes every operation.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readDocs } from '../../src/docs.js';
+import { fixRedocPage, readDocs } from '../../src/docs.js';
 import { docsContentSecurityPolicy } from '../../src/http/responses.js';
 import { contractOperations } from '../support/contract.js';
 
@@ -15,6 +15,18 @@ describe('the docs page', () => {
     expect(html).not.toMatch(/<(script|link)[^>]+(src|href)=["']https?:/);
     expect(html).toContain('Staffroom API');
     for (const { operationId } of contractOperations()) expect(html).toContain(operationId);
+  });
+
+  it('fetches nothing from elsewhere, has a favicon, and prerenders its links as it routes them', async () => {
+    const html = (await readDocs())!;
+    expect(html).not.toMatch(/https:\/\/cdn\.redoc\.ly\//);
+    expect(html).toMatch(/<link rel="icon" type="image\/svg\+xml" href="data:image\/svg\+xml,/);
+    expect(html).toContain('href="#/tasks" data-discover="true"');
+    expect(html).not.toMatch(/ href="\/[^"]*" data-discover="true"/);
+  });
+
+  it('refuses to build a page whose markup the fixes no longer find', () => {
+    expect(() => fixRedocPage('<html><a href="/tasks">Tasks</a></html>')).toThrow(/no prerendered router link/);
   });
 
   it("is served under a policy that lets exactly the page's own inline scripts run", async () => {

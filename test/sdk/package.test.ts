@@ -72,10 +72,13 @@ const exportsLine = `exports: ${[
   'StaffroomNetworkError',
   'StaffroomTimeoutError',
   'WebhookVerificationError',
+  'attempt',
   'createStaffroomClient',
   'importEmployee',
   'isFinalStatus',
   'paginate',
+  'retryableCodes',
+  'retrying',
   'streamTaskEvents',
   'unwrap',
   'verifyWebhook',
@@ -166,6 +169,8 @@ await client.GET('/v1/nowhere');
       });
       const lines = stdout.trim().split('\n');
       expect(lines[0]).toBe('hired release-notes-writer on the organization default model');
+      // The agent file's `model: sonnet` is not a model of the catalog: the import says so, and the example prints it.
+      expect(lines[1]).toMatch(/^ {2}frontMatter\.model: /);
       const events = lines.filter((line) => line.startsWith('event ')).map((line) => line.split(' ')[2]);
       expect(events[0]).toBe('task.queued');
       expect(events[1]).toBe('task.running');

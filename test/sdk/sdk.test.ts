@@ -9,6 +9,8 @@ import {
   createStaffroomClient,
   importEmployee,
   paginate,
+  retryableCodes,
+  retrying,
   StaffroomError,
   StaffroomNetworkError,
   StaffroomTimeoutError,
@@ -17,6 +19,7 @@ import {
   WebhookVerificationError,
   type StaffroomClientOptions,
 } from '../../sdk/index.js';
+import { contract } from '../../src/http/contract.js';
 import { useTestApp } from '../support/app.js';
 import { startFakeSupabaseAuth, type FakeSupabaseAuth } from '../support/fake-supabase-auth.js';
 import { freePort } from '../support/processes.js';
@@ -250,6 +253,97 @@ describe('Idempotency-Key and retries', () => {
   });
 });
 
+describe('the retry policy', () => {
+  /** A server answering `answers` in turn (the last one again), counting the requests. */
+  async function answering(...answers: { status: number; code?: string; retryAfter?: string; html?: boolean }[]) {
+    let calls = 0;
+    const server = await listen((_req, res) => {
+      const answer = answers[Math.min(calls++, answers.length - 1)]!;
+      const headers: Record<string, string> = { 'Content-Type': answer.html ? 'text/html' : 'application/json', 'X-Request-Id': 'req_1' };
+      if (answer.retryAfter) headers['Retry-After'] = answer.retryAfter;
+      res.writeHead(answer.status, headers);
+      if (answer.html) return void res.end('<html>Bad gateway</html>');
+      if (answer.status < 400) return void res.end(JSON.stringify({ success: true, data: [] }));
+      res.end(JSON.stringify({ success: false, error: { code: answer.code, message: 'No.', requestId: 'req_1' } }));
+    });
+    return { ...server, calls: () => calls };
+  }
+  const task = { orgId: '00000000-0000-4000-8000-000000000001' };
+  const createTask = (client: ReturnType<typeof createStaffroomClient>, options = {}) =>
+    client.POST('/v1/organizations/{orgId}/tasks', { params: { path: task }, body: { employeeId: task.orgId, input: 'Go.' }, ...options });
+
+  it('answers TASK_LIMIT_REACHED and PAYMENT_REQUIRED at once: waiting does not clear them', async () => {
+    for (const [status, code] of [
+      [429, 'TASK_LIMIT_REACHED'],
+      [402, 'PAYMENT_REQUIRED'],
+      [409, 'PLAN_LIMIT_REACHED'],
+    ] as const) {
+      const server = await answering({ status, code, retryAfter: '0' }, { status: 202 });
+      try {
+        const { response } = await createTask(createStaffroomClient({ baseUrl: server.url, accessToken: 'token' }));
+        expect(response.status, code).toBe(status);
+        expect(server.calls(), code).toBe(1);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('retries RATE_LIMITED, UNAVAILABLE, CONCURRENT_UPDATE and a proxy page, as Retry-After says', async () => {
+    for (const first of [
+      { status: 429, code: 'RATE_LIMITED', retryAfter: '0' },
+      { status: 503, code: 'UNAVAILABLE' },
+      { status: 409, code: 'CONCURRENT_UPDATE' },
+      { status: 502, html: true },
+    ]) {
+      const server = await answering(first, { status: 200 });
+      try {
+        expect(await unwrap(createStaffroomClient({ baseUrl: server.url }).GET('/v1/plans'))).toEqual([]);
+        expect(server.calls(), JSON.stringify(first)).toBe(2);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('does not wait for a Retry-After longer than what is left of maxRetryWaitMs', async () => {
+    const server = await answering({ status: 429, code: 'RATE_LIMITED', retryAfter: '30' }, { status: 200 });
+    try {
+      const error = (await unwrap(createStaffroomClient({ baseUrl: server.url }).GET('/v1/plans')).catch(
+        (e: unknown) => e,
+      )) as StaffroomError;
+      expect(error).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+      expect(server.calls()).toBe(1);
+      const patient = createStaffroomClient({ baseUrl: server.url, maxRetryWaitMs: 0 });
+      await patient.GET('/v1/plans');
+      expect(server.calls()).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('takes another policy for one call with retrying()', async () => {
+    const server = await answering({ status: 503, code: 'UNAVAILABLE', retryAfter: '0' });
+    try {
+      const client = createStaffroomClient({ baseUrl: server.url, accessToken: 'token' });
+      expect((await createTask(client, retrying(client, { retries: 0 }))).response.status).toBe(503);
+      expect(server.calls()).toBe(1);
+      expect((await createTask(client, retrying(client, { retries: 4 }))).response.status).toBe(503);
+      expect(server.calls()).toBe(1 + 5);
+      // The call's own Idempotency-Key went with each of its attempts.
+      expect((await client.GET('/v1/plans')).response.status).toBe(503);
+      expect(server.calls()).toBe(1 + 5 + 3);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('marks as retryable exactly the codes the contract marks', () => {
+    const errorCode = (contract.components!.schemas as Record<string, { 'x-retryable'?: string[] }>).ErrorCode!;
+    expect([...retryableCodes].sort()).toEqual([...errorCode['x-retryable']!].sort());
+  });
+});
+
 describe('helpers', () => {
   it('paginates over every employee, page after page', async () => {
     const recorder = recordingFetch();
@@ -283,8 +377,9 @@ describe('helpers', () => {
   it('imports an agent file as Markdown', async () => {
     const markdown = '---\nname: release-writer\ndescription: Writes release notes.\ntools: Read, Grep\n---\nWrite the release notes.\n';
     const recorder = recordingFetch();
-    const employee = await importEmployee(sdk({ accessToken: owner.token, fetch: recorder.fetch }), orgId, markdown);
+    const { employee, warnings } = await importEmployee(sdk({ accessToken: owner.token, fetch: recorder.fetch }), orgId, markdown);
     expect(employee).toMatchObject({ slug: 'release-writer', description: 'Writes release notes.', tools: ['Read', 'Grep'] });
+    expect(warnings).toEqual([]);
     expect(recorder.sent[0]!.headers.get('content-type')).toBe('text/markdown');
     expect(await recorder.sent[0]!.text()).toBe(markdown);
 
@@ -293,7 +388,16 @@ describe('helpers', () => {
     const updated = await importEmployee(sdk({ accessToken: owner.token }), orgId, markdown.replace('Writes', 'Drafts'), {
       overwrite: true,
     });
-    expect(updated).toMatchObject({ id: employee.id, description: 'Drafts release notes.' });
+    expect(updated.employee).toMatchObject({ id: employee.id, description: 'Drafts release notes.' });
+
+    // What the file asked for and did not get is said, not dropped: an unknown model becomes the default.
+    const guessed = await importEmployee(
+      sdk({ accessToken: owner.token }),
+      orgId,
+      markdown.replace('release-writer', 'model-guesser').replace('tools:', 'model: not-a-model\ntools:'),
+    );
+    expect(guessed.employee.model).toBeNull();
+    expect(guessed.warnings.map((warning) => warning.field)).toContain('frontMatter.model');
   });
 });
 

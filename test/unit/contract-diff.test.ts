@@ -102,6 +102,40 @@ describe('the breaking-change check', () => {
     ).toContain('GET /v1/organizations/{orgId} 200 response.data.role: may now answer "guest"');
   });
 
+  it('names an error code new to an operation, at a status it declared or a new one, like a new response enum value', () => {
+    const codesAt = (doc: Doc, path: string, method: string, status: string): string[] =>
+      doc.paths[path][method].responses[status].content['application/json'].schema.allOf[1].properties.error.properties.code.enum;
+    const found = changed((doc) => {
+      codesAt(doc, '/v1/organizations/{orgId}/tasks', 'post', '409').push('LAST_OWNER');
+      const cancel = doc.paths['/v1/organizations/{orgId}/tasks/{taskId}/cancel'].post;
+      cancel.responses['402'] = structuredClone(doc.paths['/v1/organizations/{orgId}/tasks'].post.responses['402']);
+    });
+    expect(found).toEqual([
+      'POST /v1/organizations/{orgId}/tasks: may now answer error code LAST_OWNER (409)',
+      'POST /v1/organizations/{orgId}/tasks/{taskId}/cancel: may now answer error code PAYMENT_REQUIRED (402)',
+    ]);
+    // Fewer codes break nobody's switch.
+    expect(
+      changed((doc) => {
+        const codes = codesAt(doc, '/v1/organizations/{orgId}/tasks', 'post', '409');
+        codes.splice(codes.indexOf('MODEL_RETIRED'), 1);
+      }),
+    ).toEqual([]);
+    // A list given up (the whole extensible catalogue again) is a new value too.
+    expect(
+      changed((doc) => {
+        const conflict = doc.paths['/v1/organizations/{orgId}/tasks'].post.responses['409'].content['application/json'];
+        conflict.schema = { $ref: '#/components/schemas/ErrorEnvelope' };
+      }),
+    ).toEqual(['POST /v1/organizations/{orgId}/tasks: its error responses no longer list the codes they carry']);
+    // Against a released contract whose errors listed no codes, narrowing them breaks nothing.
+    const open = structuredClone(bundled);
+    open.paths['/v1/organizations/{orgId}/tasks'].post.responses['409'].content['application/json'].schema = {
+      $ref: '#/components/schemas/ErrorEnvelope',
+    };
+    expect(breakingChanges(open, bundled)).toEqual([]);
+  });
+
   it('names a removed success response and an operation that now wants credentials', () => {
     const found = changed((doc) => {
       delete doc.paths['/v1/health'].get.responses['200'];

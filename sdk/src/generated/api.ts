@@ -1160,9 +1160,16 @@ export interface components {
         };
         /**
          * @description Stable, machine-readable error codes. A client branches on `code` (never on `message`, which is
-         *     for people and may change); each code always answers with the status below. Codes are only ever
-         *     added (a client treats a code it does not know by its status); a generic code (`CONFLICT`,
+         *     for people and may change); each code always answers with the status below. Each error response of
+         *     each operation lists the codes it can carry (an `enum` on its `error.code`), and the service answers no
+         *     other. Codes are only ever added to this catalogue, for new operations: within `/v1` an operation never
+         *     gains a code, so a client may switch over an operation's codes exhaustively (and treats a code it does
+         *     not know, as from an answer that is not the service's, by its status). A generic code (`CONFLICT`,
          *     `FORBIDDEN`) is used only where no specific one applies.
+         *
+         *     `x-retryable` lists the codes that waiting may clear: a client sends the same request again (with
+         *     the same `Idempotency-Key`) after `Retry-After`, or a backoff, within a bounded total wait. No other
+         *     code is worth a retry unchanged: `TASK_LIMIT_REACHED`, for one, lasts until a task finishes.
          *
          *     | code | status | when | what the client should do |
          *     | --- | --- | --- | --- |
@@ -1632,7 +1639,7 @@ export interface components {
             /** @description The model call (assistant entries), counted from 1 over the task. */
             step: number | null;
             usage: components["schemas"]["TokenUsage"] | null;
-            /** @description What this step cost (assistant entries); the task's `costCredits` is the sum of its steps. */
+            /** @description What this step was charged (assistant entries): the task's exact cost so far rounded up once, less what its earlier steps were charged. The task's `costCredits` is the sum of its steps. */
             costCredits: number | null;
             createdAt: components["schemas"]["Timestamp"];
         };
@@ -1664,7 +1671,7 @@ export interface components {
             provider: string | null;
             model: string;
             usage: components["schemas"]["TokenUsage"] | null;
-            /** @description The settled cost, once the task has finished; the exact sum of its steps' costs. */
+            /** @description The settled cost, once the task has finished; its exact cost rounded up once, the sum of its steps' charges. */
             costCredits: number | null;
             /** @description Credits held for the step that is queued or running (nothing is held in `requires_action`). */
             reservedCredits: number;
@@ -2016,7 +2023,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "VALIDATION_ERROR";
+                    };
+                };
             };
         };
         /** @description No credentials, or credentials that are expired, malformed, forged or revoked. */
@@ -2036,7 +2048,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "API_KEY_INVALID";
+                    };
+                };
             };
         };
         /** @description The organization's available credits do not cover the work. */
@@ -2062,7 +2079,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "PAYMENT_REQUIRED";
+                    };
+                };
             };
         };
         /** @description The caller is known but its role does not allow this. */
@@ -2082,7 +2104,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "FORBIDDEN";
+                    };
+                };
             };
         };
         /** @description The resource does not exist or belongs to an organization the caller is not a member of. */
@@ -2102,7 +2129,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "NOT_FOUND";
+                    };
+                };
             };
         };
         /**
@@ -2126,7 +2158,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
             };
         };
         /** @description The body is larger than this operation accepts. */
@@ -2146,7 +2183,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
             };
         };
         /** @description The body's Content-Type is not one this operation accepts. */
@@ -2166,7 +2208,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
             };
         };
         /**
@@ -2193,7 +2240,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
             };
         };
         /**
@@ -2222,7 +2274,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "PRECONDITION_FAILED";
+                    };
+                };
             };
         };
         /**
@@ -2245,7 +2302,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "CONCURRENT_UPDATE";
+                    };
+                };
             };
         };
         /** @description An unexpected failure. Nothing about its cause is returned; quote the request id. */
@@ -2265,7 +2327,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "INTERNAL";
+                    };
+                };
             };
         };
         /**
@@ -2290,7 +2357,12 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"];
+                "application/json": components["schemas"]["ErrorEnvelope"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "UNAVAILABLE";
+                    };
+                };
             };
         };
     };
@@ -2996,7 +3068,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -3204,7 +3281,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "SLUG_TAKEN" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             412: components["responses"]["PreconditionFailed"];
@@ -3277,7 +3359,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "NOT_DELETED" | "SLUG_TAKEN" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             429: components["responses"]["RateLimited"];
@@ -3416,7 +3503,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "LAST_OWNER" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             429: components["responses"]["RateLimited"];
@@ -3495,7 +3587,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "LAST_OWNER" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -3680,7 +3777,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "ALREADY_MEMBER" | "ALREADY_INVITED" | "PLAN_LIMIT_REACHED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -3754,7 +3856,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "INVITATION_NOT_PENDING" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             429: components["responses"]["RateLimited"];
@@ -3821,7 +3928,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "INVITATION_EMAIL_MISMATCH" | "FORBIDDEN";
+                        };
+                    };
                 };
             };
             404: components["responses"]["NotFound"];
@@ -3839,7 +3951,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "INVITATION_NOT_PENDING" | "ALREADY_MEMBER" | "PLAN_LIMIT_REACHED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -4035,7 +4152,12 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -4306,7 +4428,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -4437,7 +4564,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -4579,7 +4711,42 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
-            409: components["responses"]["ConcurrentUpdate"];
+            /**
+             * @description The request conflicts with the current state. `code` is one of:
+             *     - `IDEMPOTENCY_CONFLICT`: the `Idempotency-Key` was used with another request, or its first request is
+             *       still running; use a new key for a new request.
+             *     - `CONCURRENT_UPDATE`: a concurrent change collided with this one and nothing was kept; retry it as is.
+             */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "IDEMPOTENCY_CONFLICT",
+                     *         "message": "This Idempotency-Key was used with a different request.",
+                     *         "details": [
+                     *           {
+                     *             "field": "header.Idempotency-Key",
+                     *             "message": "already used with another request"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "CONCURRENT_UPDATE";
+                        };
+                    };
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -4854,7 +5021,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "SLUG_TAKEN" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             412: components["responses"]["PreconditionFailed"];
@@ -4941,7 +5113,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "NOT_DELETED" | "SLUG_TAKEN" | "PLAN_LIMIT_REACHED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             429: components["responses"]["RateLimited"];
@@ -5165,7 +5342,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "MODEL_RETIRED" | "TASK_NOT_FINISHED" | "MODEL_UNAVAILABLE" | "IDEMPOTENCY_CONFLICT" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -5201,7 +5383,12 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "RATE_LIMITED" | "TASK_LIMIT_REACHED";
+                        };
+                    };
                 };
             };
             500: components["responses"]["InternalError"];
@@ -5308,7 +5495,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "TASK_FINISHED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             429: components["responses"]["RateLimited"];
@@ -5433,7 +5625,12 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "TASK_NOT_AWAITING_OUTPUTS" | "IDEMPOTENCY_CONFLICT" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -5808,7 +6005,12 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "PLAN_LIMIT_REACHED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -5998,7 +6200,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "ALREADY_SUBSCRIBED" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -6084,7 +6291,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "IDEMPOTENCY_CONFLICT" | "NO_BILLING_ACCOUNT" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -6673,7 +6885,12 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "PLAN_LIMIT_REACHED" | "IDEMPOTENCY_CONFLICT" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -7092,7 +7309,12 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": components["schemas"]["ErrorEnvelope"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "CONFLICT" | "CONCURRENT_UPDATE";
+                        };
+                    };
                 };
             };
             429: components["responses"]["RateLimited"];
