@@ -13,6 +13,7 @@ import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
 import { createWorker, type Worker } from '../../src/services/worker.js';
 import type { components } from '../../src/generated/api.js';
 import { useTestApp } from '../support/app.js';
+import { readEventBlocks } from '../support/sse.js';
 import { setPlan } from '../support/database.js';
 import { startFakeLlm, type FakeLlm } from '../support/fake-llm.js';
 import { signUp, startTestServer, type TestServer, type TestUser } from '../support/server.js';
@@ -66,39 +67,19 @@ async function follow(
     await response.text();
     return received;
   }
-  received.ended = (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of response.body!) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block
-            .split('\n')
-            .filter((line) => line.startsWith('data: '))
-            .map((line) => line.slice(6))
-            .join('\n');
-          if (!data) {
-            received.comments.push(block);
-            continue;
-          }
-          const event = JSON.parse(data) as Event;
-          // The SSE fields agree with the event they carry.
-          expect(block).toContain(`id: ${event.id}\nevent: ${event.type}\n`);
-          received.events.push(event);
-          if (options.stopAfter !== undefined && received.events.length >= options.stopAfter) {
-            controller.abort();
-            return;
-          }
-        }
-      }
-    } catch (error) {
-      if (!controller.signal.aborted) throw error;
+  received.ended = readEventBlocks(response.body, controller.signal, (block, data) => {
+    if (!data) {
+      received.comments.push(block);
+      return false;
     }
-  })();
+    const event = JSON.parse(data) as Event;
+    // The SSE fields agree with the event they carry.
+    expect(block).toContain(`id: ${event.id}\nevent: ${event.type}\n`);
+    received.events.push(event);
+    if (options.stopAfter === undefined || received.events.length < options.stopAfter) return false;
+    controller.abort();
+    return true;
+  });
   return received;
 }
 

@@ -19,6 +19,7 @@ import { freePort } from '../../src/db/embedded.js';
 import { userRequestsPerMinute } from '../../src/services/rate-limits.js';
 import { createTestDatabase, setPlan, type TestDatabase } from '../support/database.js';
 import { signUp, testJwtSecret, withContractCheck, type TestUser } from '../support/server.js';
+import { readEventBlocks } from '../support/sse.js';
 
 type Event = components['schemas']['Event'];
 type Task = components['schemas']['Task'];
@@ -201,33 +202,13 @@ async function follow(
     await response.text();
     return { status: response.status, events, ended: Promise.resolve() };
   }
-  const ended = (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of response.body!) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block
-            .split('\n')
-            .filter((line) => line.startsWith('data: '))
-            .map((line) => line.slice(6))
-            .join('\n');
-          if (!data) continue;
-          events.push(JSON.parse(data) as Event);
-          if (options.stopAfter !== undefined && events.length >= options.stopAfter) {
-            controller.abort();
-            return;
-          }
-        }
-      }
-    } catch (error) {
-      if (!controller.signal.aborted) throw error;
-    }
-  })();
+  const ended = readEventBlocks(response.body, controller.signal, (_block, data) => {
+    if (!data) return false;
+    events.push(JSON.parse(data) as Event);
+    if (options.stopAfter === undefined || events.length < options.stopAfter) return false;
+    controller.abort();
+    return true;
+  });
   return { status: response.status, events, ended };
 }
 
