@@ -28,7 +28,19 @@ const layerRules = Object.entries(higherLayers).map(([layer, forbidden]) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', '.data/', 'src/generated/', 'sdk/dist/', 'sdk/src/generated/', 'sdk/**/*.d.ts'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'coverage/',
+      '.data/',
+      'src/generated/',
+      'sdk/dist/',
+      'sdk/src/generated/',
+      'sdk/**/*.d.ts',
+      'test/fixtures/generators/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -158,7 +158,7 @@ function retryAfterMs(response: Response): number | undefined {
 }
 
 function failureOf(response: Response, body: unknown): ApiFailure {
-  const error = (body as { error?: components['schemas']['Error'] } | undefined)?.error;
+  const error = (body as { error?: components['schemas']['ErrorBody'] } | undefined)?.error;
   if (!error?.code) return new ApiFailure(`HTTP_${response.status}`, `${response.url} answered ${response.status} ${response.statusText}.`);
   const details = error.details?.length ? ` (${error.details.map((detail) => `${detail.field}: ${detail.message}`).join('; ')})` : '';
   const request = error.requestId ? ` [${error.requestId}]` : '';
@@ -229,7 +229,7 @@ async function resolveEmployee(client: StaffroomClient, orgId: string, spec: str
       client.POST('/v1/organizations/{orgId}/employees/import', {
         params: { path: { orgId }, query: { overwrite: true }, header: { 'Idempotency-Key': randomUUID() } },
         body: markdown,
-        bodySerializer: (body: string) => body,
+        bodySerializer: (body) => body as string,
         headers: { 'Content-Type': 'text/markdown' },
       }),
     );

@@ -31,6 +31,7 @@ export {
   streamTaskEvents,
   waitForTask,
   type Event,
+  type EventOf,
   type EventType,
   type StreamTaskEventsOptions,
   type Task,

@@ -7,8 +7,15 @@ import { readServerSentEvents } from './sse.js';
 
 export type Task = components['schemas']['Task'];
 export type TaskStatus = components['schemas']['TaskStatus'];
+/**
+ * An event of a task's stream (or of the organization's list), from the contract's `Event`: a union told apart
+ * by `type`, so `event.type === 'task.succeeded'` narrows `event.data` to the Task and `'task.output_delta'`
+ * to `{ step, attempt, text }`. The service may add types: a `switch` over them wants a `default`.
+ */
 export type Event = components['schemas']['Event'];
-export type EventType = components['schemas']['EventType'];
+export type EventType = Event['type'];
+/** The event of one type: `EventOf<'task.step_completed'>['data']['usage']`. */
+export type EventOf<T extends EventType> = Extract<Event, { type: T }>;
 
 const eventsPath = '/v1/organizations/{orgId}/tasks/{taskId}/events' satisfies keyof paths;
 

@@ -435,8 +435,9 @@ export interface paths {
         put?: never;
         /**
          * Hire an employee from an agent definition file
-         * @description Creates an employee from an agent definition file (`text/markdown`), the format of Claude Code
-         *     subagents: YAML front matter between `---` lines, then the instructions as markdown.
+         * @description Creates an employee from an agent definition file, the format of Claude Code subagents: YAML front
+         *     matter between `---` lines, then the instructions as markdown. Send the file as the body
+         *     (`text/markdown`), or as JSON (`{"content": "<the file>"}`) from clients that send only JSON.
          *
          *     - `name` (required): a kebab-case name; becomes the slug and, humanised, the name.
          *     - `description`: what the employee is for.
@@ -1220,7 +1221,8 @@ export interface components {
             /** @example must NOT have fewer than 1 characters */
             message: string;
         };
-        Error: {
+        /** @description What went wrong (the `error` of an error response). Named `ErrorBody`, not `Error`, so that generated clients do not shadow the global `Error`. */
+        ErrorBody: {
             code: components["schemas"]["ErrorCode"];
             /** @description A human-readable explanation; never contains secrets, SQL or stack traces. */
             message: string;
@@ -1230,7 +1232,17 @@ export interface components {
         ErrorEnvelope: {
             /** @constant */
             success: false;
-            error: components["schemas"]["Error"];
+            error: components["schemas"]["ErrorBody"];
+        };
+        /**
+         * @description The body of a 400 `VALIDATION_ERROR`. Each operation's 400 carries an example of its own, naming one of
+         *     that operation's fields, so that the mock answers an invalid request with a field the client can send.
+         */
+        ValidationErrorEnvelope: components["schemas"]["ErrorEnvelope"] & {
+            error?: {
+                /** @enum {unknown} */
+                code?: "VALIDATION_ERROR";
+            };
         };
         Health: {
             /**
@@ -1240,7 +1252,7 @@ export interface components {
             status: "ok" | "degraded";
             /**
              * @description The contract version the service implements.
-             * @example 1.0.0
+             * @example 1.6.0
              */
             version: string;
             time: components["schemas"]["Timestamp"];
@@ -1471,6 +1483,11 @@ export interface components {
          * @example Read
          */
         Tool: string;
+        /** @description An agent definition file sent as JSON (`importEmployee`'s `application/json` body), for clients that send only JSON. */
+        AgentDefinitionFile: {
+            /** @description The file, as `importEmployee` takes it as `text/markdown`. */
+            content: string;
+        };
         /** @description What importing one file did, as `importEmployee` would have answered it. */
         EmployeeImportResult: {
             /** @description The file's name as sent. */
@@ -1852,7 +1869,8 @@ export interface components {
          * @enum {string}
          */
         EventType: "task.queued" | "task.running" | "task.requires_action" | "task.succeeded" | "task.failed" | "task.canceled" | "task.expired" | "task.output_delta" | "task.step_completed" | "credits.low" | "billing.updated";
-        Event: {
+        /** @description What every event carries; each event type (`TaskSucceededEvent`, ...) adds what its `type`, `taskId` and `data` are. */
+        EventBase: {
             /**
              * @description The event's position among its organization's events: a decimal number, increasing in the order the
              *     events happened (committed). Send the last one you saw as `Last-Event-ID` or `after` to go on from it.
@@ -1867,10 +1885,186 @@ export interface components {
              */
             taskId: string | null;
             createdAt: components["schemas"]["Timestamp"];
-            /** @description What the type says (see `EventType`). */
+            /** @description What the type says (see the event of that type). */
             data: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * @description Something that happened to one of an organization's tasks or to its credits: the same envelope for
+         *     every event (`id`, `type`, `organizationId`, `taskId`, `createdAt`), and a `data` whose shape the
+         *     `type` tells, one schema per type (`oneOf`, told apart by `type`). The event stream of a task
+         *     (`streamTaskEvents`) sends each as the `data` of a Server-Sent Event (`x-event-schema` there names this
+         *     schema), the list (`listOrganizationEvents`) and webhooks as JSON. New types may be added: ignore those
+         *     you do not know.
+         */
+        Event: components["schemas"]["TaskQueuedEvent"] | components["schemas"]["TaskRunningEvent"] | components["schemas"]["TaskRequiresActionEvent"] | components["schemas"]["TaskSucceededEvent"] | components["schemas"]["TaskFailedEvent"] | components["schemas"]["TaskCanceledEvent"] | components["schemas"]["TaskExpiredEvent"] | components["schemas"]["TaskOutputDeltaEvent"] | components["schemas"]["TaskStepCompletedEvent"] | components["schemas"]["CreditsLowEvent"] | components["schemas"]["BillingUpdatedEvent"];
+        /** @description `task.queued`: the task waits for a worker: just created, retried after a transient failure, or continued after its tool outputs came. `data` is the task as it is now. */
+        TaskQueuedEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.queued";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.queued";
+        };
+        /** @description `task.running`: a worker runs the task (again, with one more `attempts`, when it took over from a worker that stopped). `data` is the task as it is now. */
+        TaskRunningEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.running";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.running";
+        };
+        /** @description `task.requires_action`: the task waits for the outputs of its `pendingToolCalls` (`submitToolOutputs`) until `actionExpiresAt`. `data` is the task as it is now. */
+        TaskRequiresActionEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.requires_action";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.requires_action";
+        };
+        /** @description `task.succeeded`: the task finished with its `output`, `usage` and `costCredits`; the stream ends. `data` is the task as it is now. */
+        TaskSucceededEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.succeeded";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.succeeded";
+        };
+        /** @description `task.failed`: the task failed (`error` says why); the stream ends. `data` is the task as it is now. */
+        TaskFailedEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.failed";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.failed";
+        };
+        /** @description `task.canceled`: the task was canceled; the stream ends. `data` is the task as it is now. */
+        TaskCanceledEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.canceled";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.canceled";
+        };
+        /** @description `task.expired`: no tool outputs came before `actionExpiresAt`; the stream ends. `data` is the task as it is now. */
+        TaskExpiredEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.expired";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.expired";
+        };
+        /**
+         * @description `task.output_delta`: the next piece of the model's text, as the provider streams it, gathered for up to
+         *     100 ms. Only in a task's event stream. A step retried after a transient failure streams again from its
+         *     start, with its new `attempt`.
+         */
+        TaskOutputDeltaEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.output_delta";
+            taskId: components["schemas"]["Id"];
+            data: {
+                /** @description The step (model call) the text belongs to, from 1. */
+                step: number;
+                /** @description The task's `attempts` when the text came. */
+                attempt: number;
+                text: string;
+            };
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.output_delta";
+        };
+        /** @description `task.step_completed`: a step (one model call) ended; its usage, what it was charged and the tool calls it made. */
+        TaskStepCompletedEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.step_completed";
+            taskId: components["schemas"]["Id"];
+            data: {
+                step: number;
+                usage: components["schemas"]["TokenUsage"];
+                /** @description What this step was charged (the task's running cost rounded up, less its earlier steps' charges). */
+                costCredits: number;
+                toolCalls: components["schemas"]["ToolCall"][];
+            };
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.step_completed";
+        };
+        /** @description `credits.low`: the available credits fell below a tenth of the plan's monthly credits (said again only after they were back above it). */
+        CreditsLowEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "credits.low";
+            data: {
+                available: components["schemas"]["Credits"];
+                threshold: components["schemas"]["Credits"];
+            };
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.low";
+        };
+        /** @description `billing.updated`: a purchase or a subscription changed the organization's plan or credits. */
+        BillingUpdatedEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "billing.updated";
+            data: {
+                /** @example starter */
+                planId: string;
+                subscriptionStatus: components["schemas"]["SubscriptionStatus"];
+                credits: {
+                    available: number;
+                };
+            };
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "billing.updated";
         };
         /**
          * @description The events an endpoint may receive.
@@ -2015,20 +2209,15 @@ export interface components {
                  *         "message": "The request is invalid.",
                  *         "details": [
                  *           {
-                 *             "field": "body.name",
-                 *             "message": "must NOT have fewer than 1 characters"
+                 *             "field": "query.expand",
+                 *             "message": "is not a parameter of this operation"
                  *           }
                  *         ],
                  *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["ErrorEnvelope"] & {
-                    error?: {
-                        /** @enum {unknown} */
-                        code?: "VALIDATION_ERROR";
-                    };
-                };
+                "application/json": components["schemas"]["ValidationErrorEnvelope"];
             };
         };
         /** @description No credentials, or credentials that are expired, malformed, forged or revoked. */
@@ -2235,7 +2424,7 @@ export interface components {
                  *       "success": false,
                  *       "error": {
                  *         "code": "RATE_LIMITED",
-                 *         "message": "Too many requests; retry in 30 seconds.",
+                 *         "message": "Too many requests; retry in 1 second.",
                  *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
                  *       }
                  *     }
@@ -2455,7 +2644,7 @@ export interface components {
         RequestId: string;
         /**
          * @description Seconds to wait before retrying.
-         * @example 30
+         * @example 1
          */
         RetryAfter: number;
         /**
@@ -2518,7 +2707,7 @@ export interface operations {
                      *       "success": true,
                      *       "data": {
                      *         "status": "ok",
-                     *         "version": "1.0.0",
+                     *         "version": "1.6.0",
                      *         "time": "2026-11-25T09:30:00.000Z",
                      *         "database": {
                      *           "status": "ok",
@@ -2747,7 +2936,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.provider",
+                     *             "message": "must be one of: openai, anthropic, offline"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };
@@ -2980,7 +3194,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.limit",
+                     *             "message": "must be <= 100"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
@@ -3050,7 +3289,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.name",
+                     *             "message": "must NOT have fewer than 1 characters"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             408: components["responses"]["RequestTimeout"];
@@ -3138,7 +3402,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.orgId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -3191,7 +3480,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.orgId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3264,7 +3578,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.name",
+                     *             "message": "must NOT have more than 100 characters"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3342,7 +3681,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.orgId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3452,7 +3816,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.role",
+                     *             "message": "must be one of: owner, admin, member"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -3488,7 +3877,32 @@ export interface operations {
                 };
                 content?: never;
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.userId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3571,7 +3985,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.role",
+                     *             "message": "must be one of: owner, admin, member"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3678,7 +4117,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.status",
+                     *             "message": "must be one of: pending, accepted, revoked, expired"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3757,7 +4221,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.email",
+                     *             "message": "must match format \"email\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3841,7 +4330,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.invitationId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3915,7 +4429,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.token",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             /**
              * @description The caller may not accept this invitation. `code` is one of:
@@ -4042,7 +4581,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.includeRevoked",
+                     *             "message": "must be boolean"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -4119,7 +4683,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.expiresAt",
+                     *             "message": "must match format \"date-time\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -4216,7 +4805,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.keyId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -4317,7 +4931,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.q",
+                     *             "message": "must NOT have more than 100 characters"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -4409,7 +5048,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.instructions",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -4490,6 +5154,12 @@ export interface operations {
                  *     3. Be specific: quote the line and propose the fix.
                  */
                 "text/markdown": string;
+                /**
+                 * @example {
+                 *       "content": "---\nname: code-reviewer\ndescription: Reviews pull requests for correctness, security and style.\ntools: Read, Grep, Glob\nmodel: inherit\n---\n\nYou are a careful senior engineer reviewing a pull request."
+                 *     }
+                 */
+                "application/json": components["schemas"]["AgentDefinitionFile"];
             };
         };
         responses: {
@@ -4545,7 +5215,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.overwrite",
+                     *             "message": "must be boolean"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -4706,7 +5401,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.files",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -4845,7 +5565,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.employeeId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -4912,7 +5657,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.employeeId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -5005,7 +5775,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.maxSteps",
+                     *             "message": "must be <= 100"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -5096,7 +5891,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.employeeId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -5227,7 +6047,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.status",
+                     *             "message": "must be one of: queued, running, requires_action, succeeded, failed, canceled, expired"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -5323,7 +6168,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.input",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["PaymentRequired"];
             404: components["responses"]["NotFound"];
@@ -5439,7 +6309,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.taskId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -5481,7 +6376,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.taskId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             /**
@@ -5599,7 +6519,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.outputs",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
@@ -5760,7 +6705,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.limit",
+                     *             "message": "must be >= 1"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -5842,7 +6812,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.orgId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -5979,7 +6974,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.inputSchema",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6048,7 +7068,32 @@ export interface operations {
                 };
                 content?: never;
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.toolName",
+                     *             "message": "must match pattern \"^[A-Za-z][A-Za-z0-9_-]*$\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6116,7 +7161,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.orgId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -6182,7 +7252,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.successUrl",
+                     *             "message": "must match format \"uri\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6273,7 +7368,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.returnUrl",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6417,7 +7537,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.kind",
+                     *             "message": "must be one of: grant, purchase, reservation, usage, release, refund, adjustment"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6523,7 +7668,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.from",
+                     *             "message": "is required"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -6583,7 +7753,32 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "header.Last-Event-ID",
+                     *             "message": "must match pattern \"^[0-9]{1,18}$\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -6690,7 +7885,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.after",
+                     *             "message": "must match pattern \"^[0-9]{1,18}$\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -6773,7 +7993,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.limit",
+                     *             "message": "must be <= 100"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6858,7 +8103,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.eventTypes",
+                     *             "message": "must NOT have fewer than 1 items"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -6963,7 +8233,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.endpointId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -7000,7 +8295,32 @@ export interface operations {
                 };
                 content?: never;
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.endpointId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -7076,7 +8396,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "body.enabled",
+                     *             "message": "must be boolean"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -7131,7 +8476,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.endpointId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -7217,7 +8587,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.status",
+                     *             "message": "must be one of: pending, delivered, failed"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -7284,7 +8679,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.deliveryId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -7384,7 +8804,32 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The Stripe-Signature does not verify for this body.",
+                     *         "details": [
+                     *           {
+                     *             "field": "header.Stripe-Signature",
+                     *             "message": "does not match the body"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             408: components["responses"]["RequestTimeout"];
             409: components["responses"]["ConcurrentUpdate"];
             413: components["responses"]["PayloadTooLarge"];
@@ -7515,7 +8960,32 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
-            400: components["responses"]["BadRequest"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.since",
+                     *             "message": "must match format \"date-time\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -7552,9 +9022,33 @@ export interface operations {
                  *         "createdAt": "2026-11-25T09:30:03.870Z",
                  *         "data": {
                  *           "id": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                 *           "organizationId": "3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13",
+                 *           "employeeId": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
                  *           "status": "succeeded",
+                 *           "input": "Review this diff for bugs.",
                  *           "output": "The loop on line 12 never terminates when the list is empty.",
-                 *           "costCredits": 5
+                 *           "error": null,
+                 *           "provider": "openai",
+                 *           "model": "gpt-4o-mini",
+                 *           "usage": {
+                 *             "inputTokens": 1850,
+                 *             "outputTokens": 240,
+                 *             "cachedInputTokens": 0
+                 *           },
+                 *           "costCredits": 5,
+                 *           "reservedCredits": 0,
+                 *           "attempts": 1,
+                 *           "maxAttempts": 3,
+                 *           "toolUse": "none",
+                 *           "steps": 1,
+                 *           "maxSteps": 20,
+                 *           "pendingToolCalls": null,
+                 *           "actionExpiresAt": null,
+                 *           "previousTaskId": null,
+                 *           "createdAt": "2026-11-25T09:30:00.000Z",
+                 *           "startedAt": "2026-11-25T09:30:00.120Z",
+                 *           "finishedAt": "2026-11-25T09:30:03.870Z",
+                 *           "cancelRequestedAt": null
                  *         }
                  *       }
                  *     }

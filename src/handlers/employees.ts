@@ -32,7 +32,9 @@ export const importEmployee: Handler<'importEmployee'> = async (req, ctx) => {
     headers: { Location: `/v1/organizations/${req.params.orgId}/employees/${employee.id}` },
   });
   const overwrite = req.query.overwrite ?? false;
-  return respond(await employees.importEmployee(ctx, req.params.orgId, req.body, overwrite, keptWith(ctx, respond)));
+  // The file as the body (`text/markdown`), or inside JSON for clients that send only JSON.
+  const markdown = typeof req.body === 'string' ? req.body : req.body.content;
+  return respond(await employees.importEmployee(ctx, req.params.orgId, markdown, overwrite, keptWith(ctx, respond)));
 };
 
 export const importEmployees: Handler<'importEmployees'> = async (req, ctx) => ({

@@ -67,9 +67,37 @@ export type AjvFactory = (kind: ValidatorKind) => unknown;
 /** An initialised openapi-backend over the document (quick mode: nothing compiled until asked), Ajv made by `newAjv`. */
 export async function openapiBackend(document: OpenApiDocument, newAjv: AjvFactory): Promise<OpenAPIBackend> {
   const customizeAjv = ((_original, _options, context) => newAjv(kinds[context] ?? 'response')) as AjvCustomizer;
-  const api = new OpenAPIBackend({ definition: document as never, quick: true, strict: true, coerceTypes: true, customizeAjv });
+  const definition = withTextBodiesOptional(document);
+  const api = new OpenAPIBackend({ definition: definition as never, quick: true, strict: true, coerceTypes: true, customizeAjv });
   await api.init();
   return api;
+}
+
+/** Media types whose bodies openapi-backend validates (the core reads multipart into the JSON body's shape). */
+const validatedMediaTypes = new Set(['application/json', 'multipart/form-data', 'application/x-www-form-urlencoded']);
+
+/**
+ * openapi-backend validates a body against the JSON schema of the operation and, when the body is required,
+ * requires one there: a body sent in another media type the operation takes (`importEmployee`'s text/markdown
+ * beside its JSON form) would fail as missing. The core refuses a missing body itself (checkBody), so for such
+ * operations openapi-backend sees the body as optional, and checks it whenever it is JSON.
+ */
+function withTextBodiesOptional(document: OpenApiDocument): OpenApiDocument {
+  type Body = { required?: boolean; content?: Record<string, unknown> };
+  const paths: Record<string, Record<string, unknown>> = {};
+  let changed = false;
+  for (const [path, item] of Object.entries(document.paths)) {
+    paths[path] = item;
+    for (const [method, operation] of Object.entries(item)) {
+      const body = (operation as { requestBody?: Body } | undefined)?.requestBody;
+      const types = Object.keys(body?.content ?? {});
+      if (!body?.required || !types.some((type) => validatedMediaTypes.has(type)) || types.every((type) => validatedMediaTypes.has(type)))
+        continue;
+      paths[path] = { ...paths[path], [method]: { ...(operation as object), requestBody: { ...body, required: false } } };
+      changed = true;
+    }
+  }
+  return changed ? { ...document, paths } : document;
 }
 
 /** Ajv for JSON Schema 2020-12 with the formats, loaded (only when something must be compiled at run time). */

@@ -5,6 +5,7 @@ import { createStaffroomClient, type StaffroomClient } from '../../sdk/index.js'
 import { withContractCheck, startTestServer, type TestServer } from '../support/server.js';
 import { contractProblems, exampleRequest, contractOperations } from '../support/contract.js';
 import { startPrismMock, type PrismMock } from '../support/processes.js';
+import { contract } from '../../src/http/contract.js';
 
 let real: TestServer;
 let prism: PrismMock;
@@ -76,6 +77,51 @@ describe('the Prism mock', () => {
     });
     expect(response.status).toBeGreaterThanOrEqual(400);
     expect(response.status).toBeLessThan(500);
+  });
+
+  // What the README's "Mock from day one" promises a frontend team, and the differences it lists.
+  it("answers a 400 with the operation's own field, the real problem in sl-violations", async () => {
+    const invalid = await fetch(`${prismUrl}/v1/organizations?limit=500`, { headers: { Authorization: 'Bearer mock-token' } });
+    expect(invalid.status).toBe(400);
+    expect(await invalid.json()).toMatchObject({ error: { code: 'VALIDATION_ERROR', details: [{ field: 'query.limit' }] } });
+    expect(invalid.headers.get('sl-violations')).toContain('limit');
+
+    const request = exampleRequest('createTask');
+    const asked = await fetch(`${prismUrl}${request.path}`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer mock-token', Prefer: 'code=400', ...request.headers },
+      body: request.body,
+    });
+    expect(asked.status).toBe(400);
+    expect(await asked.json()).toMatchObject({ error: { details: [{ field: 'body.input', message: 'is required' }] } });
+  });
+
+  it('answers each error branch on Prefer: code=N, a named example on example=<name>, with a short Retry-After', async () => {
+    const request = exampleRequest('createInvitation');
+    const limited = await fetch(`${prismUrl}${request.path}`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer mock-token', Prefer: 'code=409, example=planLimitReached', ...request.headers },
+      body: request.body,
+    });
+    expect(limited.status).toBe(409);
+    expect(await limited.json()).toMatchObject({ error: { code: 'PLAN_LIMIT_REACHED' } });
+
+    for (const code of [429, 503]) {
+      const response = await fetch(`${prismUrl}/v1/organizations`, {
+        headers: { Authorization: 'Bearer mock-token', Prefer: `code=${code}` },
+      });
+      expect(response.status).toBe(code);
+      expect(Number(response.headers.get('retry-after'))).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('says the contract version in health, and (unlike the service) lets an undeclared query parameter through', async () => {
+    const health = await fetch(`${prismUrl}/v1/health?verbose=1`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { data: { version: string } }).data.version).toBe(contract.info.version);
+    const service = await fetch(`${real.baseUrl}/v1/health?verbose=1`);
+    expect(service.status).toBe(400);
+    expect(await service.json()).toMatchObject({ error: { details: [{ field: 'query.verbose' }] } });
   });
 });
 

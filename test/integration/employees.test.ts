@@ -37,7 +37,7 @@ const importFile = (user: TestUser, markdown: string, overwrite?: boolean) =>
   as(user).POST('/v1/organizations/{orgId}/employees/import', {
     params: { path: { orgId }, query: overwrite ? { overwrite } : {} },
     body: markdown,
-    bodySerializer: (body: string) => body,
+    bodySerializer: (body) => body as string,
     headers: { 'Content-Type': 'text/markdown' },
   });
 
@@ -127,6 +127,43 @@ describe('importEmployee', () => {
     expect(updated.data?.data).toMatchObject({ description: 'second', instructions: 'Version two.' });
   });
 
+  it('takes the file as JSON too, for clients that send only JSON, and imports it as the markdown body', async () => {
+    const source = '---\nname: json-import\ndescription: Sent as JSON.\ntools: Read\n---\nDo it as JSON said.';
+    const asJson = await as(owner).POST('/v1/organizations/{orgId}/employees/import', {
+      params: { path: { orgId } },
+      body: { content: source },
+    });
+    expect(asJson.response.status).toBe(201);
+    expect(asJson.data?.data).toMatchObject({
+      slug: 'json-import',
+      description: 'Sent as JSON.',
+      tools: ['Read'],
+      instructions: 'Do it as JSON said.',
+    });
+    // The same file as markdown is the same import: a 409 for the slug, then the same employee with overwrite.
+    expect((await importFile(owner, source)).response.status).toBe(409);
+    const again = await importFile(owner, source, true);
+    expect(again.data?.data).toMatchObject({ id: asJson.data!.data.id, slug: 'json-import' });
+
+    const post = (body: string, contentType = 'application/json') =>
+      fetch(`${app.server.baseUrl}/v1/organizations/${orgId}/employees/import`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': contentType },
+        body,
+      });
+    const fields = async (response: Response) =>
+      ((await response.json()) as { error: { details: { field: string }[] } }).error.details.map((detail) => detail.field);
+    const missing = await post(JSON.stringify({ markdown: source }));
+    expect(missing.status).toBe(400);
+    expect(await fields(missing)).toContain('body.content');
+    const emptyName = await post(JSON.stringify({ content: '---\ndescription: no name\n---\nHi' }));
+    expect(emptyName.status).toBe(400);
+    expect(await fields(emptyName)).toEqual(['frontMatter.name']);
+    // A bare JSON string is not the JSON form, and text/plain is not taken at all.
+    expect((await post(JSON.stringify(source))).status).toBe(400);
+    expect((await post(source, 'text/plain')).status).toBe(415);
+  });
+
   it("imports what published files write: an unknown model uses the organization's default and MCP tools are kept, with warnings", async () => {
     const imported = await importFile(
       owner,
@@ -146,7 +183,7 @@ describe('importEmployee', () => {
       const imported = await offlineOnly.client({ accessToken: owner.token }).POST('/v1/organizations/{orgId}/employees/import', {
         params: { path: { orgId } },
         body: '---\nname: sonnet-agent\nmodel: sonnet\ntools: Read\n---\nHi',
-        bodySerializer: (body: string) => body,
+        bodySerializer: (body) => body as string,
         headers: { 'Content-Type': 'text/markdown' },
       });
       expect(imported.response.status).toBe(201);
@@ -170,8 +207,11 @@ describe('importEmployee', () => {
     expect(broken.error?.error.details?.map((d) => d.field)).toEqual(['frontMatter.name', 'frontMatter.tools']);
     const yaml = await importFile(owner, '---\nname: ok\n  bad: indent\n---\nHi');
     expect(yaml.error?.error.details?.[0]?.message).toMatch(/line \d/);
+    // JSON is the file's other form (`{ "content": ... }`): other JSON is invalid, not another media type.
     const json = await as(owner).POST('/v1/organizations/{orgId}/employees/import', { ...orgPath(), body: '{}' as never });
-    expect(json.response.status).toBe(415);
+    expect(json.response.status).toBe(400);
+    const empty = await as(owner).POST('/v1/organizations/{orgId}/employees/import', { ...orgPath(), body: {} as never });
+    expect(empty.error?.error.details?.map((d) => d.field)).toEqual(['body.content']);
     const after = await app.database.db`select count(*)::int as count from staffroom.employees where organization_id = ${orgId}`;
     expect(after[0]?.count).toBe(before[0]?.count);
   });

@@ -1,13 +1,23 @@
 // Following a task with the SDK: its live events from the real app while a worker runs it, resuming after a
 // dropped connection, and polling where the stream is not available (a 404 for the events path, the Prism mock).
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStaffroomClient, streamTaskEvents, unwrap, waitForTask, type Event, type StaffroomClientOptions } from '../../sdk/index.js';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  createStaffroomClient,
+  streamTaskEvents,
+  unwrap,
+  waitForTask,
+  type Event,
+  type EventOf,
+  type StaffroomClientOptions,
+  type Task,
+} from '../../sdk/index.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createWorker, type Worker } from '../../src/services/worker.js';
 import { useTestApp } from '../support/app.js';
 import { startPrismMock, type PrismMock } from '../support/processes.js';
 import { signUp, withContractCheck, type TestUser } from '../support/server.js';
+import { streamItemProblems } from '../support/contract.js';
 
 const app = useTestApp();
 let owner: TestUser;
@@ -63,6 +73,15 @@ describe('waitForTask over the event stream', () => {
     expect(seen.every((event) => event.taskId === taskId && event.organizationId === orgId)).toBe(true);
     const ids = seen.map((event) => BigInt(event.id));
     expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);
+    // Each message's data is what the stream's `x-event-schema` (the contract's `Event` union) says.
+    const eventsPath = '/v1/organizations/{orgId}/tasks/{taskId}/events';
+    expect(
+      seen.flatMap((event) => streamItemProblems(eventsPath, 'GET', 200, event).map((problem) => `${event.type}: ${problem}`)),
+    ).toEqual([]);
+    // The union narrows by type: the text deltas add up to the output of the task.succeeded event's task.
+    const text = seen.map((event) => (event.type === 'task.output_delta' ? event.data.text : '')).join('');
+    const succeeded = seen.find((event): event is EventOf<'task.succeeded'> => event.type === 'task.succeeded');
+    expect(text).toBe(succeeded?.data.output);
   });
 
   it('resumes after lastEventId, and ends when the service ends the stream', async () => {
@@ -159,6 +178,17 @@ describe('waitForTask without the event stream', () => {
       });
       expect(task).toMatchObject({ id: '7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918', status: 'succeeded' });
     });
+  });
+});
+
+describe('Event', () => {
+  it('is a union told apart by type, each with its own data', () => {
+    expectTypeOf<EventOf<'task.succeeded'>['data']>().toExtend<Task>();
+    expectTypeOf<EventOf<'task.output_delta'>['data']>().toExtend<{ step: number; attempt: number; text: string }>();
+    expectTypeOf<EventOf<'task.step_completed'>['data']['usage']>().toExtend<{ inputTokens: number; outputTokens: number }>();
+    expectTypeOf<EventOf<'credits.low'>['data']>().toExtend<{ available: number; threshold: number }>();
+    expectTypeOf<EventOf<'task.output_delta'>['data']>().not.toExtend<Task>();
+    expectTypeOf<Extract<Event, { type: 'task.queued' | 'billing.updated' }>['type']>().toEqualTypeOf<'task.queued' | 'billing.updated'>();
   });
 });
 

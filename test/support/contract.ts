@@ -49,6 +49,21 @@ export function contractProblems(pathTemplate: string, method: string, status: n
   return problems;
 }
 
+/**
+ * Problems with one message's `data` of a stream whose media type names the schema of its items
+ * (`x-event-schema`: the body as a whole is a string); [] when it conforms.
+ */
+export function streamItemProblems(pathTemplate: string, method: string, status: number, data: unknown): string[] {
+  const operation = doc.paths[pathTemplate]?.[method.toLowerCase()] as Json | undefined;
+  const content =
+    operation && (resolveRef((operation.responses as Record<string, Json>)[String(status)] ?? {}).content as Record<string, Json>);
+  if (!content?.['text/event-stream']?.['x-event-schema']) return [`${method} ${pathTemplate} declares no x-event-schema for ${status}`];
+  const ref = `contract#/${pointer('paths', pathTemplate, method.toLowerCase(), 'responses', String(status), 'content', 'text/event-stream', 'x-event-schema')}`;
+  const validate = ajv.getSchema(ref);
+  if (!validate) return [`no schema at ${ref}`];
+  return validate(data) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
+}
+
 /** SDK middleware: throws when a response does not conform to the contract. */
 export const contractCheck: Middleware = {
   async onResponse({ request, response, schemaPath }) {

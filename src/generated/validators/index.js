@@ -26,7 +26,7 @@ export const loaders = {
   "revokeApiKey": () => Promise.all([import('./revokeApiKey.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "listEmployees": () => Promise.all([import('./listEmployees.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "createEmployee": () => Promise.all([import('./createEmployee.body.js'), import('./createEmployee.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
-  "importEmployee": () => Promise.all([import('./importEmployee.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
+  "importEmployee": () => Promise.all([import('./importEmployee.body.js'), import('./importEmployee.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "importEmployees": () => Promise.all([import('./importEmployees.body.js'), import('./importEmployees.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "getEmployee": () => Promise.all([import('./getEmployee.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "deleteEmployee": () => Promise.all([import('./deleteEmployee.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
