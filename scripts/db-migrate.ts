@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '../src/db/client.js';
 import { migrate, OutOfOrderMigrationsError } from '../src/db/migrate.js';
 import { localDataDir, withLocalDatabaseUrl } from '../src/db/local.js';
+import { migrationUrlProblem } from '../src/db/urls.js';
 
 const { values } = parseArgs({ options: { 'include-all': { type: 'boolean', default: false } } });
 
@@ -20,6 +21,11 @@ async function migrateAt(url: string): Promise<void> {
 }
 
 const external = process.env.DATABASE_URL;
+const problem = external === undefined ? undefined : migrationUrlProblem(external);
+if (problem) {
+  console.error(problem);
+  process.exit(1);
+}
 try {
   await (external ? migrateAt(external) : withLocalDatabaseUrl(localDataDir(), migrateAt));
 } catch (error) {

@@ -61,6 +61,18 @@ export function isTransactionPooler(url: string): boolean {
 }
 
 /**
+ * Why migrations cannot run on this URL, if they cannot: they hold a session's advisory lock across one
+ * transaction per file, which a transaction pooler does not keep (each transaction may get another connection).
+ */
+export function migrationUrlProblem(url: string): string | undefined {
+  if (!isTransactionPooler(url)) return undefined;
+  return (
+    `DATABASE_URL is a transaction pooler (${describeDatabaseUrl(url)}): migrations need one session. ` +
+    `Use the session pooler (the same host on port ${sessionPoolerPort}) or the direct connection for this step.`
+  );
+}
+
+/**
  * The session-mode URL of Supabase's shared pooler for its transaction-mode URL (`*.pooler.supabase.com:6543`):
  * the same URL on port 5432, as Supabase documents. Undefined for any other URL.
  */

@@ -2,7 +2,7 @@
 // client address the Netlify adapter takes from the platform's header.
 import { describe, expect, it } from 'vitest';
 import { listenConnection, loadConfig } from '../../src/config.js';
-import { describeDatabaseUrl, needsUnpreparedStatements } from '../../src/db/urls.js';
+import { describeDatabaseUrl, migrationUrlProblem, needsUnpreparedStatements } from '../../src/db/urls.js';
 import { pollingMessage } from '../../src/db/notices.js';
 import { handleWebRequest } from '../../src/http/adapters/web.js';
 import type { HttpRequest } from '../../src/http/types.js';
@@ -68,6 +68,18 @@ describe('the database connections', () => {
         'running tasks ask whether they were canceled every 0.5 s, the webhook dispatcher looks for due deliveries every 1 s ' +
         'and event streams read new events every 1 s. Set DATABASE_LISTEN_URL to a session-mode pooler or a direct connection to hear of them at once.',
     );
+  });
+});
+
+describe('the URL migrations run on', () => {
+  it('refuses a transaction pooler, naming the session pooler, and never the password', () => {
+    const pooled = 'postgresql://postgres.abc:s3cret@aws-0-eu-central-1.pooler.supabase.com:6543/postgres';
+    const problem = migrationUrlProblem(pooled)!;
+    expect(problem).toContain('transaction pooler (aws-0-eu-central-1.pooler.supabase.com:6543/postgres)');
+    expect(problem).toContain('port 5432');
+    expect(problem).not.toContain('s3cret');
+    expect(migrationUrlProblem('postgresql://postgres.abc:s3cret@aws-0-eu-central-1.pooler.supabase.com:5432/postgres')).toBeUndefined();
+    expect(migrationUrlProblem('postgres://postgres:pw@db.abc.supabase.co:5432/postgres')).toBeUndefined();
   });
 });
 
