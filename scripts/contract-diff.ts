@@ -117,6 +117,32 @@ function compareOperation(
   if (isPublic(oldDoc, oldOp) && !isPublic(newDoc, newOp)) found.push(`${where}: now requires credentials`);
 }
 
+/** A reported change that reviewers judged to break no client (api/released/accepted-changes.yaml), and why. */
+export interface AcceptedChange {
+  /** A reported line; `*` stands for any text. */
+  change: string;
+  reason: string;
+}
+
+/** The changes no accepted entry matches, and the entries that match none of them (stale: to remove). */
+export function withoutAccepted(changes: string[], accepted: AcceptedChange[]): { breaking: string[]; stale: AcceptedChange[] } {
+  const patterns = accepted.map((entry) => {
+    if (typeof entry.change !== 'string' || typeof entry.reason !== 'string' || !entry.reason.trim())
+      throw new Error(`An accepted change needs a \`change\` and a \`reason\`: ${JSON.stringify(entry)}`);
+    const source = entry.change
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*');
+    return { entry, pattern: new RegExp(`^${source}$`), used: false };
+  });
+  const breaking = changes.filter((change) => {
+    const matching = patterns.filter(({ pattern }) => pattern.test(change));
+    for (const match of matching) match.used = true;
+    return matching.length === 0;
+  });
+  return { breaking, stale: patterns.filter(({ used }) => !used).map(({ entry }) => entry) };
+}
+
 /**
  * Requests: what was valid must stay valid (no narrowing). Responses: what clients read must stay (no field
  * removed or made optional, no type changed, no enum widened that clients switch over).
@@ -187,7 +213,12 @@ function compareSchema(
     ] as const) {
       const a = before[limit];
       const b = after[limit];
-      if (typeof b === 'number' && (typeof a !== 'number' || tighter(a, b)) && !oldValuesPass(valueChecks[limit]!(b)))
+      if (
+        typeof b === 'number' &&
+        (typeof a !== 'number' || tighter(a, b)) &&
+        !oldValuesPass(valueChecks[limit]!(b)) &&
+        !alreadyLimited(oldDoc, before, limit, b)
+      )
         found.push(`${where}: ${limit} ${a ?? 'none'} became ${b}`);
     }
     const newPattern = typeof after.pattern === 'string' ? new RegExp(after.pattern, 'u') : undefined;
@@ -197,7 +228,7 @@ function compareSchema(
       !oldValuesPass((v) => typeof v === 'string' && !!newPattern?.test(v))
     )
       found.push(`${where}: pattern ${String(before.pattern ?? 'none')} became ${String(after.pattern)}`);
-    if (after.format !== undefined && after.format !== before.format)
+    if (after.format !== undefined && after.format !== before.format && !withinFormat(before, after.format))
       found.push(`${where}: format ${String(before.format ?? 'none')} became ${String(after.format)}`);
   }
 
@@ -228,6 +259,29 @@ function compareSchema(
     const b = list(after[combinator]);
     for (let i = 0; i < Math.min(a.length, b.length); i++) compareSchema(oldDoc, newDoc, where, a[i], b[i], direction, found, seen);
   }
+}
+
+/**
+ * Whether a new request limit only states one the old schema already imposed another way: a `date` is 10
+ * characters, and an array of distinct values of an n-value enum holds at most n items.
+ */
+function alreadyLimited(doc: Json, schema: Json, limit: string, bound: number): boolean {
+  if (limit === 'maxLength') return schema.format === 'date' && bound >= 10;
+  if (limit === 'maxItems' && schema.uniqueItems === true) {
+    const values = schema.items === undefined ? undefined : enumOf(resolve(doc, schema.items));
+    return values !== undefined && bound >= values.length;
+  }
+  return false;
+}
+
+const integerFormats: Record<string, [number, number]> = { int32: [-(2 ** 31), 2 ** 31 - 1], int64: [-(2 ** 63), 2 ** 63] };
+
+/** Whether an integer's old bounds already kept it within a new `int32`/`int64` format (which adds no other check). */
+function withinFormat(schema: Json, format: unknown): boolean {
+  const range = integerFormats[String(format)];
+  const low = schema.minimum ?? schema.exclusiveMinimum;
+  const high = schema.maximum ?? schema.exclusiveMaximum;
+  return range !== undefined && typeof low === 'number' && typeof high === 'number' && low >= range[0] && high <= range[1];
 }
 
 /**

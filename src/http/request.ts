@@ -81,7 +81,9 @@ type Unstorable = { field: string; problem: string };
  * text Postgres cannot store, refused by checkBody once the caller is known.
  */
 export type Body =
-  { json: true; value: unknown; unstorable?: Unstorable } | { json: false; value: string; unstorable?: Unstorable } | undefined;
+  | { json: true; value: unknown; unstorable?: Unstorable }
+  | { json: false; value: string; mediaType: string; unstorable?: Unstorable }
+  | undefined;
 
 /**
  * Reads the body's bytes before the caller is known: 413 past the size limit, 415 for a media type the
@@ -109,7 +111,8 @@ export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes:
     return { json: true, value: { files }, unstorable: files.some((file) => file.content.includes('\u0000')) ? nul('body') : undefined };
   }
   const text = http.body.toString('utf8');
-  if (mediaType !== 'application/json') return { json: false, value: text, unstorable: text.includes('\u0000') ? nul('body') : undefined };
+  if (mediaType !== 'application/json')
+    return { json: false, value: text, mediaType, unstorable: text.includes('\u0000') ? nul('body') : undefined };
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
@@ -124,7 +127,8 @@ export function parseBody(operation: Operation, http: HttpRequest, maxBodyBytes:
 
 /**
  * What a body says, checked once the caller is known (as the schema is, right after): 400 when a required body
- * is missing, or when its text holds NUL or an unpaired surrogate, naming the field.
+ * is missing, when its text holds NUL or an unpaired surrogate, or when a text body (not JSON, which the schema
+ * validator checks) is longer than its media type's `maxLength`, naming the field.
  */
 export function checkBody(operation: Operation, body: Body): void {
   if (!body) {
@@ -133,6 +137,12 @@ export function checkBody(operation: Operation, body: Body): void {
     return;
   }
   if (body.unstorable) throw unstorableTextError(body.unstorable.field, body.unstorable.problem);
+  const maxLength = body.json ? undefined : operation.requestBody?.content[body.mediaType]?.schema?.maxLength;
+  // Characters as JSON Schema counts them (code points); UTF-16 units are never fewer, so most bodies skip the count.
+  if (!body.json && typeof maxLength === 'number' && body.value.length > maxLength && [...body.value].length > maxLength)
+    throw new ApiError('VALIDATION_ERROR', 'The request is invalid.', [
+      { field: 'body', message: `must NOT have more than ${maxLength} characters` },
+    ]);
 }
 
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

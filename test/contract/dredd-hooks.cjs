@@ -47,6 +47,8 @@ hooks.beforeEach((transaction) => {
     return;
   }
   if (fixture.token) transaction.request.headers.Authorization = `Bearer ${fixture.token}`;
+  // A browser page of an allowed origin: the CORS headers every response declares come back.
+  transaction.request.headers.Origin = 'https://app.example.com';
   // A first page is what clients ask for; the example cursor points at the example data.
   const withoutCursor = (uri) => uri.replace(/([?&])cursor=[^&]*&?/, '$1').replace(/[?&]$/, '');
   transaction.request.uri = withoutCursor(transaction.request.uri);

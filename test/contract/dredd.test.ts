@@ -30,11 +30,15 @@ beforeAll(async () => {
     STRIPE_PRICE_CREDITS_100K: 'price_credits_test',
     BILLING_REDIRECT_ORIGINS: 'https://app.example.com',
   });
-  // Webhook endpoints point at a local address, which only a deployment for local development allows.
+  // Webhook endpoints point at a local address, which only a deployment for local development allows. Rate limits
+  // and an allowed browser origin (the hooks send it) are on, so that the RateLimit and CORS headers each success
+  // response declares are there for dredd to find.
   server = await startTestServer({
     db: database.db,
     stripe: { config: stripe, client: createStripeClient(stripe) },
     allowPrivateWebhookUrls: true,
+    rateLimits: true,
+    corsOrigins: ['https://app.example.com'],
   });
   const user = await signUp(database.db, 'dredd@example.com');
   const org = await server.client({ accessToken: user.token }).POST('/v1/organizations', { body: { name: 'Dredd fixture' } });

@@ -23,6 +23,70 @@ function resolveRef(node: Json): Json {
   return current;
 }
 
+/**
+ * Response headers no response declares, by convention; every other header the service sends must be declared
+ * on the response that carries it (and a declared `required: true` one must be there).
+ */
+const undeclaredByConvention = new Set([
+  // Framing and the connection (node:http's, fetch's or a proxy's), and the media type `content` declares.
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'date',
+  // For caches, not clients: `Origin` when CORS_ORIGINS lists origins (a deployment's choice, on every answer),
+  // `Accept` where the representation is negotiated. Its value depends on the deployment, not on the operation.
+  'vary',
+  // Browser hardening on every answer, stated once in the contract's description (info).
+  'x-content-type-options',
+  'referrer-policy',
+  // A directive to a buffering proxy in front (nginx), on event streams; such proxies drop it.
+  'x-accel-buffering',
+  // Marks the answer of a generated stub (src/http/stub.ts); `npm test` fails while one is left.
+  'staffroom-stub',
+]);
+
+/** A response's declared headers, by lower-case name: whether required, and where the schema of its value is. */
+function declaredHeaders(responsePointer: string[]): Map<string, { name: string; required: boolean; schema: string }> {
+  let response = responsePointer.reduce<Json>((node, key) => node[key] as Json, contract as Json);
+  let base = responsePointer;
+  while (typeof response.$ref === 'string') {
+    base = (response.$ref as string)
+      .replace(/^#\//, '')
+      .split('/')
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    response = resolveRef(response);
+  }
+  const declared = new Map<string, { name: string; required: boolean; schema: string }>();
+  for (const [name, raw] of Object.entries((response.headers ?? {}) as Record<string, Json>)) {
+    const header = resolveRef(raw);
+    const at = typeof raw.$ref === 'string' ? (raw.$ref as string).replace(/^#\//, '').split('/') : [...base, 'headers', name];
+    declared.set(name.toLowerCase(), { name, required: header.required === true, schema: `contract#/${pointer(...at, 'schema')}` });
+  }
+  return declared;
+}
+
+/** Problems with a response's headers: undeclared ones, required ones missing, values their schema refuses. */
+function headerProblems(responsePointer: string[], status: number, headers: Headers): string[] {
+  const problems: string[] = [];
+  const declared = declaredHeaders(responsePointer);
+  for (const [name, value] of headers) {
+    if (undeclaredByConvention.has(name)) continue;
+    const header = declared.get(name);
+    if (!header) {
+      problems.push(`header ${name} is not declared for ${status}`);
+      continue;
+    }
+    const validate = ajv.getSchema(header.schema);
+    if (!validate) problems.push(`no schema at ${header.schema}`);
+    else if (!validate(value) && !(/^-?\d+$/.test(value) && validate(Number(value))))
+      problems.push(`header ${header.name}: ${(validate.errors ?? []).map((e) => e.message).join(', ')} (${value})`);
+  }
+  for (const [name, header] of declared) if (header.required && !headers.has(name)) problems.push(`${header.name} header is missing`);
+  return problems;
+}
+
 /** Problems with one response of an operation given by path template and method; [] when it conforms. */
 export function contractProblems(pathTemplate: string, method: string, status: number, headers: Headers, body: unknown): string[] {
   const operation = doc.paths[pathTemplate]?.[method.toLowerCase()] as Json | undefined;
@@ -30,8 +94,7 @@ export function contractProblems(pathTemplate: string, method: string, status: n
   const responses = operation.responses as Record<string, Json>;
   if (!responses[String(status)]) return [`${operation.operationId} does not declare status ${status}`];
   const response = resolveRef(responses[String(status)]!);
-  const problems: string[] = [];
-  if (!headers.get('x-request-id')) problems.push('X-Request-Id header is missing');
+  const problems = headerProblems(['paths', pathTemplate, method.toLowerCase(), 'responses', String(status)], status, headers);
   const content = response.content as Record<string, Json> | undefined;
   if (!content) {
     if (body !== undefined && body !== '') problems.push(`status ${status} declares no body but one was sent`);

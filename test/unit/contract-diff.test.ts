@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { breakingChanges } from '../../scripts/contract-diff.js';
+import { breakingChanges, withoutAccepted } from '../../scripts/contract-diff.js';
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const bundled = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../src/generated/openapi.json'), 'utf8')) as Doc;
@@ -156,5 +156,43 @@ describe('the breaking-change check', () => {
     };
     expect(after('^[a-z]+$')).toEqual([]);
     expect(after('^open')).toEqual(['GET /v1/models parameter query provider: pattern none became ^open']);
+  });
+
+  it('lets a request limit state one the old schema already imposed, and names one it did not', () => {
+    const base = structuredClone(bundled);
+    const usageFrom = (doc: Doc) => doc.paths['/v1/organizations/{orgId}/usage'].get.parameters.find((p: Doc) => p.name === 'from').schema;
+    delete usageFrom(base).maxLength;
+    delete base.components.schemas.WebhookEndpointCreate.properties.eventTypes.maxItems;
+    delete base.components.parameters.Limit.schema.format;
+    const stripe = base.components.schemas.StripeEvent.properties.created;
+    for (const keyword of ['format', 'minimum', 'maximum']) delete stripe[keyword];
+    // A date is 10 characters, distinct event types are at most as many as the enum has, and 1..100 is an int32.
+    expect(breakingChanges(base, bundled)).not.toContainEqual(expect.stringMatching(/query from|eventTypes|query limit/));
+    const tighter = structuredClone(bundled);
+    usageFrom(tighter).maxLength = 9;
+    tighter.components.schemas.WebhookEndpointCreate.properties.eventTypes.maxItems = 3;
+    expect(breakingChanges(base, tighter)).toEqual(
+      expect.arrayContaining([
+        'GET /v1/organizations/{orgId}/usage parameter query from: maxLength none became 9',
+        'POST /v1/organizations/{orgId}/webhook-endpoints request body.eventTypes: maxItems none became 3',
+        // An integer with no bounds before: int64 is a bound.
+        'POST /v1/webhooks/stripe request body.created: format none became int64',
+      ]),
+    );
+  });
+
+  it('leaves out the changes reviewers accepted, by exact line or `*`, and names accepted entries nothing matches', () => {
+    const reported = ['GET /v1/a parameter path orgid: maxLength none became 36', 'GET /v1/b request body.name: maxLength 100 became 10'];
+    const reason = 'a database limit';
+    expect(withoutAccepted(reported, [{ change: '* parameter path *id: maxLength none became 36', reason }])).toEqual({
+      breaking: ['GET /v1/b request body.name: maxLength 100 became 10'],
+      stale: [],
+    });
+    // `*` is the only wildcard: a `.` or a `{` is itself.
+    expect(withoutAccepted(['GET /v1/{x}.y: z'], [{ change: 'GET /v1/{x}.y: *', reason }]).breaking).toEqual([]);
+    expect(withoutAccepted(['GET /v1/{x}ay: z'], [{ change: 'GET /v1/{x}.y: *', reason }]).breaking).toEqual(['GET /v1/{x}ay: z']);
+    const stale = { change: 'GET /v1/gone: *', reason };
+    expect(withoutAccepted(reported, [stale]).stale).toEqual([stale]);
+    expect(() => withoutAccepted(reported, [{ change: 'GET /v1/a*', reason: ' ' }])).toThrow(/reason/);
   });
 });

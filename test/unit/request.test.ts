@@ -1,6 +1,7 @@
-// Reading the parts of a request: the query string and the request id.
+// Reading the parts of a request: the query string, the request id and a text body's length.
 import { describe, expect, it } from 'vitest';
-import { clientRequestIdOf, newRequestId, parseQuery, requestIdOf } from '../../src/http/request.js';
+import type { Operation } from '../../src/http/contract.js';
+import { checkBody, clientRequestIdOf, newRequestId, parseQuery, requestIdOf } from '../../src/http/request.js';
 import { ApiError } from '../../src/kernel/errors.js';
 
 const request = (headers: Record<string, string>) => ({ method: 'GET', path: '/', query: '', headers, body: undefined });
@@ -41,5 +42,24 @@ describe('requestIdOf', () => {
     expect(clientRequestIdOf(request({}))).toBeUndefined();
     expect(newRequestId()).toMatch(/^req_[0-9a-f]{32}$/);
     expect(newRequestId()).not.toBe(newRequestId());
+  });
+});
+
+describe('checkBody', () => {
+  it("refuses a text body longer than its media type's maxLength, counting characters as JSON Schema does", () => {
+    const operation = {
+      requestBody: { content: { 'text/markdown': { schema: { type: 'string', maxLength: 3 } } } },
+    } as unknown as Operation;
+    const text = (value: string) => ({ json: false as const, value, mediaType: 'text/markdown' });
+    expect(() => checkBody(operation, text('😀😀😀'))).not.toThrow(); // 6 UTF-16 units, 3 characters
+    const error = (() => {
+      try {
+        checkBody(operation, text('abcd'));
+      } catch (thrown) {
+        return thrown;
+      }
+    })();
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).details).toEqual([{ field: 'body', message: 'must NOT have more than 3 characters' }]);
   });
 });
