@@ -284,6 +284,12 @@ describe('a member minting credits', () => {
       denied,
     ],
     [
+      'settling a step at a negative exact cost',
+      () => `select staffroom.settle_task_step_exact('${ids.task}', 'worker-forged', -100000000000000, 'refund')`,
+      denied,
+    ],
+    ["resetting a task's exact cost so far", () => `update staffroom.tasks set cost_picodollars = 0 where id = '${ids.task}'`, denied],
+    [
       'writing a step of the transcript with its own cost',
       () => `insert into staffroom.task_messages (task_id, organization_id, index, role, content, step, cost_credits)
       values ('${ids.task}', '${ids.org}', 99, 'assistant', 'free', 1, 0)`,
@@ -1119,6 +1125,7 @@ describe('function privileges', () => {
         'settle_task',
         'hold_task_step',
         'settle_task_step',
+        'settle_task_step_exact',
         'expire_tasks',
         'record_audit',
         'caller_key',
