@@ -4,6 +4,8 @@
 // project's database (SUPABASE_URL set, or DATABASE_URL given): Supabase Auth is the one that signs users in there.
 import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { withOwner, type Db, type Tx } from '../db/client.js';
+import * as queries from '../db/queries/local-auth.js';
+import type { LocalUserRow } from '../db/queries/local-auth.js';
 import type { VerifiedUser } from '../kernel/caller.js';
 import { mintAccessToken } from './identity.js';
 
@@ -25,14 +27,6 @@ const reuseIntervalMs = 10_000;
 const minimumPasswordLength = 6;
 const scryptOptions: ScryptOptions = { N: 16_384, r: 8, p: 1 };
 
-interface UserRow {
-  id: string;
-  email: string;
-  meta: Record<string, unknown>;
-  createdAt: string;
-  passwordHash: string | null;
-}
-
 /** Local sign-in answers only on the embedded database, and never where Supabase Auth signs users in. */
 export function localSignInApplies(databaseMode: 'embedded' | 'external', env: Readonly<Record<string, string | undefined>>): boolean {
   return databaseMode === 'embedded' && !env.SUPABASE_URL && !env.SUPABASE_JWT_SECRET;
@@ -40,25 +34,7 @@ export function localSignInApplies(databaseMode: 'embedded' | 'external', env: R
 
 /** The local accounts' passwords and refresh tokens, beside the shim's auth.users (the embedded database only). */
 export async function prepareLocalAuth(db: Db): Promise<void> {
-  await withOwner(db, 'local sign-in keeps its passwords and refresh tokens', (tx) =>
-    tx.unsafe(`
-      create table if not exists auth.local_passwords (
-        user_id uuid primary key references auth.users (id) on delete cascade,
-        password_hash text not null
-      );
-      create table if not exists auth.local_refresh_tokens (
-        token_hash text primary key,
-        user_id uuid not null references auth.users (id) on delete cascade,
-        expires_at timestamptz not null,
-        used_at timestamptz
-      );
-      revoke all on auth.local_passwords, auth.local_refresh_tokens from public;
-      do $$ begin
-        if exists (select 1 from pg_roles where rolname = 'anon') then
-          revoke all on auth.local_passwords, auth.local_refresh_tokens from anon, authenticated, service_role;
-        end if;
-      end $$;`),
-  );
+  await withOwner(db, 'local sign-in keeps its passwords and refresh tokens', (tx) => queries.createLocalAuthTables(tx));
 }
 
 export function createLocalAuth(options: {
@@ -69,11 +45,9 @@ export function createLocalAuth(options: {
   const { db, jwtSecret } = options;
   const owner = <T>(work: (tx: Tx) => Promise<T>) => withOwner(db, 'local sign-in', work);
 
-  async function session(tx: Tx, user: UserRow): Promise<Record<string, unknown>> {
+  async function session(tx: Tx, user: LocalUserRow): Promise<Record<string, unknown>> {
     const refreshToken = randomBytes(24).toString('base64url');
-    await tx`
-      insert into auth.local_refresh_tokens (token_hash, user_id, expires_at)
-      values (${sha256(refreshToken)}, ${user.id}, now() + make_interval(days => ${refreshTokenDays}))`;
+    await queries.insertRefreshToken(tx, sha256(refreshToken), user.id, refreshTokenDays);
     const name = typeof user.meta.name === 'string' ? user.meta.name : undefined;
     return {
       access_token: await mintAccessToken({
@@ -103,13 +77,8 @@ export function createLocalAuth(options: {
     const meta = typeof data.name === 'string' ? { name: data.name.slice(0, 200) } : {};
     const hash = await hashPassword(password);
     return owner(async (tx) => {
-      const [created] = await tx<UserRow[]>`
-        insert into auth.users (id, email, raw_user_meta_data)
-        select ${randomUUID()}, ${email}, ${tx.json(meta)}
-        where not exists (select 1 from auth.users where lower(email) = ${email})
-        returning id, email, raw_user_meta_data as meta, created_at::text as "createdAt", null::text as "passwordHash"`;
+      const created = await queries.insertLocalUser(tx, { id: randomUUID(), email, meta, passwordHash: hash });
       if (!created) return failure(422, 'user_already_exists', 'User already registered');
-      await tx`insert into auth.local_passwords (user_id, password_hash) values (${created.id}, ${hash})`;
       return { status: 200, body: await session(tx, created) };
     });
   }
@@ -117,11 +86,7 @@ export function createLocalAuth(options: {
   async function signIn(body: Record<string, unknown>): Promise<AuthAnswer> {
     const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
     const password = typeof body.password === 'string' ? body.password : '';
-    const [user] = await owner(
-      (tx) => tx<UserRow[]>`
-      select u.id, u.email, u.raw_user_meta_data as meta, u.created_at::text as "createdAt", p.password_hash as "passwordHash"
-      from auth.users u left join auth.local_passwords p on p.user_id = u.id where lower(u.email) = ${email}`,
-    );
+    const user = await owner((tx) => queries.findLocalUserByEmail(tx, email));
     // The same work and the same answer for an unknown email, a user without a password and a wrong one.
     const matches = await verifyPassword(password, user?.passwordHash ?? null);
     if (!user || !matches) return failure(400, 'invalid_credentials', 'Invalid login credentials');
@@ -131,14 +96,9 @@ export function createLocalAuth(options: {
   async function refresh(body: Record<string, unknown>): Promise<AuthAnswer> {
     const token = typeof body.refresh_token === 'string' ? body.refresh_token : '';
     return owner(async (tx) => {
-      const [row] = await tx<(UserRow & { usedAt: number | null })[]>`
-        update auth.local_refresh_tokens r set used_at = coalesce(r.used_at, now())
-        from auth.users u
-        where r.token_hash = ${sha256(token)} and r.expires_at > now() and u.id = r.user_id
-        returning u.id, u.email, u.raw_user_meta_data as meta, u.created_at::text as "createdAt", null::text as "passwordHash",
-          (extract(epoch from now() - r.used_at) * 1000)::float8 as "usedAt"`;
+      const row = await queries.useRefreshToken(tx, sha256(token));
       if (!row) return failure(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
-      if (row.usedAt !== null && row.usedAt > reuseIntervalMs) {
+      if (row.usedMsAgo !== null && row.usedMsAgo > reuseIntervalMs) {
         return failure(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used');
       }
       return { status: 200, body: await session(tx, row) };
@@ -164,18 +124,14 @@ export function createLocalAuth(options: {
       if (method === 'GET' && path === '/user') {
         const verified = await caller(headers);
         if (!verified) return failure(401, 'bad_jwt', 'invalid JWT: unable to parse or verify signature');
-        const [user] = await owner(
-          (tx) => tx<UserRow[]>`
-          select id, email, raw_user_meta_data as meta, created_at::text as "createdAt", null::text as "passwordHash"
-          from auth.users where id = ${verified.userId}`,
-        );
+        const user = await owner((tx) => queries.findLocalUser(tx, verified.userId));
         return user ? { status: 200, body: userJson(user) } : failure(404, 'user_not_found', 'User not found');
       }
       if (method === 'POST' && path === '/logout') {
         const verified = await caller(headers);
         if (!verified) return failure(401, 'bad_jwt', 'invalid JWT: unable to parse or verify signature');
         // Every scope signs out every local session of the user: locally there is no other device to keep.
-        await owner((tx) => tx`delete from auth.local_refresh_tokens where user_id = ${verified.userId}`);
+        await owner((tx) => queries.deleteRefreshTokens(tx, verified.userId));
         return { status: 204 };
       }
       return failure(404, 'not_found', `${method} /auth/v1${path} is not answered by local sign-in (Supabase Auth has it)`);
@@ -183,7 +139,7 @@ export function createLocalAuth(options: {
   };
 }
 
-function userJson(user: UserRow): Record<string, unknown> {
+function userJson(user: LocalUserRow): Record<string, unknown> {
   const created = new Date(user.createdAt).toISOString();
   return {
     id: user.id,

@@ -1,28 +1,17 @@
 // Local sign-in: the server answers the Supabase Auth endpoints supabase-js calls to sign up, sign in with a
 // password, refresh, read the user and sign out, for local users; the SDK's `supabase` option then works
 // against it exactly as against a Supabase project, with the real supabase-js.
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import type { SupabaseClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import { createStaffroomClient, unwrap } from '../../sdk/index.js';
 import { localSignInApplies } from '../../src/services/local-auth.js';
 import { useTestApp } from '../support/app.js';
+import { inProcessSupabase } from '../support/supabase-client.js';
 import { withContractCheck } from '../support/server.js';
 
 const app = useTestApp({ localAuth: true });
 
-class NoWebSocket {
-  constructor() {
-    throw new Error('No WebSocket on this Node version.');
-  }
-}
-
-function supabase(): SupabaseClient {
-  return createClient(app.server.baseUrl, 'any-anon-key', {
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    // In-process on Node 20 (no global WebSocket without --experimental-websocket); nothing here uses realtime.
-    ...(typeof globalThis.WebSocket === 'function' ? {} : { realtime: { transport: NoWebSocket as never } }),
-  });
-}
+const supabase = (): SupabaseClient => inProcessSupabase(app.server.baseUrl);
 
 const auth = (path: string, init: RequestInit = {}) =>
   fetch(`${app.server.baseUrl}/auth/v1${path}`, { ...init, headers: { 'Content-Type': 'application/json', ...init.headers } });

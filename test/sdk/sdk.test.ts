@@ -2,7 +2,7 @@
 // pagination, agent-file import and webhook verification.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import type { SupabaseClient } from '@supabase/supabase-js';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,6 +21,7 @@ import {
 } from '../../sdk/index.js';
 import { contract } from '../../src/http/contract.js';
 import { useTestApp } from '../support/app.js';
+import { inProcessSupabase } from '../support/supabase-client.js';
 import { startFakeSupabaseAuth, type FakeSupabaseAuth } from '../support/fake-supabase-auth.js';
 import { freePort } from '../support/processes.js';
 import { signUp, withContractCheck, type TestUser } from '../support/server.js';
@@ -53,20 +54,10 @@ function recordingFetch(through: (request: Request) => Promise<Response> = (requ
 /** supabase-js signed in through the fake Auth server. */
 async function signedIn(auth: FakeSupabaseAuth, user: TestUser): Promise<SupabaseClient> {
   auth.addUser({ id: user.id, email: user.email, password: 'correct horse battery staple' });
-  const supabase = createClient(auth.url, 'anon-key', {
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    // supabase-js will not start without a WebSocket for its realtime client, which Node 20 lacks; nothing here uses realtime.
-    ...(typeof globalThis.WebSocket === 'function' ? {} : { realtime: { transport: NoWebSocket as never } }),
-  });
+  const supabase = inProcessSupabase(auth.url);
   const { error } = await supabase.auth.signInWithPassword({ email: user.email, password: 'correct horse battery staple' });
   expect(error).toBeNull();
   return supabase;
-}
-
-class NoWebSocket {
-  constructor() {
-    throw new Error('No WebSocket on this Node version.');
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
