@@ -32,3 +32,13 @@ export const listTaskMessages: Handler<'listTaskMessages'> = async (req, ctx) =>
   const page = await tasks.listTaskMessages(ctx, req.params.orgId, req.params.taskId, req.query);
   return { status: 200, body: page.items, page: { nextCursor: page.nextCursor } };
 };
+
+export const listTeamBoard: Handler<'listTeamBoard'> = async (req, ctx) => ({
+  status: 200,
+  body: await tasks.listTeamBoard(ctx, req.params.orgId, req.params.taskId),
+});
+
+export const listTeamMessages: Handler<'listTeamMessages'> = async (req, ctx) => {
+  const page = await tasks.listTeamMessages(ctx, req.params.orgId, req.params.taskId, req.query);
+  return { status: 200, body: page.items, page: { nextCursor: page.nextCursor } };
+};

@@ -3,6 +3,7 @@
 import type { components } from '../generated/api.js';
 import { ApiError, type ErrorDetail } from '../kernel/errors.js';
 import { findModel } from './catalog.js';
+import { builtInTools } from './tools.js';
 
 type Tool = components['schemas']['Tool'];
 
@@ -20,10 +21,12 @@ export const knownTools: readonly Tool[] = [
   'NotebookEdit',
   'Task',
 ];
-/** Built-in names a file may list beyond those it gets by default. */
+/**
+ * Built-in names a file may list beyond those it gets by default: the catalog's others (MultiEdit, LS, the team
+ * tools Agent, TaskCreate, SendMessage, ...) and the format's tools that only its own client runs.
+ */
 const otherBuiltInTools = new Set([
-  'MultiEdit',
-  'LS',
+  ...builtInTools.map((tool) => tool.name),
   'NotebookRead',
   'BashOutput',
   'KillShell',

@@ -6,6 +6,7 @@ import { ApiError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
 import type { Tx } from '../db/client.js';
 import * as queries from '../db/queries/tasks.js';
+import * as teams from '../db/queries/teams.js';
 import { findEmployee } from '../db/queries/employees.js';
 import { providerKeyVariable } from '../integrations/llm/index.js';
 import { findModel, isAvailable } from './catalog.js';
@@ -16,6 +17,8 @@ import { paginate } from './pagination.js';
 type Task = components['schemas']['Task'];
 type TaskCreate = components['schemas']['TaskCreate'];
 type TaskMessage = components['schemas']['TaskMessage'];
+type BoardItem = components['schemas']['BoardItem'];
+type TeamMessage = components['schemas']['TeamMessage'];
 type ToolOutputs = components['schemas']['ToolOutputs'];
 
 export async function createTask(ctx: RequestContext, orgId: string, input: TaskCreate, idempotencyKey?: string): Promise<Task> {
@@ -74,12 +77,12 @@ export async function getTask(ctx: RequestContext, orgId: string, taskId: string
 export async function listTasks(
   ctx: RequestContext,
   orgId: string,
-  query: { limit?: number; cursor?: string; status?: queries.TaskStatus; employeeId?: string },
+  query: { limit?: number; cursor?: string; status?: queries.TaskStatus; employeeId?: string; rootTaskId?: string },
 ): Promise<{ items: Task[]; nextCursor: string | null }> {
   return paginate(query, (page) =>
     asCaller(ctx, async (tx) => {
       await requireOrganization(tx, orgId);
-      return queries.listTasks(tx, orgId, { ...page, status: query.status, employeeId: query.employeeId });
+      return queries.listTasks(tx, orgId, { ...page, status: query.status, employeeId: query.employeeId, rootTaskId: query.rootTaskId });
     }),
   );
 }
@@ -114,6 +117,36 @@ export async function listTaskMessages(
       await requireOrganization(tx, orgId);
       if (!(await queries.findTask(tx, orgId, taskId))) throw new ApiError('NOT_FOUND', 'Task not found.');
       return queries.listTaskMessages(tx, orgId, taskId, page);
+    }),
+  );
+}
+
+/** The root of the team a task of the organization belongs to (the task itself when it has none); 404 otherwise. */
+async function requireTeamRoot(tx: Tx, orgId: string, taskId: string): Promise<string> {
+  const task = await queries.findTask(tx, orgId, taskId);
+  if (!task) throw new ApiError('NOT_FOUND', 'Task not found.');
+  return task.rootTaskId ?? task.id;
+}
+
+/** The board of the task's team, in the order of its items' numbers. */
+export async function listTeamBoard(ctx: RequestContext, orgId: string, taskId: string): Promise<BoardItem[]> {
+  return asCaller(ctx, async (tx) => {
+    await requireOrganization(tx, orgId);
+    return teams.listTeamBoard(tx, orgId, await requireTeamRoot(tx, orgId, taskId));
+  });
+}
+
+/** A page of the messages the members of the task's team sent each other, oldest first. */
+export async function listTeamMessages(
+  ctx: RequestContext,
+  orgId: string,
+  taskId: string,
+  query: { limit?: number; cursor?: string },
+): Promise<{ items: TeamMessage[]; nextCursor: string | null }> {
+  return paginate(query, (page) =>
+    asCaller(ctx, async (tx) => {
+      await requireOrganization(tx, orgId);
+      return teams.listTeamMessages(tx, orgId, await requireTeamRoot(tx, orgId, taskId), page);
     }),
   );
 }

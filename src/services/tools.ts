@@ -1,5 +1,6 @@
-// The agent format's built-in tools, with the JSON Schema (2020-12) of each one's input. They run where the
-// client's files are: the service validates a model's calls against these schemas and hands them over.
+// The agent format's built-in tools, with the JSON Schema (2020-12) of each one's input. Most run where the
+// client's files are: the service validates a model's calls against these schemas and hands them over. The team
+// tools (teamTools) run on the server, for a task whose toolUse is team.
 import type { components } from '../generated/api.js';
 import { validationError } from '../kernel/errors.js';
 import type { RequestContext } from '../kernel/context.js';
@@ -29,6 +30,30 @@ const edit = input(['old_string', 'new_string'], {
   new_string: text('The text to put in its place.'),
   replace_all: flag('Replace every occurrence.'),
 });
+
+// The agent-team tools: members started with Agent, a task board, messages between teammates. The server runs them
+// for a task whose toolUse is team (the limits are in the API's description of it).
+const agentInput = input(['description', 'prompt'], {
+  description: text('The work, in a few words (3 to 5).', { minLength: 1, maxLength: 200 }),
+  prompt: text('The whole request: what the member is to do, and what to answer.', { minLength: 1, maxLength: 100_000 }),
+  subagent_type: text('The slug of the employee of the organization who does the work.', { minLength: 1, maxLength: 48 }),
+  name: text("The member's name in the team, by which teammates message it; the employee's slug when absent.", {
+    minLength: 1,
+    maxLength: 64,
+  }),
+  model: text("Accepted for the agent format and ignored: a member works with its employee's model.", { maxLength: 100 }),
+  team_name: text('Accepted for the agent format and ignored: a member joins the team of the task that starts it.', {
+    maxLength: 100,
+  }),
+  run_in_background: flag(
+    'Accepted for the agent format and ignored: members always run side by side, and their answers come back as results.',
+  ),
+});
+const boardId = text('The id of an item of the task board: its number, such as "3".', { pattern: '^[1-9][0-9]*$', maxLength: 9 });
+const boardIds = (description: string): Schema => ({ type: 'array', items: boardId, maxItems: 100, uniqueItems: true, description });
+const metadata: Schema = { type: 'object', maxProperties: 50, description: 'Data of your own to keep with the item.' };
+const memberName = (description: string): Schema => text(description, { minLength: 1, maxLength: 64 });
+const present = (name: string): Schema => ({ required: [name], properties: { [name]: true } });
 
 function tool(name: string, description: string, writes: boolean, inputSchema: Schema): ToolDefinition {
   return { name, description, builtIn: true, writes, inputSchema };
@@ -166,18 +191,92 @@ export const builtInTools: readonly ToolDefinition[] = frozen([
     }),
   ),
   tool(
-    'Task',
-    'Hands a piece of work to another employee of the organization.',
+    'Agent',
+    'Starts a member of the team: another employee of the organization works on the prompt, and its answer is the result.',
     false,
-    input(['description', 'prompt', 'subagent_type'], {
-      description: text('The work, in a few words.', { minLength: 1 }),
-      prompt: text('The whole request.', { minLength: 1 }),
-      subagent_type: text('The slug of the employee to hand it to.', { minLength: 1 }),
+    agentInput,
+  ),
+  tool('Task', 'Agent, by its older name: starts a member of the team on the prompt; its answer is the result.', false, agentInput),
+  tool(
+    'TaskCreate',
+    'Adds an item to the team\'s task board; its id is the next number ("1", "2", ...).',
+    false,
+    input(['subject', 'description'], {
+      subject: text('The item, in a few words, in the imperative (Write the parser tests).', { minLength: 1, maxLength: 200 }),
+      description: text('What is to be done, and how to tell it is done.', { maxLength: 10_000 }),
+      activeForm: text('The subject as it reads while being done (Writing the parser tests).', { maxLength: 200 }),
+      metadata,
     }),
   ),
+  tool('TaskList', "Lists the team's task board: each item's id, subject, status, owner and blockers.", false, input([], {})),
+  tool('TaskGet', "Reads one item of the team's task board, with its description.", false, input(['taskId'], { taskId: boardId })),
+  tool(
+    'TaskUpdate',
+    "Changes an item of the team's task board: its status, owner, text or blockers; deleted removes it.",
+    false,
+    input(['taskId'], {
+      taskId: boardId,
+      status: { type: 'string', enum: ['pending', 'in_progress', 'completed', 'deleted'], description: 'The new status.' },
+      subject: text('The new subject.', { minLength: 1, maxLength: 200 }),
+      description: text('The new description.', { maxLength: 10_000 }),
+      activeForm: text('The new subject as it reads while being done.', { maxLength: 200 }),
+      owner: text('The name of the teammate who takes it on (as SendMessage addresses it).', { maxLength: 64 }),
+      addBlocks: boardIds('Items that cannot start before this one is completed.'),
+      addBlockedBy: boardIds('Items that must be completed before this one can start.'),
+      metadata,
+    }),
+  ),
+  tool(
+    'SendMessage',
+    'Sends a message to a teammate, who reads it at its next step (to and message, or by their older names recipient and content).',
+    false,
+    {
+      ...input([], {
+        to: memberName("The teammate's name: team-lead (or lead) for the team's lead, else the member's name."),
+        recipient: memberName('The same as to, by its older name.'),
+        message: text('What to tell them.', { minLength: 1, maxLength: 10_000 }),
+        content: text('The same as message, by its older name.', { minLength: 1, maxLength: 10_000 }),
+        summary: text('The message in a few words, for the people watching.', { maxLength: 200 }),
+        type: text('The kind of message, as the agent format names it; message when absent.', { minLength: 1, maxLength: 64 }),
+      }),
+      // One of each pair is needed. Not as a top-level anyOf or allOf: Anthropic refuses those in an input schema.
+      // A `properties` entry beside each `required` keeps the schema valid under Ajv's strict mode.
+      if: { anyOf: [present('to'), present('recipient')] },
+      then: { anyOf: [present('message'), present('content')] },
+      else: present('to'),
+    },
+  ),
+  tool(
+    'TeamCreate',
+    'Names the team the task leads: the members it starts with Agent join it.',
+    false,
+    input(['team_name'], {
+      team_name: text("The team's name.", { minLength: 1, maxLength: 100 }),
+      description: text('What the team is for.', { maxLength: 1000 }),
+      agent_type: text("The lead's role in the team; accepted for the agent format and not used.", { maxLength: 100 }),
+    }),
+  ),
+  tool('TeamDelete', "Ends the team: cancels its members that are still working, and clears the team's name.", false, input([], {})),
 ]);
 
 const builtInByName = new Map(builtInTools.map((definition) => [definition.name, definition]));
+
+/** The tools the server runs for a task whose toolUse is team (Task is Agent's older name). */
+export const teamTools: ReadonlySet<string> = new Set([
+  'Agent',
+  'Task',
+  'TaskCreate',
+  'TaskList',
+  'TaskGet',
+  'TaskUpdate',
+  'SendMessage',
+  'TeamCreate',
+  'TeamDelete',
+]);
+
+export function isTeamTool(name: string): boolean {
+  return teamTools.has(name);
+}
 
 export function findBuiltInTool(name: string): ToolDefinition | undefined {
   return builtInByName.get(name);

@@ -23,7 +23,7 @@ import { consumedUsage, exactCostInPicodollars, maximumCostInCredits } from './c
 import { findAvailable, settleTask } from '../db/queries/credits.js';
 import * as toolQueries from '../db/queries/tools.js';
 import * as events from '../db/queries/events.js';
-import { findBuiltInTool } from './tools.js';
+import { findBuiltInTool, isTeamTool } from './tools.js';
 import { inputProblem } from './tool-schemas.js';
 import { expireDueTasks } from './housekeeping.js';
 
@@ -146,6 +146,8 @@ export function createWorker(options: WorkerOptions): Worker {
   /** The final state, and the release of whatever the task still holds, in one transaction; a lost lease changes neither. */
   function finish(task: queries.ClaimedTask, outcome: queries.Outcome): Promise<boolean> {
     return withService(db, reason, async (tx) => {
+      // A member's result goes to its parent, whose row is locked first (the order a cancel of the team takes).
+      if (task.parentTaskId) await queries.lockParent(tx, task.id);
       if (!(await queries.finishTask(tx, task.id, id, outcome))) return false;
       await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
       return true;
@@ -214,12 +216,16 @@ export function createWorker(options: WorkerOptions): Worker {
     return () => clearInterval(timer);
   }
 
-  /** The tools the task offers the model: its employee's built-in ones and those its organization defined. */
+  /**
+   * The tools the task offers the model: its employee's built-in ones and those its organization defined; the
+   * team tools (which the service runs) only to a task run as a team's.
+   */
   async function offeredTools(task: queries.ClaimedTask): Promise<ToolSpec[]> {
-    if (task.toolUse !== 'client' || task.tools.length === 0) return [];
+    if (task.toolUse === 'none' || task.tools.length === 0) return [];
     const own = await withService(db, reason, (tx) => toolQueries.listTools(tx, task.organizationId, task.tools));
     const byName = new Map(own.map((tool) => [tool.name, tool]));
     return task.tools.flatMap((name): ToolSpec[] => {
+      if (task.toolUse !== 'team' && isTeamTool(name)) return [];
       const tool = findBuiltInTool(name) ?? byName.get(name);
       // Providers take names of at most 64 characters.
       return tool && name.length <= 64 ? [{ name, description: tool.description, inputSchema: tool.inputSchema }] : [];
@@ -250,6 +256,8 @@ export function createWorker(options: WorkerOptions): Worker {
           : `Unknown model ${task.model}.`,
       };
     }
+    // Messages from teammates join the conversation as user turns before it is read.
+    if (task.toolUse === 'team') await withService(db, reason, (tx) => queries.deliverTeamMessages(tx, task.id, id));
     const [messages, tools] = await Promise.all([
       withService(db, reason, (tx) => queries.conversation(tx, task.id)).then(answerOpenCalls),
       offeredTools(task),
@@ -314,13 +322,15 @@ export function createWorker(options: WorkerOptions): Worker {
     }
 
     // The model answered: this step is paid for whatever happens next.
-    const calls = task.toolUse === 'client' ? completion.toolCalls : [];
+    const calls = task.toolUse === 'none' ? [] : completion.toolCalls;
     const refused: { toolCallId: string; content: string }[] = [];
+    // The team tools run here, in the transaction that records the step; the others go to the client.
+    const served: ToolCall[] = [];
     const pending: ToolCall[] = [];
     for (const call of calls) {
       const problem = await callProblem(call, tools);
       if (problem) refused.push({ toolCallId: call.id, content: problem });
-      else pending.push({ id: call.id, name: call.name, input: call.input });
+      else (task.toolUse === 'team' && isTeamTool(call.name) ? served : pending).push({ id: call.id, name: call.name, input: call.input });
     }
     const stepNumber = task.steps + 1;
     const lastStep = stepNumber >= task.maxSteps;
@@ -332,8 +342,14 @@ export function createWorker(options: WorkerOptions): Worker {
       description: `${task.model}: ${completion.usage.inputTokens} input, ${completion.usage.outputTokens} output, ${completion.usage.cachedInputTokens} cached tokens`,
       refused: lastStep ? [] : refused,
     };
-    return commitStep(task, record, pending, taskLog, (cancelRequested) =>
-      cancelRequested ? { status: 'canceled' } : nextState(task, completion, calls.length, pending.length, lastStep),
+    return commitStep(
+      task,
+      record,
+      pending,
+      taskLog,
+      (cancelRequested, started) =>
+        cancelRequested ? { status: 'canceled' } : nextState(task, completion, calls.length, pending.length, started, lastStep),
+      lastStep ? [] : served,
     );
   }
 
@@ -359,21 +375,26 @@ export function createWorker(options: WorkerOptions): Worker {
       refused: [],
     };
     taskLog.info({ usage, why }, 'step ended early; paid for what it consumed');
-    return commitStep(task, record, [], taskLog, (cancelRequested) => (cancelRequested ? { status: 'canceled' } : outcome));
+    return commitStep(task, record, [], taskLog, (cancelRequested) => (cancelRequested ? { status: 'canceled' } : outcome), []);
   }
 
-  /** Records a step and the task's next state in one transaction: a crash never leaves one without the other. */
+  /**
+   * Records a step and the task's next state in one transaction: a crash never leaves one without the other.
+   * The team tools the step called (`served`) run in it too: members start, the board and messages change.
+   */
   async function commitStep(
     task: queries.ClaimedTask,
     record: queries.StepRecord,
     pending: ToolCall[],
     taskLog: Logger,
-    decide: (cancelRequested: boolean) => queries.Outcome | 'waiting' | 'queued',
+    decide: (cancelRequested: boolean, started: number) => queries.Outcome | NextState,
+    served: ToolCall[],
   ): Promise<'recorded'> {
     const stepNumber = task.steps + 1;
-    let next: queries.Outcome | 'waiting' | 'queued';
+    let next: queries.Outcome | NextState;
     try {
       next = await withService(db, reason, async (tx) => {
+        if (task.parentTaskId) await queries.lockParent(tx, task.id);
         const { cancelRequested, charged } = await queries.recordStep(tx, task.id, id, record);
         await events.emitTaskEvent(tx, task.id, id, 'task.step_completed', {
           step: stepNumber,
@@ -381,9 +402,18 @@ export function createWorker(options: WorkerOptions): Worker {
           costCredits: charged,
           toolCalls: record.toolCalls,
         });
-        const outcome = decide(cancelRequested);
+        let started = 0;
+        if (!cancelRequested) {
+          for (const call of served) {
+            if (call.name === 'Agent' || call.name === 'Task') {
+              if (await queries.startTeamMember(tx, task.id, id, call)) started++;
+            } else await queries.runTeamTool(tx, task.id, id, call);
+          }
+        }
+        const outcome = decide(cancelRequested, started);
         if (outcome === 'queued') await queries.continueTask(tx, task.id, id);
         else if (outcome === 'waiting') await queries.awaitToolOutputs(tx, task.id, id, pending, toolOutputsTimeoutMs);
+        else if (outcome === 'team') await queries.awaitTeam(tx, task.id, id);
         else {
           await queries.finishTask(tx, task.id, id, outcome);
           await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
@@ -396,6 +426,8 @@ export function createWorker(options: WorkerOptions): Worker {
     }
     if (next === 'waiting') {
       taskLog.info({ calls: pending.map((call) => call.name) }, 'task waits for tool outputs');
+    } else if (next === 'team') {
+      taskLog.info({ calls: served.map((call) => call.name) }, 'task waits for its team');
     } else if (next !== 'queued') {
       taskLog.info({ status: next.status, steps: stepNumber }, 'task finished');
     }
@@ -529,14 +561,21 @@ async function callProblem(call: ToolCall, tools: ToolSpec[]): Promise<string | 
   return problem ? `The call was not run: its input does not match the tool's schema (${problem}).` : undefined;
 }
 
+/**
+ * Where a task goes after a step that did not end it: waiting for the client's tool outputs, waiting for the
+ * members it started (`team`), or queued for its next step at once.
+ */
+type NextState = 'waiting' | 'team' | 'queued';
+
 /** What follows a step the model answered. */
 function nextState(
   task: queries.ClaimedTask,
   completion: Completion,
   calls: number,
   pending: number,
+  started: number,
   lastStep: boolean,
-): queries.Outcome | 'waiting' | 'queued' {
+): queries.Outcome | NextState {
   if (calls === 0) return { status: 'succeeded', output: completion.output, provider: completion.provider };
   if (lastStep) {
     return {
@@ -547,5 +586,6 @@ function nextState(
       errorMessage: `The model still called tools after ${task.maxSteps} step(s); raise maxSteps, or continue the task with previousTaskId.`,
     };
   }
-  return pending > 0 ? 'waiting' : 'queued';
+  // Client calls first: once their outputs come, the task waits for the members still running (if any).
+  return pending > 0 ? 'waiting' : started > 0 ? 'team' : 'queued';
 }

@@ -31,10 +31,11 @@ afterAll(async () => {
 
 describe('redocly respect', () => {
   it.each(workflowFiles)('%s passes every workflow', async (file) => {
-    // The tool workflow follows tasks as a worker runs them; the others read tasks that stay queued.
-    const worker = file.startsWith('tools')
-      ? createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }), pollMs: 100 })
-      : undefined;
+    // The tool and team workflows follow tasks as a worker runs them; the others read tasks that stay queued.
+    const worker =
+      file.startsWith('tools') || file.startsWith('teams')
+        ? createWorker({ db: database.db, providers: { offline: createOfflineProvider() }, log: pino({ level: 'silent' }), pollMs: 100 })
+        : undefined;
     worker?.start();
     // An owner per file: only a person's first organization has the free credits its tasks run on.
     const ownerToken = (await signUp(database.db, `respect-owner-${file.split('.')[0]}@example.com`)).token;

@@ -296,6 +296,32 @@ describe('a member minting credits', () => {
       denied,
     ],
     ['moving a task to requires_action', () => `update staffroom.tasks set status = 'requires_action' where id = '${ids.task}'`, denied],
+    ['moving a task to waiting_for_team', () => `update staffroom.tasks set status = 'waiting_for_team' where id = '${ids.task}'`, denied],
+    [
+      "making a task another's team member, to be paid from its reservation",
+      () => `update staffroom.tasks set parent_task_id = id, root_task_id = id, depth = 1 where id = '${ids.task}'`,
+      denied,
+    ],
+    [
+      'starting a team member without the lease (free work for another organization)',
+      () => `select staffroom.start_team_member('${ids.task}', 'worker-forged', 'call_1', '{"subagent_type": "x", "prompt": "y"}')`,
+      denied,
+    ],
+    [
+      "writing another team's board or messages through the worker's function",
+      () =>
+        `select staffroom.run_team_tool('${ids.task}', 'worker-forged', 'call_1', 'TaskCreate', '{"subject": "x", "description": "y"}')`,
+      denied,
+    ],
+    ['parking a task as if waiting for its team', () => `select staffroom.await_team('${ids.task}', 'worker-forged')`, denied],
+    ['reading messages into a transcript', () => `select staffroom.deliver_team_messages('${ids.task}', 'worker-forged')`, denied],
+    ['locking tasks for the worker', () => `select staffroom.lock_task_parent('${ids.task}')`, denied],
+    [
+      'writing a board item directly',
+      () => `insert into staffroom.team_board_items (organization_id, root_task_id, number, subject, description)
+      values ('${ids.org}', '${ids.task}', 1, 'x', 'y')`,
+      denied,
+    ],
     [
       'forging an event (a task.succeeded a webhook would carry)',
       () => `select staffroom.emit_event('${ids.org}', '${ids.task}', 'task.succeeded', '{}')`,
@@ -1103,6 +1129,7 @@ describe('function privileges', () => {
     'shares_organization',
     'submit_tool_outputs',
     'sync_profile',
+    'task_tree_cost',
     'update_employee',
     'update_organization',
     'update_webhook_endpoint',

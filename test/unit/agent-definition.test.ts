@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/kernel/errors.js';
 import { knownTools, parseAgentDefinition } from '../../src/services/agent-definition.js';
+import { findBuiltInTool } from '../../src/services/tools.js';
 
 const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, '../fixtures/agents', name), 'utf8');
 
@@ -107,12 +108,35 @@ describe('what published agent files write', () => {
   });
 
   it('keeps every tool name the format allows, and says which are not built in', async () => {
-    const parsed = await agent('tools: Read, MultiEdit, LS, mcp__github__create_issue, SendMessage');
-    expect(parsed.tools).toEqual(['Read', 'MultiEdit', 'LS', 'mcp__github__create_issue', 'SendMessage']);
+    const parsed = await agent('tools: Read, MultiEdit, LS, mcp__github__create_issue, SendMessage, TeamMerge');
+    expect(parsed.tools).toEqual(['Read', 'MultiEdit', 'LS', 'mcp__github__create_issue', 'SendMessage', 'TeamMerge']);
     expect(parsed.warnings.map((w) => w.message)).toEqual([
       expect.stringMatching(/^mcp__github__create_issue is not a built-in tool/),
-      expect.stringMatching(/^SendMessage is not a built-in tool/),
+      expect.stringMatching(/^TeamMerge is not a built-in tool/),
     ]);
+  });
+
+  it('imports a published agent team: the lead and its members use only built-in tools', async () => {
+    const lead = await parseAgentDefinition(fixture('team/team-lead.md'));
+    expect(lead).toMatchObject({
+      slug: 'team-lead',
+      model: 'claude-sonnet-4-5',
+      tools: ['Agent', 'TeamCreate', 'TeamDelete', 'TaskCreate', 'TaskList', 'TaskGet', 'TaskUpdate', 'SendMessage', 'Read'],
+      frontMatter: { color: 'purple' },
+      warnings: [],
+    });
+    const reviewer = await parseAgentDefinition(fixture('team/reviewer.md'));
+    expect(reviewer).toMatchObject({
+      slug: 'reviewer',
+      model: null,
+      tools: ['TaskList', 'TaskGet', 'TaskUpdate', 'SendMessage', 'Read', 'Grep'],
+      warnings: [],
+    });
+    // Every one is in the catalog, so none is unavailable once hired (unavailableTools are those neither built in
+    // nor defined by the organization).
+    const unavailable = [...lead.tools, ...reviewer.tools].filter((name) => !findBuiltInTool(name));
+    expect(unavailable).toEqual([]);
+    expect((await agent('tools: Task, Agent')).warnings).toEqual([]);
   });
 
   it('reads front matter that is not strict YAML as one key: value per line, and says so in plain words', async () => {

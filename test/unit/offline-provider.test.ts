@@ -1,6 +1,8 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import type { ChatMessage, CompletionRequest, ToolCall, ToolSpec } from '../../src/integrations/llm/provider.js';
+import { builtInTools, teamTools } from '../../src/services/tools.js';
 
 const weather: ToolSpec = {
   name: 'get_weather',
@@ -166,5 +168,131 @@ describe('the offline provider', () => {
 
     const capped = await provider.complete({ ...first, maxOutputTokens: 5 });
     expect(capped.usage.outputTokens).toBe(5);
+  });
+
+  it('leaves a bare @<Tool> line alone when the tool needs an input', async () => {
+    expect((await provider.complete(ask('@get_weather\n@get_time'))).toolCalls).toEqual([]);
+  });
+
+  it('splits "<first>: <second>" for a tool with two required strings, and fills an enum from a second word', async () => {
+    const mail: ToolSpec = {
+      name: 'send_mail',
+      description: 'Sends an email.',
+      inputSchema: {
+        type: 'object',
+        properties: { to: { type: 'string' }, body: { type: 'string' }, priority: { type: 'string', enum: ['low', 'high'] } },
+        required: ['to', 'body'],
+      },
+    };
+    const ticket: ToolSpec = {
+      name: 'close_ticket',
+      description: 'Closes a ticket.',
+      inputSchema: {
+        type: 'object',
+        properties: { id: { type: 'string' }, reason: { type: 'string', enum: ['fixed', 'duplicate'] } },
+        required: ['id'],
+      },
+    };
+    const { toolCalls } = await provider.complete(
+      ask(
+        [
+          '@send_mail boss@example.com: Done: all green.',
+          '@send_mail boss@example.com',
+          '@close_ticket T-12 fixed',
+          '@close_ticket T-12 later',
+        ].join('\n'),
+        [mail, ticket],
+      ),
+    );
+    expect(toolCalls.map((c) => c.input)).toEqual([
+      { to: 'boss@example.com', body: 'Done: all green.' },
+      { to: 'boss@example.com' },
+      { id: 'T-12', reason: 'fixed' },
+      { id: 'T-12 later' },
+    ]);
+  });
+});
+
+describe('the offline provider with the team tools', () => {
+  const team = builtInTools.filter((tool) => teamTools.has(tool.name)) as unknown as ToolSpec[];
+  const ajv = new Ajv2020({ allErrors: true });
+  const valid = (call: ToolCall) => ajv.validate(team.find((tool) => tool.name === call.name)!.inputSchema, call.input);
+  const calls = async (...lines: string[]) => (await provider.complete(ask(lines.join('\n'), team))).toolCalls;
+
+  it('reads each directive of the design into an input its schema accepts', async () => {
+    const made = await calls(
+      'Plan the release.',
+      '@TeamCreate release-1.7',
+      '@TaskCreate Write the changelog: List every change since 1.6, grouped.',
+      '@Agent technical-writer: Write the changelog for 1.7 from the merged pull requests.',
+      '@Task code-reviewer: Review the migration.',
+      '@SendMessage team-lead: Item 1 is done; the changelog is in CHANGELOG.md.',
+      '@TaskUpdate 1 completed',
+      '@TaskUpdate 2',
+      '@TaskGet 1',
+      '@TaskList',
+      '@TeamDelete',
+    );
+    expect(made.map(({ name, input }) => ({ name, input }))).toEqual([
+      { name: 'TeamCreate', input: { team_name: 'release-1.7' } },
+      { name: 'TaskCreate', input: { subject: 'Write the changelog', description: 'List every change since 1.6, grouped.' } },
+      {
+        name: 'Agent',
+        input: {
+          subagent_type: 'technical-writer',
+          prompt: 'Write the changelog for 1.7 from the merged pull requests.',
+          description: 'Write the changelog for 1.7',
+        },
+      },
+      {
+        name: 'Task',
+        input: { subagent_type: 'code-reviewer', prompt: 'Review the migration.', description: 'Review the migration.' },
+      },
+      {
+        name: 'SendMessage',
+        input: {
+          to: 'team-lead',
+          message: 'Item 1 is done; the changelog is in CHANGELOG.md.',
+          summary: 'Item 1 is done; the',
+        },
+      },
+      { name: 'TaskUpdate', input: { taskId: '1', status: 'completed' } },
+      { name: 'TaskUpdate', input: { taskId: '2' } },
+      { name: 'TaskGet', input: { taskId: '1' } },
+      { name: 'TaskList', input: {} },
+      { name: 'TeamDelete', input: {} },
+    ]);
+    for (const call of made) {
+      expect(call.inputError, call.name).toBeUndefined();
+      expect(valid(call), `${call.name}: ${ajv.errorsText()}`).toBe(true);
+    }
+    expect(new Set(made.map((c) => c.id)).size).toBe(made.length);
+  });
+
+  it('takes a prompt without an employee, and JSON objects for every tool', async () => {
+    const [plain, json, message, listed] = await calls(
+      '@Agent Summarize the open issues',
+      '@Agent {"description": "Review", "prompt": "Review it.", "subagent_type": "code-reviewer", "name": "rev"}',
+      '@SendMessage {"recipient": "rev", "content": "Look at item 2."}',
+      '@TaskList {}',
+    );
+    expect(plain!.input).toEqual({ prompt: 'Summarize the open issues', description: 'Summarize the open issues' });
+    expect(json!.input).toEqual({ description: 'Review', prompt: 'Review it.', subagent_type: 'code-reviewer', name: 'rev' });
+    expect(message!.input).toEqual({ recipient: 'rev', content: 'Look at item 2.' });
+    expect(listed!.input).toEqual({});
+    for (const call of [plain!, json!, message!, listed!]) expect(valid(call), call.name).toBe(true);
+  });
+
+  it('says how to write what it cannot read', async () => {
+    const [unaddressed, listed] = await calls('@SendMessage Are you done?', '@TaskList pending');
+    expect(unaddressed).toMatchObject({ name: 'SendMessage', input: {}, inputError: expect.stringContaining('"<to>: <message>"') });
+    expect(listed).toMatchObject({ name: 'TaskList', input: {}, inputError: expect.stringContaining('JSON object') });
+    // A bare line for a tool that needs an input is no call at all.
+    expect(await calls('@SendMessage', '@Agent', '@TaskGet', '@TeamCreate')).toEqual([]);
+  });
+
+  it('is deterministic', async () => {
+    const request = ask('@Agent reviewer: Review.\n@TaskList\n@SendMessage lead: Done.', team);
+    expect(await provider.complete(request)).toEqual(await provider.complete(structuredClone(request)));
   });
 });

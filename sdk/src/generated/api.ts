@@ -556,7 +556,7 @@ export interface paths {
         };
         /**
          * List an organization's tasks
-         * @description Tasks, newest first, optionally filtered by status and employee. Any member or API key.
+         * @description Tasks, newest first, optionally filtered by status, employee and team (`rootTaskId`). Any member or API key.
          */
         get: operations["listTasks"];
         put?: never;
@@ -582,8 +582,14 @@ export interface paths {
          *     `previousTaskId` continues a finished task's conversation (the same employee's; 409
          *     `TASK_NOT_FINISHED` while it has not finished).
          *
-         *     An organization has at most its plan's `limits.concurrentTasks` tasks queued or running at once; one more
-         *     is a 429 `TASK_LIMIT_REACHED` with `Retry-After` (nothing is reserved).
+         *     Teams: with `toolUse: team` the task is also a team's lead: its `Agent` calls start members (tasks of
+         *     other employees of the organization) and it waits in `waiting_for_team` for their outputs, while the
+         *     board and message tools run on the server (`ToolUse` says which tools and the limits). Read them with
+         *     `listTeamBoard`, `listTeamMessages` and `listTasks?rootTaskId=`.
+         *
+         *     An organization has at most its plan's `limits.concurrentTasks` tasks queued or running at once (a team
+         *     counts once, as its root, also while it waits for its members); one more is a 429 `TASK_LIMIT_REACHED`
+         *     with `Retry-After` (nothing is reserved).
          *
          *     404 covers both an unknown organization and an unknown or deleted employee. 409 `MODEL_RETIRED` when the
          *     employee's model is no longer offered. With an `Idempotency-Key`, a retried request returns the first
@@ -680,6 +686,51 @@ export interface paths {
          *     lists only its own entries. Any member or API key.
          */
         get: operations["listTaskMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/tasks/{taskId}/board": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a team's board
+         * @description The board of the team the task belongs to (any member's id, or the root's, names the team): the items its
+         *     members made with the `TaskCreate` tool and keep with `TaskUpdate`, in the order of their numbers, each
+         *     with the items it waits for (`blockedBy`) and those waiting for it (`blocks`). At most 100 items, all in
+         *     one answer; empty for a task that has no team or whose team keeps no board. Any member or API key.
+         */
+        get: operations["listTeamBoard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{orgId}/tasks/{taskId}/team-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a team's messages
+         * @description The messages the members of the task's team sent each other with the `SendMessage` tool (any member's
+         *     id, or the root's, names the team), oldest first, each with when its recipient read it. At most 200 per
+         *     team; empty for a task that has no team. Any member or API key.
+         */
+        get: operations["listTeamMessages"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1252,7 +1303,7 @@ export interface components {
             status: "ok" | "degraded";
             /**
              * @description The contract version the service implements.
-             * @example 1.6.0
+             * @example 1.7.0
              */
             version: string;
             time: components["schemas"]["Timestamp"];
@@ -1599,20 +1650,38 @@ export interface components {
             maxSteps?: number;
         };
         /**
-         * @description `queued` → `running` → `succeeded` | `failed` | `canceled`. A task created with `toolUse: client` may
-         *     also wait in `requires_action` for the outputs of its `pendingToolCalls` (then `queued` again), and ends
-         *     `expired` when they do not come before `actionExpiresAt`. Tasks without `toolUse: client` never take those
-         *     two values.
+         * @description `queued` → `running` → `succeeded` | `failed` | `canceled`. A task created with `toolUse: client` or
+         *     `team` may also wait in `requires_action` for the outputs of its `pendingToolCalls` (then `queued` again),
+         *     and ends `expired` when they do not come before `actionExpiresAt`. A task created with `toolUse: team`
+         *     whose step started members (`Agent` calls) waits in `waiting_for_team` until the last of them has
+         *     finished, then is `queued` again with their outputs as the calls' results; it holds no worker and no
+         *     credits meanwhile. Tasks without `toolUse: client` or `team` never take those values, and only
+         *     `toolUse: team` brings `waiting_for_team`.
          * @enum {string}
          */
-        TaskStatus: "queued" | "running" | "requires_action" | "succeeded" | "failed" | "canceled" | "expired";
+        TaskStatus: "queued" | "running" | "requires_action" | "succeeded" | "failed" | "canceled" | "expired" | "waiting_for_team";
         /**
          * @description `none`: the model is offered no tools and answers in one step. `client`: the model is offered the
          *     employee's available tools; when it calls some, the task waits in `requires_action` until the client
-         *     runs them and sends their outputs (`submitToolOutputs`), then goes on.
+         *     runs them and sends their outputs (`submitToolOutputs`), then goes on. The team tools (below) are not
+         *     offered under `client`: nothing would run them.
+         *
+         *     `team`: as `client` (the employee's other tools still go to the client through `requires_action`), and
+         *     the team tools among the employee's tools run on the server: `Agent` (and `Task`, its older name) starts
+         *     a *member*, a child task for the organization's employee whose slug is `subagent_type`, with `toolUse:
+         *     team`, while the caller waits in `waiting_for_team` for its members' outputs (several `Agent` calls in
+         *     one step run in parallel); `TaskCreate`, `TaskList`, `TaskGet` and `TaskUpdate` keep the team's board
+         *     (`listTeamBoard`); `SendMessage` writes to a teammate by its `memberName` (`listTeamMessages`);
+         *     `TeamCreate` names the team and `TeamDelete` cancels its unfinished members. Limits: depth 2 (a
+         *     client's task is depth 0, its members 1, theirs 2; an `Agent` call at depth 2 is answered with an
+         *     error), 8 members per team over its life (the root not counted), 100 board items and 200 messages per
+         *     team, 10,000 characters per message. A team counts as one task toward the plan's
+         *     `limits.concurrentTasks` (its root, also while it waits); its members take no slot of their own. Each
+         *     member reserves and settles its own credits from the organization; `treeCostCredits` sums a task's and
+         *     its members'. Canceling a task cancels its unfinished members, recursively.
          * @enum {string}
          */
-        ToolUse: "none" | "client";
+        ToolUse: "none" | "client" | "team";
         ToolCall: {
             /**
              * @description The call's id; send it back as `toolCallId` with the call's output.
@@ -1666,6 +1735,72 @@ export interface components {
             costCredits: number | null;
             createdAt: components["schemas"]["Timestamp"];
         };
+        /**
+         * @description One item of a team's board, the shared task list its members keep with the `TaskCreate`, `TaskList`,
+         *     `TaskGet` and `TaskUpdate` tools (at most 100 per team; a `deleted` item is gone from it).
+         */
+        BoardItem: {
+            /**
+             * @description The item's number in its team, as the tools name it (`"1"`, `"2"`, ...).
+             * @example 1
+             */
+            id: string;
+            /** @description A short title. */
+            subject: string;
+            /** @description What is to be done. */
+            description: string;
+            /** @description The subject in the present continuous (`Reviewing the diff`), shown while it is in progress. */
+            activeForm: string | null;
+            /** @enum {string} */
+            status: "pending" | "in_progress" | "completed";
+            /** @description The `memberName` of the member who took it, if one did. */
+            owner: string | null;
+            /** @description The ids of the items that must be completed first. */
+            blockedBy: string[];
+            /** @description The ids of the items that wait for this one (those whose `blockedBy` names it). */
+            blocks: string[];
+            /** @description What the members attached to it. */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: uuid
+             * @description The team task whose `TaskCreate` call made it.
+             */
+            createdByTaskId: string | null;
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description A message one member of a team sent another with the `SendMessage` tool (at most 200 per team, 10,000
+         *     characters each). The recipient reads it as a user turn (`Message from <fromName>: ...`) at its next step.
+         */
+        TeamMessage: {
+            id: components["schemas"]["Id"];
+            /** @description The team's first task. */
+            rootTaskId: components["schemas"]["Id"];
+            fromTaskId: components["schemas"]["Id"];
+            /**
+             * @description The sender's `memberName`.
+             * @example team-lead
+             */
+            fromName: string;
+            toTaskId: components["schemas"]["Id"];
+            /**
+             * @description The recipient's `memberName`.
+             * @example code-reviewer
+             */
+            toName: string;
+            content: string;
+            /** @description A short preview the sender gave. */
+            summary: string | null;
+            createdAt: components["schemas"]["Timestamp"];
+            /**
+             * Format: date-time
+             * @description When the recipient's step read it; `null` until then.
+             */
+            deliveredAt: string | null;
+        };
         TokenUsage: {
             inputTokens: number;
             outputTokens: number;
@@ -1717,6 +1852,34 @@ export interface components {
              * @description The task whose conversation this one continues.
              */
             previousTaskId: string | null;
+            /**
+             * Format: uuid
+             * @description The team task whose `Agent` call started this one (a member); `null` for a task a client created.
+             */
+            parentTaskId: string | null;
+            /**
+             * Format: uuid
+             * @description The first task of this one's team (the task a client created with `toolUse: team`); `null` for a task
+             *     a client created, the root itself included. `listTasks?rootTaskId=` lists a team's members.
+             */
+            rootTaskId: string | null;
+            /** @description How far below the task a client created this one is (that task 0, its members 1, theirs 2, the deepest). */
+            depth: number;
+            /**
+             * @description How teammates address this task in `SendMessage`: `team-lead` for a team's root, a member's `Agent`
+             *     `name` or else its employee's slug (`-2`, `-3`, ... when taken in the team); `null` unless its
+             *     `toolUse` is `team`.
+             * @example team-lead
+             */
+            memberName: string | null;
+            /** @description The id of the parent's `Agent` call that started this member; its output is that call's result. `null` for a task a client created. */
+            parentToolCallId: string | null;
+            /**
+             * @description What this task and every task under it (its members, and theirs) have been charged so far, in
+             *     credits: the sum of their steps' charges, growing as they run. Equal to `costCredits` once a task
+             *     without members has finished.
+             */
+            treeCostCredits: number;
             createdAt: components["schemas"]["Timestamp"];
             /** Format: date-time */
             startedAt: string | null;
@@ -1873,15 +2036,18 @@ export interface components {
         };
         /**
          * @description What happened. A task's status, as it changes: `task.queued`, `task.running`, `task.requires_action`,
-         *     `task.succeeded`, `task.failed`, `task.canceled`, `task.expired` (`data` is the task). While it runs:
+         *     `task.succeeded`, `task.failed`, `task.canceled`, `task.expired`, `task.waiting_for_team` (`data` is the
+         *     task). While it runs:
          *     `task.output_delta` (`data`: `step` and the next piece of the model's `text`, as the provider streams it;
          *     only in a task's event stream) and `task.step_completed` (`data`: `step`, `usage`, `costCredits` and the
-         *     `toolCalls` it made). `credits.low` (`data`: `available` and `threshold`) when the available credits fall
+         *     `toolCalls` it made). A team task's members (`toolUse: team`), on the stream of the task that started them
+         *     (`taskId` is that parent's): `task.subtask_started` and `task.subtask_finished` (`data`: the member, its
+         *     call and its status; `costCredits` once finished). `credits.low` (`data`: `available` and `threshold`) when the available credits fall
          *     below a tenth of the plan's monthly credits; `billing.updated` (`data`: the billing summary) when a
          *     purchase or a subscription changed it. New types may be added: ignore those you do not know.
          * @enum {string}
          */
-        EventType: "task.queued" | "task.running" | "task.requires_action" | "task.succeeded" | "task.failed" | "task.canceled" | "task.expired" | "task.output_delta" | "task.step_completed" | "credits.low" | "billing.updated";
+        EventType: "task.queued" | "task.running" | "task.requires_action" | "task.succeeded" | "task.failed" | "task.canceled" | "task.expired" | "task.output_delta" | "task.step_completed" | "credits.low" | "billing.updated" | "task.waiting_for_team" | "task.subtask_started" | "task.subtask_finished";
         /** @description What every event carries; each event type (`TaskSucceededEvent`, ...) adds what its `type`, `taskId` and `data` are. */
         EventBase: {
             /**
@@ -1911,7 +2077,7 @@ export interface components {
          *     schema), the list (`listOrganizationEvents`) and webhooks as JSON. New types may be added: ignore those
          *     you do not know.
          */
-        Event: components["schemas"]["TaskQueuedEvent"] | components["schemas"]["TaskRunningEvent"] | components["schemas"]["TaskRequiresActionEvent"] | components["schemas"]["TaskSucceededEvent"] | components["schemas"]["TaskFailedEvent"] | components["schemas"]["TaskCanceledEvent"] | components["schemas"]["TaskExpiredEvent"] | components["schemas"]["TaskOutputDeltaEvent"] | components["schemas"]["TaskStepCompletedEvent"] | components["schemas"]["CreditsLowEvent"] | components["schemas"]["BillingUpdatedEvent"];
+        Event: components["schemas"]["TaskQueuedEvent"] | components["schemas"]["TaskRunningEvent"] | components["schemas"]["TaskRequiresActionEvent"] | components["schemas"]["TaskSucceededEvent"] | components["schemas"]["TaskFailedEvent"] | components["schemas"]["TaskCanceledEvent"] | components["schemas"]["TaskExpiredEvent"] | components["schemas"]["TaskOutputDeltaEvent"] | components["schemas"]["TaskStepCompletedEvent"] | components["schemas"]["CreditsLowEvent"] | components["schemas"]["BillingUpdatedEvent"] | components["schemas"]["TaskWaitingForTeamEvent"] | components["schemas"]["TaskSubtaskStartedEvent"] | components["schemas"]["TaskSubtaskFinishedEvent"];
         /** @description `task.queued`: the task waits for a worker: just created, retried after a transient failure, or continued after its tool outputs came. `data` is the task as it is now. */
         TaskQueuedEvent: components["schemas"]["EventBase"] & {
             /** @constant */
@@ -2078,6 +2244,67 @@ export interface components {
              * @enum {string}
              */
             type: "billing.updated";
+        };
+        /** @description `task.waiting_for_team`: the task (`toolUse: team`) waits for the members its step started; it is queued again when the last of them has finished. `data` is the task as it is now. */
+        TaskWaitingForTeamEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.waiting_for_team";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["Task"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.waiting_for_team";
+        };
+        /** @description A member of a team, as the stream of the task that started it tells (`task.subtask_finished` adds its `costCredits`). */
+        TeamMemberEventData: {
+            /** @description The member's own task. */
+            taskId: components["schemas"]["Id"];
+            /** @description The task whose `Agent` call started it (the event's `taskId`). */
+            parentTaskId: components["schemas"]["Id"];
+            /**
+             * @description The parent's `Agent` call; the member's output is its result.
+             * @example call_8f2a61c0d9e4
+             */
+            toolCallId: string;
+            employeeId: components["schemas"]["Id"];
+            /**
+             * @description How teammates address it (`SendMessage`).
+             * @example code-reviewer
+             */
+            memberName: string;
+            status: components["schemas"]["TaskStatus"];
+        };
+        /** @description `task.subtask_started`: the task's `Agent` call started a member (`data`); on the parent's stream. */
+        TaskSubtaskStartedEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.subtask_started";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["TeamMemberEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.subtask_started";
+        };
+        /** @description `task.subtask_finished`: a member the task started has finished (`succeeded`, `failed`, `canceled` or `expired`), with what it was charged; on the parent's stream. */
+        TaskSubtaskFinishedEvent: components["schemas"]["EventBase"] & {
+            /** @constant */
+            type: "task.subtask_finished";
+            taskId: components["schemas"]["Id"];
+            data: components["schemas"]["TeamMemberEventData"] & {
+                /** @description The member's `costCredits` as it finished (`null` when nothing was settled). */
+                costCredits: number | null;
+            };
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.subtask_finished";
         };
         /**
          * @description The events an endpoint may receive.
@@ -2804,7 +3031,7 @@ export interface operations {
                      *       "success": true,
                      *       "data": {
                      *         "status": "ok",
-                     *         "version": "1.6.0",
+                     *         "version": "1.7.0",
                      *         "time": "2026-11-25T09:30:00.000Z",
                      *         "database": {
                      *           "status": "ok",
@@ -6389,6 +6616,11 @@ export interface operations {
                  * @example 1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f
                  */
                 employeeId?: string;
+                /**
+                 * @description Only the members of this team (the tasks whose `rootTaskId` it is; the root itself is not listed).
+                 * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
+                 */
+                rootTaskId?: string;
             };
             header?: {
                 /**
@@ -6454,7 +6686,13 @@ export interface operations {
                      *           "maxSteps": 20,
                      *           "pendingToolCalls": null,
                      *           "actionExpiresAt": null,
-                     *           "previousTaskId": null
+                     *           "previousTaskId": null,
+                     *           "parentTaskId": null,
+                     *           "rootTaskId": null,
+                     *           "depth": 0,
+                     *           "memberName": null,
+                     *           "parentToolCallId": null,
+                     *           "treeCostCredits": 5
                      *         }
                      *       ],
                      *       "page": {
@@ -6492,7 +6730,7 @@ export interface operations {
                      *         "details": [
                      *           {
                      *             "field": "query.status",
-                     *             "message": "must be one of: queued, running, requires_action, succeeded, failed, canceled, expired"
+                     *             "message": "must be one of: queued, running, requires_action, succeeded, failed, canceled, expired, waiting_for_team"
                      *           }
                      *         ],
                      *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
@@ -6591,7 +6829,13 @@ export interface operations {
                      *         "maxSteps": 20,
                      *         "pendingToolCalls": null,
                      *         "actionExpiresAt": null,
-                     *         "previousTaskId": null
+                     *         "previousTaskId": null,
+                     *         "parentTaskId": null,
+                     *         "rootTaskId": null,
+                     *         "depth": 0,
+                     *         "memberName": null,
+                     *         "parentToolCallId": null,
+                     *         "treeCostCredits": 0
                      *       }
                      *     }
                      */
@@ -6981,6 +7225,12 @@ export interface operations {
                      *         "pendingToolCalls": null,
                      *         "actionExpiresAt": null,
                      *         "previousTaskId": null,
+                     *         "parentTaskId": null,
+                     *         "rootTaskId": null,
+                     *         "depth": 0,
+                     *         "memberName": null,
+                     *         "parentToolCallId": null,
+                     *         "treeCostCredits": 0,
                      *         "createdAt": "2026-11-25T09:30:00.000Z",
                      *         "startedAt": "2026-11-25T09:30:00.120Z",
                      *         "finishedAt": null,
@@ -7217,6 +7467,251 @@ export interface operations {
                      *           {
                      *             "field": "query.limit",
                      *             "message": "must be >= 1"
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listTeamBoard: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The task's id.
+                 * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The team's board. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                    "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "id": "1",
+                     *           "subject": "Review the diff",
+                     *           "description": "Read the change to src/loop.ts and list its bugs.",
+                     *           "activeForm": "Reviewing the diff",
+                     *           "status": "completed",
+                     *           "owner": "code-reviewer",
+                     *           "blockedBy": [],
+                     *           "blocks": [
+                     *             "2"
+                     *           ],
+                     *           "metadata": {},
+                     *           "createdByTaskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "createdAt": "2026-11-25T09:30:01.000Z",
+                     *           "updatedAt": "2026-11-25T09:30:20.000Z"
+                     *         },
+                     *         {
+                     *           "id": "2",
+                     *           "subject": "Write the fix",
+                     *           "description": "Fix the bugs the review found, with a test for each.",
+                     *           "activeForm": null,
+                     *           "status": "pending",
+                     *           "owner": null,
+                     *           "blockedBy": [
+                     *             "1"
+                     *           ],
+                     *           "blocks": [],
+                     *           "metadata": {},
+                     *           "createdByTaskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "createdAt": "2026-11-25T09:30:01.100Z",
+                     *           "updatedAt": "2026-11-25T09:30:01.100Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["BoardItem"][];
+                    };
+                };
+            };
+            304: components["responses"]["NotModified"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                    "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "path.taskId",
+                     *             "message": "must match format \"uuid\""
+                     *           }
+                     *         ],
+                     *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listTeamMessages: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many items to return, 1 to 100.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The opaque `page.nextCursor` of the previous page.
+                 * @example eyJ0IjoiMjAyNi0xMS0yNVQwOTozMDowMC4wMDArMDA6MDAiLCJpIjoiN2U2ZDVjNGItM2EyOS00MTgwLTlmN2UtNmQ1YzRiM2EyOTE4In0
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description ETags of representations the client holds (or `*`). When one of them is current, the answer is
+                 *     `304 Not Modified` with no body.
+                 * @example "q8Kx3vV1mT0bX7lZr2nH5c9wYdA"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The organization's id.
+                 * @example 3f1c9a52-7d2e-4b8a-9c41-2f6d8e0b7a13
+                 */
+                orgId: components["parameters"]["OrgId"];
+                /**
+                 * @description The task's id.
+                 * @example 7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the team's messages. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                    "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": [
+                     *         {
+                     *           "id": "3a1e2d3c-4b5a-4697-8877-665544332211",
+                     *           "rootTaskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "fromTaskId": "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+                     *           "fromName": "team-lead",
+                     *           "toTaskId": "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d",
+                     *           "toName": "code-reviewer",
+                     *           "content": "Look at the loop on line 12 first.",
+                     *           "summary": "Start with the loop",
+                     *           "createdAt": "2026-11-25T09:30:05.000Z",
+                     *           "deliveredAt": "2026-11-25T09:30:07.500Z"
+                     *         }
+                     *       ],
+                     *       "page": {
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["TeamMessage"][];
+                        page: components["schemas"]["Page"];
+                    };
+                };
+            };
+            304: components["responses"]["NotModified"];
+            /** @description The request is malformed or a field is invalid; `details` names each field (an undeclared query parameter too, as `query.<name>`). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                    "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_ERROR",
+                     *         "message": "The request is invalid.",
+                     *         "details": [
+                     *           {
+                     *             "field": "query.cursor",
+                     *             "message": "is not a cursor this API returned"
                      *           }
                      *         ],
                      *         "requestId": "req_01JDQ7Z3R4N4W7T1V5K8M2C9PX"
@@ -8469,6 +8964,12 @@ export interface operations {
                      *             "pendingToolCalls": null,
                      *             "actionExpiresAt": null,
                      *             "previousTaskId": null,
+                     *             "parentTaskId": null,
+                     *             "rootTaskId": null,
+                     *             "depth": 0,
+                     *             "memberName": null,
+                     *             "parentToolCallId": null,
+                     *             "treeCostCredits": 5,
                      *             "createdAt": "2026-11-25T09:30:00.000Z",
                      *             "startedAt": "2026-11-25T09:30:00.120Z",
                      *             "finishedAt": "2026-11-25T09:30:03.870Z",
@@ -9760,6 +10261,12 @@ export interface operations {
                  *           "pendingToolCalls": null,
                  *           "actionExpiresAt": null,
                  *           "previousTaskId": null,
+                 *           "parentTaskId": null,
+                 *           "rootTaskId": null,
+                 *           "depth": 0,
+                 *           "memberName": null,
+                 *           "parentToolCallId": null,
+                 *           "treeCostCredits": 5,
                  *           "createdAt": "2026-11-25T09:30:00.000Z",
                  *           "startedAt": "2026-11-25T09:30:00.120Z",
                  *           "finishedAt": "2026-11-25T09:30:03.870Z",

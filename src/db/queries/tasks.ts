@@ -19,7 +19,9 @@ const taskColumns = (tx: Tx) => tx`
   t.pending_tool_calls as "pendingToolCalls", to_json(t.action_expires_at)#>>'{}' as "actionExpiresAt",
   t.previous_task_id as "previousTaskId", to_json(t.created_at)#>>'{}' as "createdAt",
   to_json(t.started_at)#>>'{}' as "startedAt", to_json(t.finished_at)#>>'{}' as "finishedAt",
-  to_json(t.cancel_requested_at)#>>'{}' as "cancelRequestedAt"`;
+  to_json(t.cancel_requested_at)#>>'{}' as "cancelRequestedAt",
+  t.parent_task_id as "parentTaskId", t.root_task_id as "rootTaskId", t.depth, t.member_name as "memberName",
+  t.parent_tool_call_id as "parentToolCallId", staffroom.task_tree_cost(t.id)::float8 as "treeCostCredits"`;
 
 /**
  * Creates a queued task and reserves the most it can cost; the database computes that from the employee,
@@ -78,7 +80,7 @@ export async function findTask(tx: Tx, orgId: string, id: string): Promise<TaskR
 export async function listTasks(
   tx: Tx,
   orgId: string,
-  options: PageRequest & { status?: TaskStatus; employeeId?: string },
+  options: PageRequest & { status?: TaskStatus; employeeId?: string; rootTaskId?: string },
 ): Promise<TaskRow[]> {
   const page = keyset(tx, ['t.created_at', 't.id'], options);
   return tx<TaskRow[]>`
@@ -86,6 +88,7 @@ export async function listTasks(
     where t.organization_id = ${orgId}
       ${options.status ? tx`and t.status = ${options.status}` : tx``}
       ${options.employeeId ? tx`and t.employee_id = ${options.employeeId}` : tx``}
+      ${options.rootTaskId ? tx`and t.root_task_id = ${options.rootTaskId}` : tx``}
       ${page.after}
     ${page.orderAndLimit}`;
 }
@@ -114,6 +117,8 @@ export interface ClaimedTask {
   steps: number;
   maxSteps: number;
   previousTaskId: string | null;
+  /** The task whose `Agent` call started this one, for a team's member. */
+  parentTaskId: string | null;
   /** Cancellation was requested while an earlier worker held it. */
   cancelRequested: boolean;
 }
@@ -143,7 +148,7 @@ export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Prom
     returning t.id, t.organization_id as "organizationId", t.input, t.instructions, t.model,
               t.max_output_tokens as "maxOutputTokens", t.attempts, t.max_attempts as "maxAttempts",
               t.reserved_credits as "reservedCredits", t.tool_use as "toolUse", t.tools, t.steps,
-              t.max_steps as "maxSteps", t.previous_task_id as "previousTaskId",
+              t.max_steps as "maxSteps", t.previous_task_id as "previousTaskId", t.parent_task_id as "parentTaskId",
               t.cancel_requested_at is not null as "cancelRequested"`;
   return row;
 }
@@ -317,4 +322,49 @@ export async function releaseTask(tx: Tx, id: string, workerId: string): Promise
       attempts = greatest(attempts - 1, 0), run_after = now()
     where id = ${id} and status = 'running' and lease_owner = ${workerId}`;
   return result.count === 1;
+}
+
+// A team's work (toolUse team), done by the worker inside the transactions above: the functions check its lease.
+
+/** Locks a member's parent row before the member's own is locked; nothing for a task with no parent. */
+export async function lockParent(tx: Tx, id: string): Promise<void> {
+  await tx`select staffroom.lock_task_parent(${id})`;
+}
+
+/** Appends the messages teammates sent the task to its transcript, as user turns; how many. */
+export async function deliverTeamMessages(tx: Tx, id: string, workerId: string): Promise<number> {
+  const [row] = await tx<{ delivered: number }[]>`select staffroom.deliver_team_messages(${id}, ${workerId}) as delivered`;
+  return row!.delivered;
+}
+
+type Call = { id: string; name: string; input: Record<string, unknown> };
+
+/**
+ * Starts the member an `Agent` call asks for; true when it started. When it cannot (a limit, no such employee,
+ * credits short), the reason is recorded as the call's result, for the model to read.
+ */
+export async function startTeamMember(tx: Tx, id: string, workerId: string, call: Call): Promise<boolean> {
+  const [row] = await tx<{ started: { taskId?: string; content?: string } }[]>`
+    select staffroom.start_team_member(${id}, ${workerId}, ${call.id}, ${tx.json(call.input as never)}) as started`;
+  if (row!.started.taskId) return true;
+  await tx`
+    insert into staffroom.task_messages (task_id, organization_id, index, role, content, tool_call_id, is_error)
+    select t.id, t.organization_id, (select max(m.index) + 1 from staffroom.task_messages m where m.task_id = t.id),
+           'tool', ${row!.started.content ?? 'Not started.'}, ${call.id}, true
+    from staffroom.tasks t where t.id = ${id}`;
+  return false;
+}
+
+/** Runs a board, message or team-naming tool; its result is recorded as the call's answer. */
+export async function runTeamTool(tx: Tx, id: string, workerId: string, call: Call): Promise<{ content: string; isError: boolean }> {
+  const [row] = await tx<{ result: { content: string; isError: boolean } }[]>`
+    select staffroom.run_team_tool(${id}, ${workerId}, ${call.id}, ${call.name}, ${tx.json(call.input as never)}) as result`;
+  return row!.result;
+}
+
+/** Parks a task this worker holds until the members it started have finished; false when none is left to wait for. */
+export async function awaitTeam(tx: Tx, id: string, workerId: string): Promise<boolean> {
+  const [row] = await tx<{ parked: boolean }[]>`select staffroom.await_team(${id}, ${workerId}) as parked`;
+  if (!row!.parked) return continueTask(tx, id, workerId);
+  return true;
 }

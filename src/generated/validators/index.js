@@ -38,6 +38,8 @@ export const loaders = {
   "cancelTask": () => Promise.all([import('./cancelTask.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "submitToolOutputs": () => Promise.all([import('./submitToolOutputs.body.js'), import('./submitToolOutputs.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "listTaskMessages": () => Promise.all([import('./listTaskMessages.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
+  "listTeamBoard": () => Promise.all([import('./listTeamBoard.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
+  "listTeamMessages": () => Promise.all([import('./listTeamMessages.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "listOrganizationTools": () => Promise.all([import('./listOrganizationTools.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "putOrganizationTool": () => Promise.all([import('./putOrganizationTool.body.js'), import('./putOrganizationTool.parameters.js')]).then((modules) => modules.map((module) => module.validate)),
   "deleteOrganizationTool": () => Promise.all([import('./deleteOrganizationTool.parameters.js')]).then((modules) => modules.map((module) => module.validate)),

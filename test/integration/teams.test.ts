@@ -1,0 +1,358 @@
+// Teams, over HTTP and the real queue: a lead (toolUse team) hands work to other employees of its organization
+// with `Agent`, waits in waiting_for_team, and goes on with their results; members share a board and send each
+// other messages; limits answer the model, cancel cascades, and every member pays for its own steps — offline and
+// through the real OpenAI-compatible adapter against the local fake.
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
+import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
+import { createWorker } from '../../src/services/worker.js';
+import type { components } from '../../src/generated/api.js';
+import { useTestApp } from '../support/app.js';
+import { setPlan } from '../support/database.js';
+import { startFakeLlm, type FakeLlm } from '../support/fake-llm.js';
+import { signUp, type TestUser } from '../support/server.js';
+
+type Task = components['schemas']['Task'];
+type TaskMessage = components['schemas']['TaskMessage'];
+type Event = components['schemas']['Event'];
+
+const app = useTestApp();
+let fake: FakeLlm;
+let owner: TestUser;
+let outsider: TestUser;
+let orgId: string;
+let otherOrgId: string;
+const ids: Record<string, string> = {};
+
+const client = (user: TestUser = owner) => app.server.client({ accessToken: user.token });
+const worker = () =>
+  createWorker({
+    db: app.database.db,
+    providers: {
+      offline: createOfflineProvider(),
+      openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 2_000 }),
+    },
+    log: pino({ level: 'silent' }),
+    retryBaseMs: 10,
+    leaseMs: 2_000,
+    concurrency: 2,
+  });
+/** Runs the queue until nothing is due: members, then the lead they wake, and so on. */
+async function settle(): Promise<void> {
+  while ((await worker().drain()) > 0);
+}
+
+const leadTools = ['Agent', 'TeamCreate', 'TeamDelete', 'TaskCreate', 'TaskList', 'TaskGet', 'TaskUpdate', 'SendMessage', 'Read'];
+const memberTools = ['TaskList', 'TaskGet', 'TaskUpdate', 'SendMessage', 'Read', 'Agent'];
+
+async function hire(org: string, name: string, slug: string, tools: string[], model: string | null = null, user = owner) {
+  const created = await client(user).POST('/v1/organizations/{orgId}/employees', {
+    params: { path: { orgId: org } },
+    body: { name, slug, instructions: `You are ${name}.`, model, maxOutputTokens: 512, tools },
+  });
+  expect(created.response.status, JSON.stringify(created.error)).toBe(201);
+  return created.data!.data.id;
+}
+async function create(employeeId: string, input: string, org = orgId, user = owner) {
+  const created = await client(user).POST('/v1/organizations/{orgId}/tasks', {
+    params: { path: { orgId: org } },
+    body: { employeeId, input, toolUse: 'team' },
+  });
+  expect(created.response.status, JSON.stringify(created.error)).toBe(202);
+  return created.data!.data;
+}
+async function get(taskId: string, org = orgId): Promise<Task> {
+  return (await client().GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId: org, taskId } } })).data!.data;
+}
+async function members(rootTaskId: string, org = orgId): Promise<Task[]> {
+  const listed = await client().GET('/v1/organizations/{orgId}/tasks', {
+    params: { path: { orgId: org }, query: { rootTaskId, limit: 100 } },
+  });
+  expect(listed.response.status).toBe(200);
+  return listed.data!.data.sort((a, b) => (a.memberName ?? '').localeCompare(b.memberName ?? ''));
+}
+async function transcript(taskId: string, org = orgId): Promise<TaskMessage[]> {
+  const page = await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/messages', {
+    params: { path: { orgId: org, taskId }, query: { limit: 100 } },
+  });
+  return page.data!.data;
+}
+async function eventsOf(taskId: string, org = orgId): Promise<Event[]> {
+  const page = await client().GET('/v1/organizations/{orgId}/events', { params: { path: { orgId: org }, query: { limit: 100 } } });
+  return page.data!.data.filter((event) => event.taskId === taskId);
+}
+async function available(org = orgId): Promise<number> {
+  return (await client().GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId: org } } })).data!.data.credits.available;
+}
+/** What the ledger says a task held (nothing once it has finished) and was charged. */
+async function ledgerOf(taskId: string, org = orgId) {
+  const entries = (
+    await client().GET('/v1/organizations/{orgId}/billing/ledger', { params: { path: { orgId: org }, query: { taskId, limit: 100 } } })
+  ).data!.data;
+  const sum = (kind: string) => entries.filter((e) => e.kind === kind).reduce((total, e) => total + e.amount, 0);
+  return { held: 0 - (sum('reservation') + sum('release')), charged: 0 - sum('usage') };
+}
+const submit = (taskId: string, outputs: { toolCallId: string; output: string }[]) =>
+  client().POST('/v1/organizations/{orgId}/tasks/{taskId}/tool-outputs', { params: { path: { orgId, taskId } }, body: { outputs } });
+
+beforeAll(async () => {
+  fake = await startFakeLlm();
+  owner = await signUp(app.database.db, 'team-owner@example.com');
+  outsider = await signUp(app.database.db, 'team-outsider@example.com');
+  orgId = (await client().POST('/v1/organizations', { body: { name: 'A team' } })).data!.data.id;
+  await setPlan(app.database.db, orgId, 'pro');
+  otherOrgId = (await client(outsider).POST('/v1/organizations', { body: { name: 'Another team' } })).data!.data.id;
+  await setPlan(app.database.db, otherOrgId, 'pro');
+  ids.lead = await hire(orgId, 'Team lead', 'lead-engineer', leadTools);
+  ids.reviewer = await hire(orgId, 'Reviewer', 'reviewer', memberTools);
+  ids.implementer = await hire(orgId, 'Implementer', 'implementer', memberTools);
+  ids.gptLead = await hire(orgId, 'GPT lead', 'gpt-lead', leadTools, 'gpt-4o-mini');
+  ids.gptReviewer = await hire(orgId, 'GPT reviewer', 'gpt-reviewer', memberTools, 'gpt-4o-mini');
+  ids.gptTester = await hire(orgId, 'GPT tester', 'gpt-tester', memberTools, 'gpt-4o-mini');
+  ids.outsiderLead = await hire(otherOrgId, 'Outside lead', 'outside-lead', leadTools, null, outsider);
+});
+afterAll(() => fake?.close());
+
+describe('a lead and two specialists, offline', () => {
+  it('delegates to both in one step, they update the board and message each other, and the lead answers with both results', async () => {
+    const before = await available();
+    const reviewerPrompt = [
+      '@TaskUpdate {"taskId": "1", "status": "completed", "owner": "reviewer"}',
+      '@SendMessage implementer: The plan is sound; keep the migration reversible.',
+      '@SendMessage team-lead: Review done, no blockers.',
+    ].join('\n');
+    const lead = await create(
+      ids.lead!,
+      [
+        '@TeamCreate release-review',
+        '@TaskCreate Review the plan: Check the release plan for risks',
+        '@TaskCreate Implement the migration: Write the reversible migration',
+        `@Agent ${JSON.stringify({ subagent_type: 'reviewer', description: 'Review the plan', prompt: reviewerPrompt })}`,
+        '@Agent implementer: @Read db/migrations/0042.sql',
+      ].join('\n'),
+    );
+    expect(lead).toMatchObject({ toolUse: 'team', memberName: 'team-lead', parentTaskId: null, rootTaskId: null, depth: 0 });
+
+    await worker().drain();
+    let team = await members(lead.id);
+    expect(team.map((m) => [m.memberName, m.depth, m.parentTaskId, m.rootTaskId, m.toolUse])).toEqual([
+      ['implementer', 1, lead.id, lead.id, 'team'],
+      ['reviewer', 1, lead.id, lead.id, 'team'],
+    ]);
+    // The implementer waits for its client tool; the reviewer has finished; the lead waits for its team.
+    await settle();
+    expect((await get(lead.id)).status).toBe('waiting_for_team');
+    team = await members(lead.id);
+    const [implementer, reviewer] = team;
+    expect(reviewer).toMatchObject({ status: 'succeeded' });
+    expect(implementer).toMatchObject({ status: 'requires_action' });
+    expect(implementer!.pendingToolCalls).toEqual([
+      { id: expect.any(String), name: 'Read', input: { file_path: 'db/migrations/0042.sql' } },
+    ]);
+
+    // The board: what the lead created and the reviewer completed.
+    const board = await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/board', {
+      params: { path: { orgId, taskId: reviewer!.id } },
+    });
+    expect(board.response.status).toBe(200);
+    expect(board.data!.data.map((item) => [item.id, item.subject, item.status, item.owner])).toEqual([
+      ['1', 'Review the plan', 'completed', 'reviewer'],
+      ['2', 'Implement the migration', 'pending', null],
+    ]);
+
+    // The client runs the implementer's Read; the implementer reads the reviewer's message at its next step.
+    expect(
+      (await submit(implementer!.id, [{ toolCallId: implementer!.pendingToolCalls![0]!.id, output: 'create table ...' }])).response.status,
+    ).toBe(200);
+    await settle();
+
+    const done = await get(lead.id);
+    expect(done.status).toBe('succeeded');
+    team = await members(lead.id);
+    expect(team.map((m) => m.status)).toEqual(['succeeded', 'succeeded']);
+    // The reviewer's message reached the implementer as a user turn: with its input, or after its Read (whichever
+    // step came first after it was sent), and the implementer's answer quotes it.
+    const implementerTranscript = await transcript(team[0]!.id);
+    const note = 'Message from reviewer:\nThe plan is sound; keep the migration reversible.';
+    expect(implementerTranscript.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(
+      expect.arrayContaining(['@Read db/migrations/0042.sql', note]),
+    );
+    expect(implementerTranscript.filter((m) => m.role === 'assistant')).toHaveLength(2);
+    expect(team[0]!.output).toContain('create table ...');
+
+    // The lead's transcript: its calls, the board's answers, each member's result naming it, then the message.
+    const leadTranscript = await transcript(lead.id);
+    const calls = leadTranscript[1]!.toolCalls;
+    expect(calls.map((call) => call.name)).toEqual(['TeamCreate', 'TaskCreate', 'TaskCreate', 'Agent', 'Agent']);
+    const results = leadTranscript.filter((m) => m.role === 'tool');
+    expect(results).toHaveLength(5);
+    for (const member of team) {
+      const result = results.find((m) => m.toolCallId === member.parentToolCallId)!;
+      expect(result).toMatchObject({ isError: false });
+      expect(result.content).toContain(`Result of team member ${member.memberName} (task ${member.id}):\n${member.output!}`);
+    }
+    expect(leadTranscript.at(-2)).toMatchObject({ role: 'user', content: 'Message from reviewer:\nReview done, no blockers.' });
+    // The lead's answer quotes both results.
+    expect(done.output).toContain(team[0]!.id);
+    expect(done.output).toContain(team[1]!.id);
+
+    const messages = await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/team-messages', {
+      params: { path: { orgId, taskId: lead.id } },
+    });
+    expect(messages.data!.data.map((m) => [m.fromName, m.toName, m.deliveredAt !== null])).toEqual([
+      ['reviewer', 'implementer', true],
+      ['reviewer', 'team-lead', true],
+    ]);
+
+    // Events on the lead's own stream: each member's start and end, and the wait between.
+    const types = (await eventsOf(lead.id)).map((event) => event.type);
+    expect(types.filter((type) => type.startsWith('task.subtask'))).toEqual([
+      'task.subtask_started',
+      'task.subtask_started',
+      'task.subtask_finished',
+      'task.subtask_finished',
+    ]);
+    expect(types).toContain('task.waiting_for_team');
+
+    // Every task paid its own steps and holds nothing; the tree's cost is theirs summed, and the balance moved by it.
+    let total = 0;
+    for (const task of [done, ...team]) {
+      const ledger = await ledgerOf(task.id);
+      expect(ledger.held).toBe(0);
+      expect(ledger.charged).toBe(task.costCredits);
+      total += task.costCredits!;
+    }
+    expect(done.treeCostCredits).toBe(total);
+    expect(team.map((m) => m.treeCostCredits)).toEqual(team.map((m) => m.costCredits));
+    expect(await available()).toBe(before - total);
+  });
+
+  it('answers the model past the depth limit and the member limit, and for an employee it cannot name', async () => {
+    const deep = await create(ids.lead!, '@Agent reviewer: @Agent implementer: @Agent reviewer: too deep');
+    await settle();
+    expect(await get(deep.id)).toMatchObject({ status: 'succeeded' });
+    const chain = await members(deep.id);
+    expect(chain.map((m) => m.depth).sort()).toEqual([1, 2]);
+    const bottom = chain.find((m) => m.depth === 2)!;
+    const refused = (await transcript(bottom.id)).find((m) => m.role === 'tool')!;
+    expect(refused).toMatchObject({ isError: true });
+    expect(refused.content).toContain('the depth limit is 2');
+
+    const many = await create(ids.lead!, Array.from({ length: 9 }, (_, i) => `@Agent reviewer: part ${i + 1}`).join('\n'));
+    await settle();
+    expect(await get(many.id)).toMatchObject({ status: 'succeeded' });
+    expect(await members(many.id)).toHaveLength(8);
+    const manyResults = (await transcript(many.id)).filter((m) => m.role === 'tool');
+    expect(manyResults.filter((m) => m.isError).map((m) => m.content)).toEqual([expect.stringContaining('8 members, its limit')]);
+
+    // Another organization's lead cannot name this organization's employees.
+    const outside = await client(outsider).POST('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId: otherOrgId } },
+      body: { employeeId: ids.outsiderLead!, input: '@Agent reviewer: read their files', toolUse: 'team' },
+    });
+    await settle();
+    const outsideTask = (
+      await client(outsider).GET('/v1/organizations/{orgId}/tasks/{taskId}', {
+        params: { path: { orgId: otherOrgId, taskId: outside.data!.data.id } },
+      })
+    ).data!.data;
+    expect(outsideTask.status).toBe('succeeded');
+    expect(outsideTask.output).toContain('no employee of this organization has the slug reviewer');
+    const noMembers = await client(outsider).GET('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId: otherOrgId }, query: { rootTaskId: outsideTask.id } },
+    });
+    expect(noMembers.data!.data).toEqual([]);
+  });
+
+  it('cancels the whole team with its lead, releasing every reservation', async () => {
+    const before = await available();
+    const lead = await create(ids.lead!, '@Agent implementer: @Read a.ts\n@Agent reviewer: @Read b.ts');
+    await settle();
+    expect((await get(lead.id)).status).toBe('waiting_for_team');
+    expect((await members(lead.id)).map((m) => m.status)).toEqual(['requires_action', 'requires_action']);
+    const canceled = await client().POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', {
+      params: { path: { orgId, taskId: lead.id } },
+    });
+    expect(canceled.response.status).toBe(200);
+    expect(canceled.data!.data.status).toBe('canceled');
+    const team = await members(lead.id);
+    expect(team.map((m) => m.status)).toEqual(['canceled', 'canceled']);
+    let total = 0;
+    for (const task of [await get(lead.id), ...team]) {
+      const ledger = await ledgerOf(task.id);
+      expect(ledger.held).toBe(0);
+      expect(ledger.charged).toBe(task.costCredits);
+      total += task.costCredits!;
+    }
+    expect(await available()).toBe(before - total);
+  });
+
+  it('a client tool and a delegation in one step: outputs first, then the team', async () => {
+    const lead = await create(ids.lead!, '@Read plan.md\n@Agent implementer: @Read c.ts');
+    await settle();
+    const waiting = await get(lead.id);
+    expect(waiting.status).toBe('requires_action');
+    expect(waiting.pendingToolCalls!.map((call) => call.name)).toEqual(['Read']);
+    const queued = await submit(lead.id, [{ toolCallId: waiting.pendingToolCalls![0]!.id, output: 'the plan' }]);
+    expect(queued.data!.data.status).toBe('waiting_for_team');
+    const [member] = await members(lead.id);
+    await submit(member!.id, [{ toolCallId: member!.pendingToolCalls![0]!.id, output: 'the code' }]);
+    await settle();
+    expect(await get(lead.id)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('counts a team as one of the plan’s concurrent tasks, waiting included, its members not at all', async () => {
+    await setPlan(app.database.db, orgId, 'free');
+    try {
+      const lead = await create(ids.lead!, '@Agent implementer: @Read d.ts\n@Agent reviewer: @Read e.ts');
+      await settle();
+      expect((await members(lead.id)).map((m) => m.status)).toEqual(['requires_action', 'requires_action']);
+      const second = await client().POST('/v1/organizations/{orgId}/tasks', {
+        params: { path: { orgId } },
+        body: { employeeId: ids.reviewer!, input: 'another' },
+      });
+      expect(second.response.status).toBe(429);
+      expect(second.error!.error.code).toBe('TASK_LIMIT_REACHED');
+      await client().POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', { params: { path: { orgId, taskId: lead.id } } });
+    } finally {
+      await setPlan(app.database.db, orgId, 'pro');
+    }
+  });
+});
+
+describe('a team through the OpenAI-compatible adapter', () => {
+  it('runs two members in parallel from one step and gives the lead both results as its calls’ outputs', async () => {
+    fake.script(
+      {
+        kind: 'ok',
+        text: 'Splitting the work.',
+        toolCalls: [
+          { name: 'Agent', input: { description: 'Review', prompt: 'Review the change.', subagent_type: 'gpt-reviewer' } },
+          { name: 'Agent', input: { description: 'Test', prompt: 'Test the change.', subagent_type: 'gpt-tester' } },
+        ],
+        usage: { input: 900, output: 60 },
+      },
+      { kind: 'ok', text: 'Member answer one.', usage: { input: 300, output: 20 } },
+      { kind: 'ok', text: 'Member answer two.', usage: { input: 310, output: 25 } },
+      { kind: 'ok', text: 'Both came back fine.', usage: { input: 1500, output: 30 } },
+    );
+    const lead = await create(ids.gptLead!, 'Ship the change.');
+    await settle();
+    const done = await get(lead.id);
+    expect(done).toMatchObject({ status: 'succeeded', output: 'Both came back fine.', provider: 'openai' });
+    const team = await members(lead.id);
+    expect(team.map((m) => [m.memberName, m.status])).toEqual([
+      ['gpt-reviewer', 'succeeded'],
+      ['gpt-tester', 'succeeded'],
+    ]);
+    expect(team.map((m) => m.output).sort()).toEqual(['Member answer one.', 'Member answer two.']);
+    // The lead's last request carried both results, each as the output of the call that started its member.
+    const last = fake.received.at(-1)!.body.messages as { role: string; tool_call_id?: string; content?: string }[];
+    for (const member of team) {
+      const result = last.find((m) => m.role === 'tool' && m.tool_call_id === member.parentToolCallId)!;
+      expect(result.content).toContain(member.output!);
+    }
+    expect(done.treeCostCredits).toBe(done.costCredits! + team[0]!.costCredits! + team[1]!.costCredits!);
+  });
+});
