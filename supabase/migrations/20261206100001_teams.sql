@@ -75,7 +75,8 @@ create table staffroom.team_messages (
   to_name text not null,
   content text not null check (char_length(content) between 1 and 10000),
   summary text check (char_length(summary) <= 200),
-  created_at timestamptz not null default now(),
+  -- The clock, not the transaction's start: two messages a step sends keep the order it sent them in.
+  created_at timestamptz not null default clock_timestamp(),
   delivered_at timestamptz
 );
 create index team_messages_root_idx on staffroom.team_messages (root_task_id, created_at, id);
@@ -491,7 +492,9 @@ begin
     else format('Team member %s (task %s) was canceled before it finished.', new.member_name, new.id) end;
   perform staffroom.emit_event(p.organization_id, p.id, 'task.subtask_finished', jsonb_build_object(
     'taskId', new.id, 'parentTaskId', p.id, 'toolCallId', new.parent_tool_call_id, 'employeeId', new.employee_id,
-    'memberName', new.member_name, 'status', new.status, 'costCredits', new.cost_credits));
+    'memberName', new.member_name, 'status', new.status,
+    -- What its steps were charged: the row's own total is written after this trigger runs.
+    'costCredits', (select coalesce(sum(m.cost_credits), 0) from staffroom.task_messages m where m.task_id = new.id)));
   if p.finished_at is not null then
     return null;
   end if;

@@ -2,6 +2,8 @@
 // with `Agent`, waits in waiting_for_team, and goes on with their results; members share a board and send each
 // other messages; limits answer the model, cancel cascades, and every member pays for its own steps — offline and
 // through the real OpenAI-compatible adapter against the local fake.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
@@ -214,6 +216,18 @@ describe('a lead and two specialists, offline', () => {
       'task.subtask_finished',
     ]);
     expect(types).toContain('task.waiting_for_team');
+    const finishedEvents = (await eventsOf(lead.id)).filter((event) => event.type === 'task.subtask_finished');
+    expect(finishedEvents.map((event) => event.data).sort((a, b) => String(a.memberName).localeCompare(String(b.memberName)))).toEqual(
+      team.map((m) => ({
+        taskId: m.id,
+        parentTaskId: lead.id,
+        toolCallId: m.parentToolCallId,
+        employeeId: m.employeeId,
+        memberName: m.memberName,
+        status: 'succeeded',
+        costCredits: m.costCredits,
+      })),
+    );
 
     // Every task paid its own steps and holds nothing; the tree's cost is theirs summed, and the balance moved by it.
     let total = 0;
@@ -354,5 +368,88 @@ describe('a team through the OpenAI-compatible adapter', () => {
       expect(result.content).toContain(member.output!);
     }
     expect(done.treeCostCredits).toBe(done.costCredits! + team[0]!.costCredits! + team[1]!.costCredits!);
+  });
+});
+
+describe('a published team, imported', () => {
+  it('imports a lead and a reviewer with every team tool available, and runs them as written', async () => {
+    const outside = (path: string) => client(outsider);
+    const imported: Record<string, string> = {};
+    for (const file of ['team-lead.md', 'reviewer.md']) {
+      const content = readFileSync(resolve(import.meta.dirname, '../fixtures/agents/team', file), 'utf8');
+      const created = await outside(file).POST('/v1/organizations/{orgId}/employees/import', {
+        params: { path: { orgId: otherOrgId } },
+        body: { content },
+      });
+      expect(created.response.status, JSON.stringify(created.error)).toBe(201);
+      expect(created.data!.data.unavailableTools).toEqual([]);
+      imported[created.data!.data.slug] = created.data!.data.id;
+    }
+    // The lead's file names a model this test runs no provider for: the organization's default runs it instead.
+    await client(outsider).PATCH('/v1/organizations/{orgId}/employees/{employeeId}', {
+      params: { path: { orgId: otherOrgId, employeeId: imported['team-lead']! } },
+      body: { model: null },
+    });
+    const created = await client(outsider).POST('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId: otherOrgId } },
+      body: {
+        employeeId: imported['team-lead']!,
+        toolUse: 'team',
+        input: [
+          '@TeamCreate change-42',
+          '@TaskCreate Review correctness: Check the change for bugs',
+          '@Agent reviewer: @TaskUpdate {"taskId": "1", "status": "in_progress", "owner": "reviewer"}',
+          '@Agent {"description": "Summarise", "prompt": "Summarise the change."}',
+        ].join('\n'),
+      },
+    });
+    const leadId = created.data!.data.id;
+    await settle();
+    const lead = (
+      await client(outsider).GET('/v1/organizations/{orgId}/tasks/{taskId}', { params: { path: { orgId: otherOrgId, taskId: leadId } } })
+    ).data!.data;
+    expect(lead.status).toBe('succeeded');
+    const team = (
+      await client(outsider).GET('/v1/organizations/{orgId}/tasks', {
+        params: { path: { orgId: otherOrgId }, query: { rootTaskId: leadId } },
+      })
+    ).data!.data;
+    // Without subagent_type, the work goes to another task of the lead's own employee.
+    expect(team.map((m) => [m.memberName, m.employeeId, m.status]).sort()).toEqual([
+      ['reviewer', imported.reviewer, 'succeeded'],
+      ['team-lead-2', imported['team-lead'], 'succeeded'],
+    ]);
+    const board = await client(outsider).GET('/v1/organizations/{orgId}/tasks/{taskId}/board', {
+      params: { path: { orgId: otherOrgId, taskId: leadId } },
+    });
+    expect(board.data!.data).toEqual([
+      expect.objectContaining({ id: '1', subject: 'Review correctness', status: 'in_progress', owner: 'reviewer' }),
+    ]);
+    // This organization's board is not another's: the first organization cannot read it.
+    const foreign = await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/board', { params: { path: { orgId, taskId: leadId } } });
+    expect(foreign.response.status).toBe(404);
+  });
+
+  it('answers a member that tries to end the team, or writes to a teammate that has finished or does not exist', async () => {
+    const lead = await create(
+      ids.lead!,
+      ['@Agent lead-engineer: @TeamDelete', '@Agent implementer: @SendMessage nobody: hello'].join('\n'),
+    );
+    await settle();
+    const team = await members(lead.id);
+    const quoted = Object.fromEntries(team.map((m) => [m.memberName, m.output!]));
+    expect(quoted['lead-engineer']).toContain("only the team's lead");
+    expect(quoted.implementer).toContain('no member of this team is named nobody');
+    // The lead, once its members finished, cannot write to them.
+    const after = await create(ids.lead!, '@Agent reviewer: done soon');
+    await settle();
+    const [finished] = await members(after.id);
+    const late = await client().POST('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId } },
+      body: { employeeId: ids.lead!, input: '@SendMessage reviewer: too late', toolUse: 'team', previousTaskId: after.id },
+    });
+    await settle();
+    expect(finished!.status).toBe('succeeded');
+    expect((await get(late.data!.data.id)).output).toContain('no member of this team is named reviewer');
   });
 });
