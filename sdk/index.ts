@@ -28,6 +28,7 @@ export { paginate, type ListItem, type ListParams, type ListPath } from './src/p
 export { importEmployee, type Employee, type ImportedEmployee } from './src/employees.js';
 export {
   isFinalStatus,
+  listTeam,
   streamTaskEvents,
   waitForTask,
   type Event,

@@ -3,6 +3,7 @@
 import type { components, paths } from './generated/api.js';
 import { clientInternals, retryAfterMs, sleep, type StaffroomClient } from './client.js';
 import { StaffroomError, StaffroomNetworkError, StaffroomTimeoutError } from './errors.js';
+import { paginate } from './pagination.js';
 import { readServerSentEvents } from './sse.js';
 
 export type Task = components['schemas']['Task'];
@@ -148,15 +149,37 @@ export interface WaitForTaskOptions {
   /**
    * `false` (the default): resolve when the task is final or waits in `requires_action` for tool outputs, so
    * that the caller can send them. `true`: resolve only when it is final (someone else sends the outputs).
+   * With `tree`, the same holds for every task under it: see `waitForTask`.
    */
   untilFinal?: boolean;
+  /**
+   * For a team task (`toolUse: team`): also wait for the tasks under it, its members and theirs (for the root,
+   * the whole team). Without it, a team task settles on its own status alone. No effect on other tasks.
+   */
+  tree?: boolean;
 }
 
 /**
  * Resolves with the task once it is final (`succeeded`, `failed`, `canceled` or `expired`) or, unless
  * `untilFinal`, waits in `requires_action`. Follows the task's event stream; where the stream is not
  * available (a mock, a proxy that buffers, an older service) it polls `getTask` instead, every 250 ms growing
- * to 2 s, or as `Retry-After` says.
+ * to 2 s, or as `Retry-After` says. `waiting_for_team` (a team task waiting for its members) never settles it.
+ *
+ * With `tree: true` and a team task (`toolUse: team`), it waits for the tasks under it too: it resolves with the
+ * task once the task is final and so is every task under it (its members, and theirs: for a team's root, every
+ * task `listTeam` lists), so that `treeCostCredits` is the whole tree's. Unless `untilFinal`, it also resolves
+ * as soon as one of them waits in `requires_action`: with the task itself if it does, else with that member
+ * (the oldest such), whose `pendingToolCalls` the caller runs and sends to the member's own
+ * `…/tasks/{memberId}/tool-outputs` before waiting again; with `untilFinal: true` only the final tree settles
+ * it. It checks the team at each event of the task's stream and otherwise every 250 ms growing to 2 s (a
+ * member's own events are on its own stream). `onEvent` gets the task's own events only: all of them, its final
+ * one last, when the wait resolves with the final task; those that came so far when it resolves with a member.
+ *
+ *     for (;;) {
+ *       const task = await waitForTask(client, orgId, rootId, { tree: true });
+ *       if (task.status !== 'requires_action') break; // the root is final, and every member with it
+ *       await sendOutputs(task.id, await run(task.pendingToolCalls));
+ *     }
  */
 export async function waitForTask(client: StaffroomClient, orgId: string, taskId: string, options: WaitForTaskOptions = {}): Promise<Task> {
   const deadline = new AbortController();
@@ -170,6 +193,11 @@ export async function waitForTask(client: StaffroomClient, orgId: string, taskId
   const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
   const settles = (status: TaskStatus): boolean => finalStatuses.has(status) || (!options.untilFinal && status === 'requires_action');
   try {
+    if (options.tree) {
+      const { data } = await getTask(client, orgId, taskId, signal);
+      // Only a team task has tasks under it: any other is waited for exactly as without `tree`.
+      if (data.toolUse === 'team') return await waitForTree(client, orgId, data, options, signal);
+    }
     return (
       (await followStream(client, orgId, taskId, settles, options.onEvent, signal)) ?? (await poll(client, orgId, taskId, settles, signal))
     );
@@ -210,10 +238,142 @@ async function followStream(
     return settled;
   } catch (error) {
     if (signal.aborted) throw error;
-    if (error instanceof StaffroomError && [200, 404, 405, 406, 501].includes(error.status)) return undefined;
+    if (streamUnavailable(error)) return undefined;
     if (error instanceof StaffroomNetworkError) return undefined;
     throw error;
   }
+}
+
+/**
+ * Every member of a team: the tasks whose `rootTaskId` is `rootTaskId` (any depth, oldest first), page after page.
+ * The root itself is not among them (`getTask` it). Empty for a task that started no member.
+ */
+export async function listTeam(
+  client: StaffroomClient,
+  orgId: string,
+  rootTaskId: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<Task[]> {
+  const members: Task[] = [];
+  for await (const task of paginate(
+    client,
+    '/v1/organizations/{orgId}/tasks',
+    { path: { orgId }, query: { rootTaskId, limit: 100 } },
+    options,
+  ))
+    members.push(task);
+  return members.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+}
+
+/** The tasks under `taskId` among a team's members: its members, theirs, and so on. */
+function tasksUnder(taskId: string, team: Task[]): Task[] {
+  const under = new Set([taskId]);
+  // Members come after their parents (oldest first), but a pass per level does not depend on it.
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const member of team) {
+      if (member.parentTaskId !== null && under.has(member.parentTaskId) && !under.has(member.id)) {
+        under.add(member.id);
+        grew = true;
+      }
+    }
+  }
+  return team.filter((member) => member.id !== taskId && under.has(member.id));
+}
+
+/**
+ * `waitForTask` with `tree` for a team task: checks the task and the tasks under it at each event of the task's
+ * stream (followed in the background, for `onEvent` and to check sooner) and otherwise on a growing interval.
+ */
+async function waitForTree(
+  client: StaffroomClient,
+  orgId: string,
+  first: Task,
+  options: WaitForTaskOptions,
+  signal: AbortSignal,
+): Promise<Task> {
+  const taskId = first.id;
+  const rootTaskId = first.rootTaskId ?? first.id;
+  const stop = new AbortController();
+  const streamSignal = AbortSignal.any([signal, stop.signal]);
+  let failure: { error: unknown } | undefined;
+  const throwFailure = (): void => {
+    if (failure) throw failure.error;
+  };
+  let events = 0;
+  let draining = false;
+  let wake: () => void = () => undefined;
+  const following = (async () => {
+    try {
+      for await (const event of taskEvents(
+        client,
+        orgId,
+        taskId,
+        { signal: streamSignal },
+        async () => !stop.signal.aborted && !draining,
+      )) {
+        await options.onEvent?.(event);
+        events++;
+        wake();
+      }
+    } catch (error) {
+      // A stream that is not available here leaves the polling alone; anything else (onEvent threw) is the caller's.
+      if (!streamSignal.aborted && !(error instanceof StaffroomNetworkError) && !streamUnavailable(error)) failure = { error };
+      wake();
+    }
+  })();
+
+  /** The task that settles the wait, if one does now. */
+  const check = async (task: Task): Promise<Task | undefined> => {
+    if (!options.untilFinal && task.status === 'requires_action') return task;
+    const under = tasksUnder(taskId, await listTeam(client, orgId, rootTaskId, { signal }));
+    if (!options.untilFinal) {
+      const waiting = under.find((member) => member.status === 'requires_action');
+      if (waiting) return waiting;
+    }
+    if (!finalStatuses.has(task.status) || !under.every((member) => finalStatuses.has(member.status))) return undefined;
+    // Read again: members that finished after the task was read may have added to its treeCostCredits.
+    return under.length === 0 ? task : (await getTask(client, orgId, taskId, signal)).data;
+  };
+
+  try {
+    let task = first;
+    for (let delay = 250; ;) {
+      const before = events;
+      const settled = await check(task);
+      if (settled?.id === taskId && finalStatuses.has(settled.status)) {
+        // The task is final: its stream ends after its final event, which onEvent gets before this resolves
+        // (on the connection open now; a drop ends it).
+        draining = true;
+        await following;
+        throwFailure();
+      }
+      if (settled) return settled;
+      throwFailure();
+      if (events === before) {
+        // Until the next event of the task, or the interval.
+        const nap = new AbortController();
+        wake = () => nap.abort();
+        await sleep(delay, AbortSignal.any([signal, nap.signal])).catch((error: unknown) => {
+          if (signal.aborted) throw error;
+        });
+        wake = () => undefined;
+        throwFailure();
+      }
+      const { data, response } = await getTask(client, orgId, taskId, signal);
+      task = data;
+      // Back to checking often after an event; the interval grows while nothing happens.
+      delay = events !== before ? 250 : (retryAfterMs(response.headers) ?? Math.min(2_000, delay * 2));
+    }
+  } finally {
+    stop.abort();
+    wake();
+    await following;
+  }
+}
+
+function streamUnavailable(error: unknown): boolean {
+  return error instanceof StaffroomError && [200, 404, 405, 406, 501].includes(error.status);
 }
 
 async function poll(

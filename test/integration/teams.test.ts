@@ -373,11 +373,10 @@ describe('a team through the OpenAI-compatible adapter', () => {
 
 describe('a published team, imported', () => {
   it('imports a lead and a reviewer with every team tool available, and runs them as written', async () => {
-    const outside = (path: string) => client(outsider);
     const imported: Record<string, string> = {};
     for (const file of ['team-lead.md', 'reviewer.md']) {
       const content = readFileSync(resolve(import.meta.dirname, '../fixtures/agents/team', file), 'utf8');
-      const created = await outside(file).POST('/v1/organizations/{orgId}/employees/import', {
+      const created = await client(outsider).POST('/v1/organizations/{orgId}/employees/import', {
         params: { path: { orgId: otherOrgId } },
         body: { content },
       });

@@ -76,6 +76,7 @@ const exportsLine = `exports: ${[
   'createStaffroomClient',
   'importEmployee',
   'isFinalStatus',
+  'listTeam',
   'paginate',
   'retryableCodes',
   'retrying',

@@ -1529,8 +1529,9 @@ export interface components {
         };
         /**
          * @description A tool an employee may use, named as in agent definition files: a built-in (`Read`, `Write`, `Edit`,
-         *     `MultiEdit`, `Glob`, `Grep`, `LS`, `Bash`, `WebFetch`, `WebSearch`, `TodoWrite`, `NotebookEdit`, `Task`,
-         *     ...), an MCP tool (`mcp__<server>__<tool>`), or any other name the format allows.
+         *     `MultiEdit`, `Glob`, `Grep`, `LS`, `Bash`, `WebFetch`, `WebSearch`, `TodoWrite`, `NotebookEdit`, and the
+         *     team tools `Agent`, `Task`, `TaskCreate`, `TaskList`, `TaskGet`, `TaskUpdate`, `SendMessage`, `TeamCreate`,
+         *     `TeamDelete`, ...), an MCP tool (`mcp__<server>__<tool>`), or any other name the format allows.
          * @example Read
          */
         Tool: string;
@@ -1668,11 +1669,14 @@ export interface components {
          *
          *     `team`: as `client` (the employee's other tools still go to the client through `requires_action`), and
          *     the team tools among the employee's tools run on the server: `Agent` (and `Task`, its older name) starts
-         *     a *member*, a child task for the organization's employee whose slug is `subagent_type`, with `toolUse:
-         *     team`, while the caller waits in `waiting_for_team` for its members' outputs (several `Agent` calls in
-         *     one step run in parallel); `TaskCreate`, `TaskList`, `TaskGet` and `TaskUpdate` keep the team's board
-         *     (`listTeamBoard`); `SendMessage` writes to a teammate by its `memberName` (`listTeamMessages`);
-         *     `TeamCreate` names the team and `TeamDelete` cancels its unfinished members. Limits: depth 2 (a
+         *     a *member*, a child task for the organization's employee whose slug is `subagent_type` (without one,
+         *     another task of the caller's own employee), with `toolUse: team`, while the caller waits in
+         *     `waiting_for_team` for its members' outputs (several `Agent` calls in one step run in parallel; each
+         *     result names the member's task, and a member that failed, expired or was canceled gives an error result);
+         *     `TaskCreate`, `TaskList`, `TaskGet` and `TaskUpdate` keep the team's board (`listTeamBoard`);
+         *     `SendMessage` writes to an unfinished teammate by its `memberName` (`team-lead` for the root), who reads
+         *     it as a user turn at its next step (a task waiting for its team, when it goes on) (`listTeamMessages`);
+         *     `TeamCreate` names the team and `TeamDelete` cancels its unfinished members (the root only). Limits: depth 2 (a
          *     client's task is depth 0, its members 1, theirs 2; an `Agent` call at depth 2 is answered with an
          *     error), 8 members per team over its life (the root not counted), 100 board items and 200 messages per
          *     team, 10,000 characters per message. A team counts as one task toward the plan's
