@@ -1,7 +1,9 @@
 // `npm run runner -- <employee> "<input>" [--dir <path>] [--allow-write] [--allow-bash] [--org <id>] [--max-steps N]
-// [--url URL] [--continue <taskId>]`: gives an employee a task whose tools run here, on the files of --dir. The
-// task is created with `toolUse: client`; each time it waits in `requires_action`, its tool calls run with the
-// local executors (src/runner/tools.ts) and their outputs go back in one request, until it finishes.
+// [--url URL] [--continue <taskId>] [--team]`: gives an employee a task whose tools run here, on the files of --dir.
+// The task is created with `toolUse: client`; each time it waits in `requires_action`, its tool calls run with the
+// local executors (src/runner/tools.ts) and their outputs go back in one request, until it finishes. With --team it
+// is created with `toolUse: team`, and until it is final the runner also runs the pending tool calls of each member
+// of its team that waits in `requires_action`, sending them to that member's own tool-outputs.
 // stdout gets the task's output only; progress, the summary and errors go to stderr.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -16,7 +18,7 @@ type ToolCall = components['schemas']['ToolCall'];
 
 const usageLine =
   'Usage: npm run runner -- <employee id | slug | agent.md> "<input>" [--dir <path>] [--allow-write] [--allow-bash] ' +
-  '[--org <id>] [--max-steps N] [--url URL] [--continue <taskId>]';
+  '[--org <id>] [--max-steps N] [--url URL] [--continue <taskId>] [--team]';
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const localHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 const finalStatuses = new Set<Task['status']>(['succeeded', 'failed', 'expired', 'canceled']);
@@ -51,6 +53,7 @@ interface Flags {
   maxSteps?: number;
   baseUrl: string;
   previousTaskId?: string;
+  team: boolean;
 }
 
 function readFlags(): Flags {
@@ -66,6 +69,7 @@ function readFlags(): Flags {
         'max-steps': { type: 'string' },
         url: { type: 'string' },
         continue: { type: 'string' },
+        team: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -99,6 +103,7 @@ function readFlags(): Flags {
     maxSteps,
     baseUrl,
     previousTaskId: values.continue,
+    team: values.team,
   };
 }
 
@@ -274,10 +279,15 @@ function describeCall(call: Pick<ToolCall, 'name' | 'input'>): string {
 
 const lastLine = (text: string): string => oneLine(text.trim().split('\n').at(-1) ?? '', 120);
 
-async function runPendingCalls(calls: ToolCall[], flags: Flags, signal: AbortSignal): Promise<components['schemas']['ToolOutput'][]> {
+async function runPendingCalls(
+  calls: ToolCall[],
+  flags: Flags,
+  signal: AbortSignal,
+  who?: string,
+): Promise<components['schemas']['ToolOutput'][]> {
   const outputs: components['schemas']['ToolOutput'][] = [];
   for (const call of calls) {
-    process.stderr.write(`  ${describeCall(call)} … `);
+    process.stderr.write(`  ${who === undefined ? '' : `${who}: `}${describeCall(call)} … `);
     const result = await runLocalTool(call.name, call.input, {
       root: flags.dir,
       allowWrite: flags.allowWrite,
@@ -288,6 +298,45 @@ async function runPendingCalls(calls: ToolCall[], flags: Flags, signal: AbortSig
     outputs.push({ toolCallId: call.id, output: result.output, isError: result.isError });
   }
   return outputs;
+}
+
+/** The members of a team (not its root), every page. */
+async function listMembers(client: StaffroomClient, orgId: string, rootTaskId: string): Promise<Task[]> {
+  const members: Task[] = [];
+  let cursor: string | undefined;
+  do {
+    const { data: page } = await send(() =>
+      client.GET('/v1/organizations/{orgId}/tasks', { params: { path: { orgId }, query: { rootTaskId, limit: 100, cursor } } }),
+    );
+    members.push(...page.data);
+    cursor = page.page.nextCursor ?? undefined;
+  } while (cursor);
+  // Oldest first, so that the members' calls run in the order they were started.
+  return members.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+}
+
+/**
+ * Sends a task's tool outputs; a task that stopped waiting meanwhile (expired, canceled) answers
+ * TASK_NOT_AWAITING_OUTPUTS, and is then left as it is. The task as answered, or undefined.
+ */
+async function sendOutputs(
+  client: StaffroomClient,
+  orgId: string,
+  taskId: string,
+  outputs: components['schemas']['ToolOutput'][],
+): Promise<Task | undefined> {
+  try {
+    const { data } = await send(() =>
+      client.POST('/v1/organizations/{orgId}/tasks/{taskId}/tool-outputs', {
+        params: { path: { orgId, taskId }, header: { 'Idempotency-Key': randomUUID() } },
+        body: { outputs },
+      }),
+    );
+    return data.data;
+  } catch (error) {
+    if (!(error instanceof ApiFailure && error.code === 'TASK_NOT_AWAITING_OUTPUTS')) throw error;
+    return undefined;
+  }
 }
 
 /** The transcript, one line per step (its tokens and exact cost), each followed by the tool calls it made. */
@@ -347,7 +396,7 @@ async function runTask(flags: Flags): Promise<void> {
       body: {
         employeeId: employee.id,
         input: flags.input,
-        toolUse: 'client',
+        toolUse: flags.team ? 'team' : 'client',
         ...(flags.maxSteps ? { maxSteps: flags.maxSteps } : {}),
         ...(flags.previousTaskId ? { previousTaskId: flags.previousTaskId } : {}),
       },
@@ -360,7 +409,7 @@ async function runTask(flags: Flags): Promise<void> {
   const stop = () => {
     if (stopping.signal.aborted) process.exit(130);
     stopping.abort();
-    note('stopping: canceling the task (Ctrl-C again to quit at once)');
+    note(`stopping: canceling the task${flags.team ? ' and its team' : ''} (Ctrl-C again to quit at once)`);
     void (async () => {
       const taskId = await creation.then(
         ({ data }) => data.data.id,
@@ -389,6 +438,39 @@ async function runTask(flags: Flags): Promise<void> {
 
   let wait = retryAfterMs(created.response) ?? firstPollMs;
   const answered = new Set<string>();
+
+  // --team: the members' pending calls, each member's own, answered once (a call's id is unique within its task only).
+  const memberCalls = new Set<string>();
+  const seen = new Map<string, Task['status']>();
+  /** A line when a member is first seen and one when it is seen final; whether any member moved since the last look. */
+  const noteMembers = (members: Task[]): boolean => {
+    let moved = false;
+    for (const member of members) {
+      const name = member.memberName ?? member.id;
+      const before = seen.get(member.id);
+      seen.set(member.id, member.status);
+      moved ||= before !== member.status;
+      if (before === undefined) note(`  ${name} started (task ${member.id}, depth ${member.depth})`);
+      if (finalStatuses.has(member.status) && (before === undefined || !finalStatuses.has(before))) note(`  ${name} ${member.status}`);
+    }
+    return moved;
+  };
+  const runTeamCalls = async (rootTaskId: string): Promise<boolean> => {
+    const members = await listMembers(client, orgId, rootTaskId);
+    let acted = noteMembers(members);
+    for (const member of members) {
+      const name = member.memberName ?? member.id;
+      if (member.status !== 'requires_action') continue;
+      const pending = (member.pendingToolCalls ?? []).filter((call) => !memberCalls.has(`${member.id} ${call.id}`));
+      if (pending.length === 0) continue;
+      for (const call of pending) memberCalls.add(`${member.id} ${call.id}`);
+      const outputs = await runPendingCalls(pending, flags, stopping.signal, name);
+      await halted();
+      await sendOutputs(client, orgId, member.id, outputs);
+      acted = true;
+    }
+    return acted;
+  };
   for (;;) {
     await halted();
     if (finalStatuses.has(task.status)) break;
@@ -397,21 +479,11 @@ async function runTask(flags: Flags): Promise<void> {
       for (const call of pending) answered.add(call.id);
       const outputs = await runPendingCalls(pending, flags, stopping.signal);
       await halted();
-      const id = task.id;
-      try {
-        const { data } = await send(() =>
-          client.POST('/v1/organizations/{orgId}/tasks/{taskId}/tool-outputs', {
-            params: { path: { orgId, taskId: id }, header: { 'Idempotency-Key': randomUUID() } },
-            body: { outputs },
-          }),
-        );
-        task = data.data;
-      } catch (error) {
-        // It expired or was canceled meanwhile: the next read says which.
-        if (!(error instanceof ApiFailure && error.code === 'TASK_NOT_AWAITING_OUTPUTS')) throw error;
-      }
+      // Unanswered, it expired or was canceled meanwhile: the next read says which.
+      task = (await sendOutputs(client, orgId, task.id, outputs)) ?? task;
       wait = firstPollMs;
     }
+    if (flags.team && !finalStatuses.has(task.status) && (await runTeamCalls(task.id))) wait = firstPollMs;
     await sleep(wait, stopping.signal);
     await halted();
     const previous = task.status;
@@ -422,6 +494,14 @@ async function runTask(flags: Flags): Promise<void> {
     wait = retryAfterMs(polled.response) ?? (task.status === previous ? Math.min(slowestPollMs, wait * 2) : firstPollMs);
   }
   finished = true; // nothing to cancel any more
+  if (flags.team) {
+    // The members that finished since the last look.
+    try {
+      noteMembers(await listMembers(client, orgId, task.id));
+    } catch (error) {
+      note(`the team could not be read: ${error instanceof ApiFailure ? `${error.code}: ${error.message}` : String(error)}`);
+    }
+  }
 
   if (task.status !== 'succeeded') {
     const reason = task.error ? `${task.error.code}: ${task.error.message}` : 'no reason given';
@@ -432,8 +512,9 @@ async function runTask(flags: Flags): Promise<void> {
   process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
   const steps = `${task.steps} step${task.steps === 1 ? '' : 's'}`;
   const cost = task.costCredits ?? 0;
+  const team = flags.team ? `; ${task.treeCostCredits} credit${task.treeCostCredits === 1 ? '' : 's'} with its team` : '';
   note(
-    `task ${task.id} succeeded: ${steps}, ${cost} credit${cost === 1 ? '' : 's'}${task.provider ? ` (${task.provider}/${task.model})` : ''}`,
+    `task ${task.id} succeeded: ${steps}, ${cost} credit${cost === 1 ? '' : 's'}${task.provider ? ` (${task.provider}/${task.model})` : ''}${team}`,
   );
   try {
     note(`transcript:\n${(await transcriptSummary(client, orgId, task.id)).join('\n')}`);

@@ -145,13 +145,15 @@ export function createWorker(options: WorkerOptions): Worker {
 
   /** The final state, and the release of whatever the task still holds, in one transaction; a lost lease changes neither. */
   function finish(task: queries.ClaimedTask, outcome: queries.Outcome): Promise<boolean> {
-    return withService(db, reason, async (tx) => {
-      // A member's result goes to its parent, whose row is locked first (the order a cancel of the team takes).
-      if (task.parentTaskId) await queries.lockParent(tx, task.id);
-      if (!(await queries.finishTask(tx, task.id, id, outcome))) return false;
-      await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
-      return true;
-    });
+    return retryingConflicts(log, () =>
+      withService(db, reason, async (tx) => {
+        // A member's result goes to its parent, whose row is locked first (the order a cancel of the team takes).
+        if (task.parentTaskId) await queries.lockParent(tx, task.id);
+        if (!(await queries.finishTask(tx, task.id, id, outcome))) return false;
+        await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
+        return true;
+      }),
+    );
   }
 
   /**
@@ -257,7 +259,8 @@ export function createWorker(options: WorkerOptions): Worker {
       };
     }
     // Messages from teammates join the conversation as user turns before it is read.
-    if (task.toolUse === 'team') await withService(db, reason, (tx) => queries.deliverTeamMessages(tx, task.id, id));
+    if (task.toolUse === 'team')
+      await retryingConflicts(taskLog, () => withService(db, reason, (tx) => queries.deliverTeamMessages(tx, task.id, id)));
     const [messages, tools] = await Promise.all([
       withService(db, reason, (tx) => queries.conversation(tx, task.id)).then(answerOpenCalls),
       offeredTools(task),
@@ -265,7 +268,7 @@ export function createWorker(options: WorkerOptions): Worker {
     const prompt = promptBytes(task.instructions, messages, tools);
     const bound = maximumCostInCredits(model.pricing, prompt, task.maxOutputTokens);
     try {
-      await withService(db, reason, (tx) => queries.holdStep(tx, task.id, id, bound));
+      await retryingConflicts(taskLog, () => withService(db, reason, (tx) => queries.holdStep(tx, task.id, id, bound)));
     } catch (error) {
       const hint = (error as { hint?: unknown }).hint;
       if (hint === 'lease_lost') return 'recorded';
@@ -393,33 +396,35 @@ export function createWorker(options: WorkerOptions): Worker {
     const stepNumber = task.steps + 1;
     let next: queries.Outcome | NextState;
     try {
-      next = await withService(db, reason, async (tx) => {
-        if (task.parentTaskId) await queries.lockParent(tx, task.id);
-        const { cancelRequested, charged } = await queries.recordStep(tx, task.id, id, record);
-        await events.emitTaskEvent(tx, task.id, id, 'task.step_completed', {
-          step: stepNumber,
-          usage: record.usage,
-          costCredits: charged,
-          toolCalls: record.toolCalls,
-        });
-        let started = 0;
-        if (!cancelRequested) {
-          for (const call of served) {
-            if (call.name === 'Agent' || call.name === 'Task') {
-              if (await queries.startTeamMember(tx, task.id, id, call)) started++;
-            } else await queries.runTeamTool(tx, task.id, id, call);
+      next = await retryingConflicts(taskLog, () =>
+        withService(db, reason, async (tx) => {
+          if (task.parentTaskId) await queries.lockParent(tx, task.id);
+          const { cancelRequested, charged } = await queries.recordStep(tx, task.id, id, record);
+          await events.emitTaskEvent(tx, task.id, id, 'task.step_completed', {
+            step: stepNumber,
+            usage: record.usage,
+            costCredits: charged,
+            toolCalls: record.toolCalls,
+          });
+          let started = 0;
+          if (!cancelRequested) {
+            for (const call of served) {
+              if (call.name === 'Agent' || call.name === 'Task') {
+                if (await queries.startTeamMember(tx, task.id, id, call)) started++;
+              } else await queries.runTeamTool(tx, task.id, id, call);
+            }
           }
-        }
-        const outcome = decide(cancelRequested, started);
-        if (outcome === 'queued') await queries.continueTask(tx, task.id, id);
-        else if (outcome === 'waiting') await queries.awaitToolOutputs(tx, task.id, id, pending, toolOutputsTimeoutMs);
-        else if (outcome === 'team') await queries.awaitTeam(tx, task.id, id);
-        else {
-          await queries.finishTask(tx, task.id, id, outcome);
-          await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
-        }
-        return outcome;
-      });
+          const outcome = decide(cancelRequested, started);
+          if (outcome === 'queued') await queries.continueTask(tx, task.id, id);
+          else if (outcome === 'waiting') await queries.awaitToolOutputs(tx, task.id, id, pending, toolOutputsTimeoutMs);
+          else if (outcome === 'team') await queries.awaitTeam(tx, task.id, id);
+          else {
+            await queries.finishTask(tx, task.id, id, outcome);
+            await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
+          }
+          return outcome;
+        }),
+      );
     } catch (error) {
       if ((error as { hint?: unknown }).hint === 'lease_lost') return 'recorded';
       throw error;
@@ -513,6 +518,23 @@ export function createWorker(options: WorkerOptions): Worker {
       hearsCancels = false;
     },
   };
+}
+
+/**
+ * Runs a transaction again when Postgres ended it for a deadlock or a serialization failure (a cancel cascading
+ * down a team while one of its members records its step, say): nothing of it was written, and the step's result
+ * is still in hand, so the model is not called again. At most three tries.
+ */
+async function retryingConflicts<T>(log: Logger, run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error;
+      log.warn({ err: error, attempt }, 'transaction ended by a concurrent one; trying it again');
+    }
+  }
 }
 
 /**

@@ -10,9 +10,12 @@
 -- while it waits; its members take none, so a member can always start and a team never waits for members that
 -- cannot. A waiting task holds no worker and no credits; each member reserves and settles its own.
 --
--- Lock order: a member's parent row is locked before the member's (the worker locks it first when it finishes
--- or records a step of a member; cancel_task and expire_tasks do the same), so that a member that finishes and a
--- cancel that cascades down the team never wait for each other.
+-- Lock order, so that a member that finishes, a cancel that cascades down the team and teammates writing to each
+-- other never wait for each other in a circle: a member's parent row before the member's own (the worker locks
+-- it first when it finishes or records a step of a member; cancel_task and expire_tasks do the same), then the
+-- organization's credit account, then the team's advisory lock (its board and messages), then its event counter.
+-- Task rows are locked FOR NO KEY UPDATE, never FOR UPDATE: a row that references a task (a member, a message, a
+-- transcript entry) takes a KEY SHARE lock on it, which only FOR UPDATE would block.
 
 alter table staffroom.tasks
   add column parent_task_id uuid references staffroom.tasks (id) on delete cascade,
@@ -389,6 +392,10 @@ begin
     raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
   end if;
   v_root := coalesce(t.root_task_id, t.id);
+  insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
+  select a.available into v_available from staffroom.credit_accounts a where a.organization_id = t.organization_id for update;
+  -- Members are counted and named one at a time within a team.
+  perform pg_advisory_xact_lock(hashtextextended('staffroom.team:' || v_root, 0));
   if t.depth >= 2 then
     return jsonb_build_object('isError', true, 'content',
       'Not started: this task is a member two levels down, and members that deep cannot start members of their own (the depth limit is 2). Do the work yourself.');
@@ -416,8 +423,6 @@ begin
   v_max_output := least(v_employee.max_output_tokens, v_model.max_output_tokens);
   v_reserved := ceil(((octet_length(v_employee.instructions) + octet_length(v_prompt) + 64)::numeric * v_model.input_per_million
                       + v_max_output::numeric * v_model.output_per_million) / 100000000)::bigint;
-  insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
-  select a.available into v_available from staffroom.credit_accounts a where a.organization_id = t.organization_id for update;
   if v_available < v_reserved then
     return jsonb_build_object('isError', true, 'content', format(
       'Not started: %s needs up to %s credits to start and the organization has %s available.', v_employee.slug, v_reserved, v_available));
@@ -474,6 +479,21 @@ declare
   v_child record;
   v_content text;
 begin
+  -- Rows first, top down, then the credit account (the order at the top of this file): the parent, whose
+  -- transcript takes this task's result, and every unfinished task below this one, which the cascade cancels
+  -- (releasing their reservations); the events below take the organization's event counter after both.
+  if new.parent_task_id is not null then
+    perform 1 from staffroom.tasks where id = new.parent_task_id for no key update;
+  end if;
+  perform 1 from staffroom.tasks where id in (
+      with recursive below (id, level) as (
+        select c.id, 1 from staffroom.tasks c where c.parent_task_id = new.id and c.finished_at is null
+        union all
+        select c.id, b.level + 1 from below b join staffroom.tasks c on c.parent_task_id = b.id
+        where c.finished_at is null and b.level < 3)
+      select id from below)
+    order by depth for no key update;
+  perform 1 from staffroom.credit_accounts where organization_id = new.organization_id for update;
   for v_child in select id, status from staffroom.tasks where parent_task_id = new.id and finished_at is null loop
     if v_child.status = 'running' then
       update staffroom.tasks set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() where id = v_child.id;
@@ -534,6 +554,8 @@ begin
     raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
   end if;
   v_root := coalesce(t.root_task_id, t.id);
+  insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
+  perform 1 from staffroom.credit_accounts where organization_id = t.organization_id for update;
   <<tool>>
   begin
     if p_tool = 'TaskCreate' then
@@ -758,3 +780,57 @@ begin
 end
 $function$;
 
+
+-- The worker's step functions lock the task FOR NO KEY UPDATE (see "Lock order" above) and the organization's
+-- credit account right after it, whether or not the step moves credits.
+create or replace function staffroom.hold_task_step(p_task uuid, p_worker text, p_bound bigint) returns bigint
+  language plpgsql security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+  t staffroom.tasks%rowtype;
+  held bigint;
+begin
+  select * into t from staffroom.tasks where id = p_task and status = 'running' and lease_owner = p_worker for no key update;
+  if not found then
+    raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
+  end if;
+  held := staffroom.task_held_credits(p_task);
+  if p_bound > held then
+    perform staffroom.move_credits(t.organization_id, 'reservation', held - p_bound, 'task:' || t.id || ':' || (t.steps + 1),
+      t.id, format('Reserved for step %s of a task', t.steps + 1));
+    held := staffroom.task_held_credits(p_task);
+  end if;
+  update staffroom.tasks set reserved_credits = held where id = p_task;
+  return held;
+end
+$$;
+
+create or replace function staffroom.settle_task_step_exact(p_task uuid, p_worker text, p_picodollars bigint, p_description text)
+  returns bigint
+  language plpgsql security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+  t staffroom.tasks%rowtype;
+  v_exact bigint;
+  v_before bigint;
+  held bigint;
+  charged bigint;
+begin
+  select * into t from staffroom.tasks where id = p_task and status = 'running' and lease_owner = p_worker for no key update;
+  if not found then
+    raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
+  end if;
+  insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
+  perform 1 from staffroom.credit_accounts where organization_id = t.organization_id for update;
+  v_exact := t.cost_picodollars + greatest(p_picodollars, 0);
+  v_before := coalesce((select sum(m.cost_credits) from staffroom.task_messages m where m.task_id = p_task), 0);
+  held := staffroom.release_reservation(p_task, format('Step %s: reservation released', t.steps + 1));
+  -- Rounded up once: ceil(exact / 10^8) in integers, less what earlier steps paid; at most what the step held.
+  charged := least(greatest((v_exact + 99999999) / 100000000 - v_before, 0), held);
+  if charged > 0 then
+    perform staffroom.move_credits(t.organization_id, 'usage', -charged, staffroom.task_step_reference(t.id, t.steps + 1), t.id, p_description);
+  end if;
+  update staffroom.tasks set steps = steps + 1, cost_picodollars = v_exact where id = p_task;
+  return charged;
+end
+$$;

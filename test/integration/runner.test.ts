@@ -84,4 +84,27 @@ describe('npm run runner', () => {
     expect(total, stderr).not.toBeNull();
     expect(Number(total![1])).toBe(steps.reduce((sum, m) => sum + Number(m[2]), 0));
   });
+
+  it('with --team, also runs the members’ tool calls and prints the lead’s answer', { timeout: 120_000 }, async () => {
+    const teamDir = mkdtempSync(join(workDir, 'team-'));
+    const plan = 'Ship the release notes on Friday.';
+    writeFileSync(join(teamDir, 'plan.txt'), `${plan}\n`);
+    const member = join(teamDir, 'plan-reader.md');
+    writeFileSync(member, '---\nname: plan-reader\ndescription: Reads the plan.\ntools: Read\n---\nAnswer from the files.\n');
+    const lead = join(teamDir, 'plan-lead.md');
+    writeFileSync(lead, '---\nname: plan-lead\ndescription: Asks the plan reader.\ntools: Agent, Read\n---\nDelegate the reading.\n');
+    // The runner imports one agent file per run: a first run brings the member into the organization.
+    const imported = await runRunner([member, '@Read plan.txt', '--dir', teamDir]);
+    expect({ code: imported.code, stderr: imported.stderr }).toMatchObject({ code: 0 });
+
+    const { code, stdout, stderr } = await runRunner([lead, '@Agent plan-reader: @Read plan.txt', '--dir', teamDir, '--team']);
+
+    expect({ code, stderr }).toMatchObject({ code: 0 });
+    // The member's Read ran here, named by its member name, and its answer (quoting the file) is in the lead's.
+    expect(stderr).toMatch(/ {2}plan-reader: Read plan\.txt … ok/);
+    expect(stderr).toMatch(/ {2}plan-reader succeeded/);
+    expect(stdout).toMatch(/Result of team member plan-reader \(task [0-9a-f-]{36}\):/);
+    expect(stdout).toContain(plan);
+    expect(stderr).toMatch(/succeeded: 2 steps, \d+ credits? \(offline\/offline-small\); \d+ credits? with its team/);
+  });
 });

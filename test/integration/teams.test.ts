@@ -452,3 +452,87 @@ describe('a published team, imported', () => {
     expect((await get(late.data!.data.id)).output).toContain('no member of this team is named reviewer');
   });
 });
+
+describe('teams under load', () => {
+  it('cancels some teams while their members run and finish: every task ends, nothing is held, the ledger adds up', async () => {
+    const before = await available();
+    const lines: { level: number; msg: string }[] = [];
+    const busy = createWorker({
+      db: app.database.db,
+      providers: { offline: createOfflineProvider() },
+      log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) }),
+      retryBaseMs: 10,
+      leaseMs: 5_000,
+      pollMs: 50,
+      concurrency: 4,
+    });
+    busy.start();
+    try {
+      // Members that write to the lead and to each other, read the board, and (some) wait for a client tool.
+      const leads = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          create(
+            ids.lead!,
+            [
+              `@TaskCreate Part ${i}: the whole of part ${i}`,
+              `@Agent reviewer: @SendMessage team-lead: reviewing ${i}\n@SendMessage implementer: go ahead\n@TaskList`,
+              `@Agent implementer: @SendMessage reviewer: starting ${i}\n@TaskUpdate 1 in_progress`,
+              i % 4 === 3 ? '@Agent implementer: @Read waits.md' : `@Agent reviewer: @TaskGet 1`,
+            ].join('\n'),
+          ),
+        ),
+      );
+      // Half of the teams are canceled while their members are queued, running, writing or done: some at once,
+      // some a little later, some through one of their members.
+      const cancel = (taskId: string) =>
+        client().POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', { params: { path: { orgId, taskId } } });
+      await Promise.all(
+        leads.map(async (lead, i) => {
+          if (i % 2 === 1) return;
+          await new Promise((done) => setTimeout(done, 10 * i));
+          if (i % 4 === 2) {
+            const [member] = await members(lead.id);
+            if (member) await cancel(member.id);
+          }
+          await cancel(lead.id);
+        }),
+      );
+      // The teams left with a member waiting for its client tool: that member's outputs come.
+      for (const lead of leads.filter((_, i) => i % 4 === 3)) {
+        for (;;) {
+          const waiting = (await members(lead.id)).find((m) => m.status === 'requires_action');
+          if (waiting) {
+            await submit(waiting.id, [{ toolCallId: waiting.pendingToolCalls![0]!.id, output: 'read' }]);
+            break;
+          }
+          await new Promise((done) => setTimeout(done, 20));
+        }
+      }
+      const everyone = async () => [
+        ...(await Promise.all(leads.map((lead) => get(lead.id)))),
+        ...(await Promise.all(leads.map((lead) => members(lead.id)))).flat(),
+      ];
+      const deadline = Date.now() + 20_000;
+      let tasks = await everyone();
+      while (tasks.some((task) => task.finishedAt === null) && Date.now() < deadline) {
+        await new Promise((done) => setTimeout(done, 50));
+        tasks = await everyone();
+      }
+      expect(tasks.filter((task) => task.finishedAt === null)).toEqual([]);
+      let total = 0;
+      for (const task of tasks) {
+        const ledger = await ledgerOf(task.id);
+        expect(ledger.held, task.id).toBe(0);
+        expect(ledger.charged, task.id).toBe(task.costCredits);
+        total += task.costCredits!;
+      }
+      expect(await available()).toBe(before - total);
+      // The teams not canceled finished with every member's result.
+      for (const lead of leads.filter((_, i) => i % 2 === 1)) expect((await get(lead.id)).status).toBe('succeeded');
+      // Not one error, and no transaction that had to be tried again: the locks are taken in one order.
+      expect(lines.filter((line) => line.level >= 40).map((line) => JSON.stringify(line))).toEqual([]);
+    } finally {
+      await busy.stop();
+    }
+  });
+});

@@ -408,10 +408,11 @@ describe('a task waiting for tool outputs', () => {
   it('expires past its deadline: it ends expired, holds nothing, and paid only for its step', async () => {
     const before = await available();
     const task = await create(employees.offline, '@Read NOTES.md');
-    await worker({ toolOutputsTimeoutMs: 50 }).drain();
+    // Long enough that the drain's own expiry sweep, on a busy machine, comes before the deadline; then past it.
+    await worker({ toolOutputsTimeoutMs: 1_500 }).drain();
     const waiting = await get(task.id);
     expect(waiting.status).toBe('requires_action');
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await new Promise((resolve) => setTimeout(resolve, Date.parse(waiting.actionExpiresAt!) - Date.now() + 50));
     const late = await submit(task.id, [{ toolCallId: waiting.pendingToolCalls![0]!.id, output: 'late' }]);
     expect(late.error?.error.code).toBe('TASK_NOT_AWAITING_OUTPUTS');
 
