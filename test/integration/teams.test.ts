@@ -8,6 +8,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
+import { withService } from '../../src/db/client.js';
+import { settleTask } from '../../src/db/queries/credits.js';
+import * as taskQueries from '../../src/db/queries/tasks.js';
 import { createWorker } from '../../src/services/worker.js';
 import type { components } from '../../src/generated/api.js';
 import { useTestApp } from '../support/app.js';
@@ -450,6 +453,52 @@ describe('a published team, imported', () => {
     await settle();
     expect(finished!.status).toBe('succeeded');
     expect((await get(late.data!.data.id)).output).toContain('no member of this team is named reviewer');
+  });
+});
+
+describe('the order locks are taken in', () => {
+  it("a cancel of the team and a member's step, meeting on a busy credit account, never deadlock", async () => {
+    const lead = await create(ids.lead!, '@Agent implementer: @Read order.md');
+    await settle();
+    const [member] = await members(lead.id);
+    await submit(member!.id, [{ toolCallId: member!.pendingToolCalls![0]!.id, output: 'read' }]);
+    // The member is queued again: a worker of our own claims it, as for its next step.
+    const claimed = await withService(app.database.db, 'test', (tx) => taskQueries.claimTask(tx, 'worker-lock-order', 60_000));
+    expect(claimed?.id).toBe(member!.id);
+
+    // Another transaction holds the organization's credit account (a step of another task settling, say).
+    let release!: () => void;
+    const released = new Promise<void>((done) => (release = done));
+    let holding!: () => void;
+    const held = new Promise<void>((done) => (holding = done));
+    const busy = app.database.db.begin(async (tx) => {
+      await tx`select 1 from staffroom.credit_accounts where organization_id = ${orgId} for update`;
+      holding();
+      await released;
+    });
+    await held;
+    // The cancel takes the lead's row and the member's before it waits for the account; the member's step, which
+    // takes its own row before the account, waits behind the cancel instead of holding a row the cancel needs.
+    const canceling = client().POST('/v1/organizations/{orgId}/tasks/{taskId}/cancel', { params: { path: { orgId, taskId: lead.id } } });
+    await new Promise((done) => setTimeout(done, 300));
+    const stepping = withService(app.database.db, 'test', (tx) => taskQueries.holdStep(tx, member!.id, 'worker-lock-order', 1)).then(
+      () => 'held',
+      (error: { code?: string; hint?: string }) => (error.code === '40P01' ? 'deadlock' : (error.hint ?? String(error))),
+    );
+    await new Promise((done) => setTimeout(done, 300));
+    release();
+    await busy;
+    const canceled = await canceling;
+    expect(canceled.response.status, JSON.stringify(canceled.error)).toBe(200);
+    expect(await stepping).toBe('held');
+    expect(await get(member!.id)).toMatchObject({ status: 'running', cancelRequestedAt: expect.any(String) });
+
+    // The member ends as its worker would end it, asked to stop; nothing stays held.
+    await withService(app.database.db, 'test', async (tx) => {
+      await taskQueries.finishTask(tx, member!.id, 'worker-lock-order', { status: 'canceled' });
+      await settleTask(tx, member!.id, 0, 'Task canceled: reservation released');
+    });
+    for (const taskId of [lead.id, member!.id]) expect((await ledgerOf(taskId)).held).toBe(0);
   });
 });
 
