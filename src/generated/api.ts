@@ -1656,7 +1656,8 @@ export interface components {
          *     and ends `expired` when they do not come before `actionExpiresAt`. A task created with `toolUse: team`
          *     whose step started members (`Agent` calls) waits in `waiting_for_team` until the last of them has
          *     finished, then is `queued` again with their outputs as the calls' results; it holds no worker and no
-         *     credits meanwhile. Tasks without `toolUse: client` or `team` never take those values, and only
+         *     credits meanwhile. A teammate's message wakes it sooner (`running` again): the calls of members still
+         *     working are answered that they are, and their results come later as messages from them. Tasks without `toolUse: client` or `team` never take those values, and only
          *     `toolUse: team` brings `waiting_for_team`.
          * @enum {string}
          */
@@ -1675,7 +1676,7 @@ export interface components {
          *     result names the member's task, and a member that failed, expired or was canceled gives an error result);
          *     `TaskCreate`, `TaskList`, `TaskGet` and `TaskUpdate` keep the team's board (`listTeamBoard`);
          *     `SendMessage` writes to an unfinished teammate by its `memberName` (`team-lead` for the root), who reads
-         *     it as a user turn at its next step (a task waiting for its team, when it goes on) (`listTeamMessages`);
+         *     it as a user turn at its next step, and which it wakes if it waits for its team (`listTeamMessages`);
          *     `TeamCreate` names the team and `TeamDelete` cancels its unfinished members (the root only). Limits: depth 2 (a
          *     client's task is depth 0, its members 1, theirs 2; an `Agent` call at depth 2 is answered with an
          *     error), 8 members per team over its life (the root not counted), 100 board items and 200 messages per
@@ -2249,7 +2250,7 @@ export interface components {
              */
             type: "billing.updated";
         };
-        /** @description `task.waiting_for_team`: the task (`toolUse: team`) waits for the members its step started; it is queued again when the last of them has finished. `data` is the task as it is now. */
+        /** @description `task.waiting_for_team`: the task (`toolUse: team`) waits for the members its step started; it is queued again when the last of them has finished, or runs again when a teammate's message wakes it. `data` is the task as it is now. */
         TaskWaitingForTeamEvent: components["schemas"]["EventBase"] & {
             /** @constant */
             type: "task.waiting_for_team";

@@ -147,8 +147,9 @@ export function createWorker(options: WorkerOptions): Worker {
   function finish(task: queries.ClaimedTask, outcome: queries.Outcome): Promise<boolean> {
     return retryingConflicts(log, () =>
       withService(db, reason, async (tx) => {
-        // A member's result goes to its parent, whose row is locked first (the order a cancel of the team takes).
-        if (task.parentTaskId) await queries.lockParent(tx, task.id);
+        // A member's result goes to its parent and a team's task's end cancels its unfinished members: their
+        // rows are locked first, top down, as a cancel of the team takes them.
+        if (task.toolUse === 'team') await queries.lockTaskRows(tx, task.id);
         if (!(await queries.finishTask(tx, task.id, id, outcome))) return false;
         await settleTask(tx, task.id, 0, `Task ${outcome.status}: reservation released`);
         return true;
@@ -398,8 +399,9 @@ export function createWorker(options: WorkerOptions): Worker {
     try {
       next = await retryingConflicts(taskLog, () =>
         withService(db, reason, async (tx) => {
-          if (task.parentTaskId) await queries.lockParent(tx, task.id);
+          if (task.toolUse === 'team') await queries.lockTaskRows(tx, task.id);
           const { cancelRequested, charged } = await queries.recordStep(tx, task.id, id, record);
+          if (served.length > 0) await queries.lockTeam(tx, task.id);
           await events.emitTaskEvent(tx, task.id, id, 'task.step_completed', {
             step: stepNumber,
             usage: record.usage,

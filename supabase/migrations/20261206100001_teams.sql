@@ -5,6 +5,9 @@
 -- through definer functions that check it holds the task's lease; members read the board and the messages
 -- (RLS), nobody else writes them.
 --
+-- A message wakes a task that waits for its team: the worker takes it up again, answers the calls of members
+-- still working with that (their results come later, as messages from them), and gives it the message.
+--
 -- Bounds: depth 2 (a client's task is depth 0, its members 1, theirs 2); 8 members per team over its life;
 -- 100 board items and 200 messages per team. A team takes one of the plan's concurrent tasks: its root, counted
 -- while it waits; its members take none, so a member can always start and a team never waits for members that
@@ -24,6 +27,9 @@ alter table staffroom.tasks
   add column member_name text check (char_length(member_name) between 1 and 100),
   add column parent_tool_call_id text check (char_length(parent_tool_call_id) between 1 and 128),
   add column team_name text check (char_length(team_name) between 1 and 100),
+  -- Set when the member's parent went on before it finished (a message woke it): its result then comes to the
+  -- parent as a message, the call having been answered that the member was still working.
+  add column detached_at timestamptz,
   add constraint tasks_member_check check ((parent_task_id is null) = (root_task_id is null) and (parent_task_id is null) = (depth = 0)
                                            and (parent_task_id is null) = (parent_tool_call_id is null));
 create index tasks_parent_task_id_idx on staffroom.tasks (parent_task_id) where parent_task_id is not null;
@@ -131,8 +137,39 @@ create function staffroom.lock_task_parent(p_task uuid) returns void
 as $$
   select 1 from staffroom.tasks p where p.id = (select t.parent_task_id from staffroom.tasks t where t.id = p_task) for no key update;
 $$;
-revoke execute on function staffroom.lock_task_parent(uuid) from public, anon, authenticated;
-grant execute on function staffroom.lock_task_parent(uuid) to service_role;
+revoke execute on function staffroom.lock_task_parent(uuid) from public, anon, service_role, authenticated;
+
+-- The rows the end of a team's task may touch, top down (see "Lock order" above): its parent, the task, and its
+-- unfinished members below it (which its end cancels). The worker takes them before a step's credits.
+create function staffroom.lock_task_rows(p_task uuid) returns void
+  language plpgsql security definer set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform staffroom.lock_task_parent(p_task);
+  perform 1 from staffroom.tasks where id = p_task for no key update;
+  perform 1 from staffroom.tasks where id in (
+      with recursive below (id, level) as (
+        select c.id, 1 from staffroom.tasks c where c.parent_task_id = p_task and c.finished_at is null
+        union all
+        select c.id, b.level + 1 from below b join staffroom.tasks c on c.parent_task_id = b.id
+        where c.finished_at is null and b.level < 3)
+      select id from below)
+    order by depth for no key update;
+end
+$$;
+revoke execute on function staffroom.lock_task_rows(uuid) from public, anon, authenticated;
+grant execute on function staffroom.lock_task_rows(uuid) to service_role;
+
+-- The team's lock, taken after the credit account and before the event counter (see "Lock order" above): the
+-- worker takes it before a step's team tools run and before the step's events.
+create function staffroom.lock_team(p_task uuid) returns void
+  language sql security definer set search_path = pg_catalog, pg_temp
+as $$
+  select pg_advisory_xact_lock(hashtextextended('staffroom.team:' || coalesce(t.root_task_id, t.id), 0))
+  from staffroom.tasks t where t.id = p_task;
+$$;
+revoke execute on function staffroom.lock_team(uuid) from public, anon, authenticated;
+grant execute on function staffroom.lock_team(uuid) to service_role;
 
 create or replace function staffroom.cancel_queued_task(p_task uuid, p_description text) returns void
   language plpgsql security definer set search_path = pg_catalog, pg_temp
@@ -254,7 +291,7 @@ begin
     perform staffroom.append_task_message(t.id, 'tool', v_output ->> 'output', v_call ->> 'id',
       coalesce((v_output ->> 'isError')::boolean, false));
   end loop;
-  if exists (select 1 from staffroom.tasks c where c.parent_task_id = t.id and c.finished_at is null) then
+  if exists (select 1 from staffroom.tasks c where c.parent_task_id = t.id and c.finished_at is null and c.detached_at is null) then
     update staffroom.tasks set status = 'waiting_for_team', pending_tool_calls = null, action_expires_at = null, updated_at = now()
       where id = t.id;
   else
@@ -461,7 +498,7 @@ as $$
 begin
   update staffroom.tasks set status = 'waiting_for_team', lease_owner = null, lease_expires_at = null, updated_at = now()
     where id = p_task and status = 'running' and lease_owner = p_worker
-      and exists (select 1 from staffroom.tasks c where c.parent_task_id = p_task and c.finished_at is null);
+      and exists (select 1 from staffroom.tasks c where c.parent_task_id = p_task and c.finished_at is null and c.detached_at is null);
   return found;
 end
 $$;
@@ -518,8 +555,17 @@ begin
   if p.finished_at is not null then
     return null;
   end if;
+  if new.detached_at is not null then
+    -- Its call was answered when the parent went on without it: the result comes as the member's message (which
+    -- wakes the parent, if it waits), cut to a message's length; the whole output stays in the member's task.
+    insert into staffroom.team_messages (organization_id, root_task_id, from_task_id, from_name, to_task_id, to_name, content, summary)
+      values (p.organization_id, coalesce(p.root_task_id, p.id), new.id, new.member_name, p.id, coalesce(p.member_name, 'team-lead'),
+              left(v_content, 10000), left(format('Result of %s', new.member_name), 200));
+    return null;
+  end if;
   perform staffroom.append_task_message(p.id, 'tool', v_content, new.parent_tool_call_id, new.status <> 'succeeded');
-  if p.status = 'waiting_for_team' and not exists (select 1 from staffroom.tasks c where c.parent_task_id = p.id and c.finished_at is null) then
+  if p.status = 'waiting_for_team'
+     and not exists (select 1 from staffroom.tasks c where c.parent_task_id = p.id and c.finished_at is null and c.detached_at is null) then
     update staffroom.tasks set status = 'queued', attempts = 0, run_after = now(), updated_at = now() where id = p.id;
   end if;
   return null;
@@ -556,12 +602,11 @@ begin
   v_root := coalesce(t.root_task_id, t.id);
   insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
   perform 1 from staffroom.credit_accounts where organization_id = t.organization_id for update;
+  -- Board items and messages are counted and numbered one at a time within a team.
+  perform pg_advisory_xact_lock(hashtextextended('staffroom.team:' || v_root, 0));
   <<tool>>
   begin
     if p_tool = 'TaskCreate' then
-      -- Under the team's lock, items are counted and numbered one creation at a time. An advisory lock, not the
-      -- root's row: a cancel of the team holds that row while it waits for this member's.
-      perform pg_advisory_xact_lock(hashtextextended('staffroom.team:' || v_root, 0));
       select count(*), coalesce(max(number), 0) + 1 into v_count, v_number from staffroom.team_board_items where root_task_id = v_root;
       if v_count >= 100 then
         v_content := 'Not created: the team''s board holds 100 tasks, its limit; delete some first.';
@@ -639,7 +684,6 @@ begin
                    where o.root_task_id = v_root and v_item.number = any (o.blocked_by)),
         'metadata', v_item.metadata));
     elsif p_tool = 'SendMessage' then
-      perform pg_advisory_xact_lock(hashtextextended('staffroom.team:' || v_root, 0)); -- messages are counted one at a time
       v_to_name := lower(coalesce(p_input ->> 'to', p_input ->> 'recipient', ''));
       v_text := coalesce(p_input ->> 'message', p_input ->> 'content', '');
       if v_to_name in ('lead', 'team-lead') then
@@ -711,12 +755,21 @@ create function staffroom.deliver_team_messages(p_task uuid, p_worker text) retu
 as $$
 declare
   m staffroom.team_messages%rowtype;
+  c staffroom.tasks%rowtype;
   n integer := 0;
 begin
-  perform 1 from staffroom.tasks where id = p_task and status = 'running' and lease_owner = p_worker;
+  perform 1 from staffroom.tasks where id = p_task and status = 'running' and lease_owner = p_worker for no key update;
   if not found then
     raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
   end if;
+  -- Woken by a message while members still work: their calls are answered so, and their results come later.
+  for c in select * from staffroom.tasks where parent_task_id = p_task and finished_at is null and detached_at is null
+           order by created_at, id for no key update loop
+    perform staffroom.append_task_message(p_task, 'tool', format(
+      'Team member %s (task %s) is still working; its result will come as a message from %s when it finishes.',
+      c.member_name, c.id, c.member_name), c.parent_tool_call_id, false);
+    update staffroom.tasks set detached_at = now() where id = c.id;
+  end loop;
   for m in select * from staffroom.team_messages where to_task_id = p_task and delivered_at is null order by created_at, id for update loop
     perform staffroom.append_task_message(p_task, 'user', format(E'Message from %s:\n%s', m.from_name, m.content), null, false);
     update staffroom.team_messages set delivered_at = now() where id = m.id;
@@ -834,3 +887,17 @@ begin
   return charged;
 end
 $$;
+
+-- A message to a task that waits for its team makes it due (the worker's claim takes such a task up again):
+-- the workers hear it on the queued-task channel.
+create function staffroom.notify_team_message() returns trigger
+  language plpgsql security definer set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform pg_notify('staffroom_task_queued', '');
+  return null;
+end
+$$;
+revoke execute on function staffroom.notify_team_message() from public, anon, authenticated, service_role;
+create trigger team_messages_notify after insert on staffroom.team_messages
+  for each row execute function staffroom.notify_team_message();

@@ -315,7 +315,9 @@ describe('a member minting credits', () => {
     ],
     ['parking a task as if waiting for its team', () => `select staffroom.await_team('${ids.task}', 'worker-forged')`, denied],
     ['reading messages into a transcript', () => `select staffroom.deliver_team_messages('${ids.task}', 'worker-forged')`, denied],
-    ['locking tasks for the worker', () => `select staffroom.lock_task_parent('${ids.task}')`, denied],
+    ['locking tasks for the worker', () => `select staffroom.lock_task_rows('${ids.task}')`, denied],
+    ["locking a task's parent", () => `select staffroom.lock_task_parent('${ids.task}')`, denied],
+    ["holding a team's lock", () => `select staffroom.lock_team('${ids.task}')`, denied],
     [
       'writing a board item directly',
       () => `insert into staffroom.team_board_items (organization_id, root_task_id, number, subject, description)

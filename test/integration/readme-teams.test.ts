@@ -71,18 +71,18 @@ describe("the README's Teams example", () => {
       ['implementer', 'succeeded', 1, lead.data.id, lead.data.id],
       ['reviewer', 'succeeded', 1, lead.data.id, lead.data.id],
     ]);
-    // The lead's answer quotes each call's result: both members' outputs, then the reviewer's message.
+    // The lead's answer quotes each call's result: the team, the board, both members' outputs and the message sent.
     const output = lead.data.output!;
     expect(output).toContain('Team add-due-dates created');
     expect(output).toContain('Task #1 created');
     for (const member of team)
       expect(output).toContain(`Result of team member ${member.memberName} (task ${member.id}):\n${member.output!}`);
-    expect(output).toContain('Message from reviewer:\nThe plan is sound; keep the migration reversible.');
+    expect(output).toContain('Message sent to reviewer');
     expect(lead.data.treeCostCredits).toBe(lead.data.costCredits! + team[0]!.costCredits! + team[1]!.costCredits!);
 
     expect(board.data.map((item) => [item.id, item.subject, item.status])).toEqual([['1', 'Write the migration', 'completed']]);
     expect(messages.data.map((m) => [m.fromName, m.toName, m.content, m.deliveredAt !== null])).toEqual([
-      ['reviewer', 'team-lead', 'The plan is sound; keep the migration reversible.', true],
+      ['team-lead', 'reviewer', 'Check that the migration is reversible.', true],
     ]);
   });
 });

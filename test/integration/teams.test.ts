@@ -84,8 +84,16 @@ async function transcript(taskId: string, org = orgId): Promise<TaskMessage[]> {
   return page.data!.data;
 }
 async function eventsOf(taskId: string, org = orgId): Promise<Event[]> {
-  const page = await client().GET('/v1/organizations/{orgId}/events', { params: { path: { orgId: org }, query: { limit: 100 } } });
-  return page.data!.data.filter((event) => event.taskId === taskId);
+  const all: Event[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client().GET('/v1/organizations/{orgId}/events', {
+      params: { path: { orgId: org }, query: { limit: 100, ...(cursor ? { cursor } : {}) } },
+    });
+    all.push(...page.data!.data);
+    cursor = page.data!.page.nextCursor ?? undefined;
+  } while (cursor);
+  return all.filter((event) => event.taskId === taskId);
 }
 async function available(org = orgId): Promise<number> {
   return (await client().GET('/v1/organizations/{orgId}/billing', { params: { path: { orgId: org } } })).data!.data.credits.available;
@@ -125,7 +133,6 @@ describe('a lead and two specialists, offline', () => {
     const reviewerPrompt = [
       '@TaskUpdate {"taskId": "1", "status": "completed", "owner": "reviewer"}',
       '@SendMessage implementer: The plan is sound; keep the migration reversible.',
-      '@SendMessage team-lead: Review done, no blockers.',
     ].join('\n');
     const lead = await create(
       ids.lead!,
@@ -197,7 +204,6 @@ describe('a lead and two specialists, offline', () => {
       expect(result).toMatchObject({ isError: false });
       expect(result.content).toContain(`Result of team member ${member.memberName} (task ${member.id}):\n${member.output!}`);
     }
-    expect(leadTranscript.at(-2)).toMatchObject({ role: 'user', content: 'Message from reviewer:\nReview done, no blockers.' });
     // The lead's answer quotes both results.
     expect(done.output).toContain(team[0]!.id);
     expect(done.output).toContain(team[1]!.id);
@@ -205,10 +211,7 @@ describe('a lead and two specialists, offline', () => {
     const messages = await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/team-messages', {
       params: { path: { orgId, taskId: lead.id } },
     });
-    expect(messages.data!.data.map((m) => [m.fromName, m.toName, m.deliveredAt !== null])).toEqual([
-      ['reviewer', 'implementer', true],
-      ['reviewer', 'team-lead', true],
-    ]);
+    expect(messages.data!.data.map((m) => [m.fromName, m.toName, m.deliveredAt !== null])).toEqual([['reviewer', 'implementer', true]]);
 
     // Events on the lead's own stream: each member's start and end, and the wait between.
     const types = (await eventsOf(lead.id)).map((event) => event.type);
@@ -456,6 +459,74 @@ describe('a published team, imported', () => {
   });
 });
 
+describe('a message to a task waiting for its team', () => {
+  it('wakes it: the calls of members still working are answered so, and their results come later as their messages', async () => {
+    // The reviewer writes to the lead and then waits for a client tool; so does the implementer, without writing.
+    const lead = await create(
+      ids.lead!,
+      [
+        `@Agent ${JSON.stringify({ subagent_type: 'reviewer', description: 'Review', prompt: '@SendMessage team-lead: @Read lead-notes.md\n@Read r.md' })}`,
+        '@Agent implementer: @Read i.md',
+      ].join('\n'),
+    );
+    await settle();
+    // The message woke the lead; both members still worked, so both calls were answered that they do, and the
+    // lead, told by the message to read a file, now waits for that output while its members wait for theirs.
+    const woken = await get(lead.id);
+    expect(woken.status).toBe('requires_action');
+    expect(woken.pendingToolCalls!.map((call) => [call.name, call.input])).toEqual([['Read', { file_path: 'lead-notes.md' }]]);
+    const team = await members(lead.id);
+    expect(team.map((m) => [m.memberName, m.status])).toEqual([
+      ['implementer', 'requires_action'],
+      ['reviewer', 'requires_action'],
+    ]);
+    const leadTranscript = await transcript(lead.id);
+    const stillWorking = leadTranscript.filter((m) => m.role === 'tool');
+    expect(stillWorking.map((m) => m.content).sort()).toEqual(
+      team
+        .map(
+          (m) =>
+            `Team member ${m.memberName} (task ${m.id}) is still working; its result will come as a message from ${m.memberName} when it finishes.`,
+        )
+        .sort(),
+    );
+    expect(leadTranscript.at(-2)).toMatchObject({ role: 'user', content: 'Message from reviewer:\n@Read lead-notes.md' });
+    expect((await eventsOf(lead.id)).map((event) => event.type)).toEqual(
+      expect.arrayContaining(['task.waiting_for_team', 'task.running', 'task.requires_action']),
+    );
+
+    // The members finish while the lead waits for its own output: their results are messages to it.
+    for (const member of team)
+      await submit(member.id, [{ toolCallId: member.pendingToolCalls![0]!.id, output: `${member.memberName} read it` }]);
+    await settle();
+    expect((await members(lead.id)).map((m) => m.status)).toEqual(['succeeded', 'succeeded']);
+    const messages = (
+      await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/team-messages', { params: { path: { orgId, taskId: lead.id } } })
+    ).data!.data;
+    expect(messages.map((m) => [m.fromName, m.toName, m.summary, m.deliveredAt === null])).toEqual([
+      ['reviewer', 'team-lead', '@Read lead-notes.md', false],
+      [expect.any(String), 'team-lead', expect.stringMatching(/^Result of /), true],
+      [expect.any(String), 'team-lead', expect.stringMatching(/^Result of /), true],
+    ]);
+
+    // Its output in, the lead reads both results and answers with them.
+    const waiting = await get(lead.id);
+    await submit(lead.id, [{ toolCallId: waiting.pendingToolCalls![0]!.id, output: 'notes' }]);
+    await settle();
+    const done = await get(lead.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.output).toContain('Result of team member reviewer');
+    expect(done.output).toContain('reviewer read it');
+    expect(done.output).toContain('implementer read it');
+    let total = 0;
+    for (const task of [done, ...(await members(lead.id))]) {
+      expect((await ledgerOf(task.id)).held).toBe(0);
+      total += task.costCredits!;
+    }
+    expect(done.treeCostCredits).toBe(total);
+  });
+});
+
 describe('the order locks are taken in', () => {
   it("a cancel of the team and a member's step, meeting on a busy credit account, never deadlock", async () => {
     const lead = await create(ids.lead!, '@Agent implementer: @Read order.md');
@@ -548,7 +619,8 @@ describe('teams under load', () => {
       );
       // The teams left with a member waiting for its client tool: that member's outputs come.
       for (const lead of leads.filter((_, i) => i % 4 === 3)) {
-        for (;;) {
+        // (Unless the lead, woken by a message, finished first, which cancels it.)
+        while ((await get(lead.id)).finishedAt === null) {
           const waiting = (await members(lead.id)).find((m) => m.status === 'requires_action');
           if (waiting) {
             await submit(waiting.id, [{ toolCallId: waiting.pendingToolCalls![0]!.id, output: 'read' }]);
@@ -576,7 +648,7 @@ describe('teams under load', () => {
         total += task.costCredits!;
       }
       expect(await available()).toBe(before - total);
-      // The teams not canceled finished with every member's result.
+      // The teams not canceled succeeded (a lead a message woke may have answered before all its members).
       for (const lead of leads.filter((_, i) => i % 2 === 1)) expect((await get(lead.id)).status).toBe('succeeded');
       // Not one error, and no transaction that had to be tried again: the locks are taken in one order.
       expect(lines.filter((line) => line.level >= 40).map((line) => JSON.stringify(line))).toEqual([]);

@@ -86,7 +86,7 @@ async function until<T>(read: () => Promise<T>, test: (value: T) => boolean): Pr
 const twoMembers = [
   '@TeamCreate review',
   '@TaskCreate Review the change: Read it and report',
-  '@Agent reviewer: @SendMessage team-lead: Reviewed, no blockers.',
+  '@Agent reviewer: @TaskUpdate 1 completed',
   '@Agent implementer: @Read src/change.ts',
 ].join('\n');
 
@@ -180,7 +180,7 @@ describe('waitForTask with tree', () => {
             )
           : fetch(request),
     });
-    const lead = await createTask(employees.lead!, '@Agent reviewer: @SendMessage team-lead: Fine.');
+    const lead = await createTask(employees.lead!, '@Agent reviewer: @TaskUpdate 1 completed');
     const seen: Event[] = [];
     const done = await waitForTask(client, orgId, lead.id, { tree: true, onEvent: (event) => void seen.push(event), timeoutMs: 20_000 });
     expect(done.status).toBe('succeeded');
@@ -229,7 +229,7 @@ describe('listTeam', () => {
     });
     const lead = await createTask(
       employees.lead!,
-      '@Agent reviewer: @SendMessage team-lead: One.\n@Agent implementer: @SendMessage team-lead: Two.',
+      '@Agent reviewer: @SendMessage implementer: One.\n@Agent implementer: @SendMessage reviewer: Two.',
     );
     await waitForTask(sdk(), orgId, lead.id, { tree: true, untilFinal: true, timeoutMs: 20_000 });
     const team = await listTeam(client, orgId, lead.id);

@@ -132,19 +132,24 @@ export const taskQueuedChannel = 'staffroom_task_queued';
  */
 export const taskCancelChannel = 'staffroom_task_cancel_requested';
 
-/** Claims the next runnable task: queued and due, or running with an expired lease (its worker died). */
+/**
+ * Claims the next runnable task: queued and due, running with an expired lease (its worker died), or waiting for
+ * its team with a message it has not read (a message wakes it: its step starts afresh, as a queued one does).
+ */
 export async function claimTask(tx: Tx, workerId: string, leaseMs: number): Promise<ClaimedTask | undefined> {
   const [row] = await tx<ClaimedTask[]>`
     update staffroom.tasks t set
-      status = 'running', attempts = t.attempts + 1, lease_owner = ${workerId},
-      lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
+      status = 'running', attempts = case when t.status = 'waiting_for_team' then 1 else t.attempts + 1 end,
+      lease_owner = ${workerId}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
       started_at = coalesce(t.started_at, now()), updated_at = now()
     where t.id = (
       select c.id from staffroom.tasks c
       where (c.status = 'queued' and c.run_after <= now()) or (c.status = 'running' and c.lease_expires_at < now())
+         or (c.status = 'waiting_for_team'
+             and c.id in (select m.to_task_id from staffroom.team_messages m where m.delivered_at is null))
       order by c.run_after
       limit 1
-      for update skip locked)
+      for no key update skip locked)
     returning t.id, t.organization_id as "organizationId", t.input, t.instructions, t.model,
               t.max_output_tokens as "maxOutputTokens", t.attempts, t.max_attempts as "maxAttempts",
               t.reserved_credits as "reservedCredits", t.tool_use as "toolUse", t.tools, t.steps,
@@ -326,9 +331,17 @@ export async function releaseTask(tx: Tx, id: string, workerId: string): Promise
 
 // A team's work (toolUse team), done by the worker inside the transactions above: the functions check its lease.
 
-/** Locks a member's parent row before the member's own is locked; nothing for a task with no parent. */
-export async function lockParent(tx: Tx, id: string): Promise<void> {
-  await tx`select staffroom.lock_task_parent(${id})`;
+/**
+ * Locks the rows the end of a team's task may touch, top down, before its step takes the organization's credits:
+ * its parent (which takes its result), the task, and its unfinished members (which its end cancels).
+ */
+export async function lockTaskRows(tx: Tx, id: string): Promise<void> {
+  await tx`select staffroom.lock_task_rows(${id})`;
+}
+
+/** Takes the team's lock (after the credits, before the events) for the team tools a step runs. */
+export async function lockTeam(tx: Tx, id: string): Promise<void> {
+  await tx`select staffroom.lock_team(${id})`;
 }
 
 /** Appends the messages teammates sent the task to its transcript, as user turns; how many. */
