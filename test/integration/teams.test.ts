@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAnthropicProvider } from '../../src/integrations/llm/anthropic.js';
 import { createOfflineProvider } from '../../src/integrations/llm/offline.js';
 import { createOpenAiProvider } from '../../src/integrations/llm/openai.js';
 import { withService } from '../../src/db/client.js';
@@ -37,6 +38,7 @@ const worker = () =>
     providers: {
       offline: createOfflineProvider(),
       openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 2_000 }),
+      anthropic: createAnthropicProvider({ apiKey: 'sk-ant-test-0123456789', baseUrl: fake.url, timeoutMs: 2_000 }),
     },
     log: pino({ level: 'silent' }),
     retryBaseMs: 10,
@@ -123,6 +125,9 @@ beforeAll(async () => {
   ids.gptLead = await hire(orgId, 'GPT lead', 'gpt-lead', leadTools, 'gpt-4o-mini');
   ids.gptReviewer = await hire(orgId, 'GPT reviewer', 'gpt-reviewer', memberTools, 'gpt-4o-mini');
   ids.gptTester = await hire(orgId, 'GPT tester', 'gpt-tester', memberTools, 'gpt-4o-mini');
+  ids.claudeLead = await hire(orgId, 'Claude lead', 'claude-lead', leadTools, 'claude-haiku-4-5');
+  await hire(orgId, 'Claude reviewer', 'claude-reviewer', memberTools, 'claude-haiku-4-5');
+  await hire(orgId, 'Claude tester', 'claude-tester', memberTools, 'claude-haiku-4-5');
   ids.outsiderLead = await hire(otherOrgId, 'Outside lead', 'outside-lead', leadTools, null, outsider);
 });
 afterAll(() => fake?.close());
@@ -341,15 +346,18 @@ describe('a lead and two specialists, offline', () => {
   });
 });
 
-describe('a team through the OpenAI-compatible adapter', () => {
+describe.each([
+  { provider: 'openai' as const, lead: 'gptLead', reviewer: 'gpt-reviewer', tester: 'gpt-tester' },
+  { provider: 'anthropic' as const, lead: 'claudeLead', reviewer: 'claude-reviewer', tester: 'claude-tester' },
+])('a team through the $provider adapter', ({ provider, lead: leadEmployee, reviewer, tester }) => {
   it('runs two members in parallel from one step and gives the lead both results as its calls’ outputs', async () => {
     fake.script(
       {
         kind: 'ok',
         text: 'Splitting the work.',
         toolCalls: [
-          { name: 'Agent', input: { description: 'Review', prompt: 'Review the change.', subagent_type: 'gpt-reviewer' } },
-          { name: 'Agent', input: { description: 'Test', prompt: 'Test the change.', subagent_type: 'gpt-tester' } },
+          { name: 'Agent', input: { description: 'Review', prompt: 'Review the change.', subagent_type: reviewer } },
+          { name: 'Agent', input: { description: 'Test', prompt: 'Test the change.', subagent_type: tester } },
         ],
         usage: { input: 900, output: 60 },
       },
@@ -357,23 +365,57 @@ describe('a team through the OpenAI-compatible adapter', () => {
       { kind: 'ok', text: 'Member answer two.', usage: { input: 310, output: 25 } },
       { kind: 'ok', text: 'Both came back fine.', usage: { input: 1500, output: 30 } },
     );
-    const lead = await create(ids.gptLead!, 'Ship the change.');
+    const lead = await create(ids[leadEmployee]!, 'Ship the change.');
     await settle();
     const done = await get(lead.id);
-    expect(done).toMatchObject({ status: 'succeeded', output: 'Both came back fine.', provider: 'openai' });
+    expect(done).toMatchObject({ status: 'succeeded', output: 'Both came back fine.', provider });
     const team = await members(lead.id);
     expect(team.map((m) => [m.memberName, m.status])).toEqual([
-      ['gpt-reviewer', 'succeeded'],
-      ['gpt-tester', 'succeeded'],
+      [reviewer, 'succeeded'],
+      [tester, 'succeeded'],
     ]);
     expect(team.map((m) => m.output).sort()).toEqual(['Member answer one.', 'Member answer two.']);
-    // The lead's last request carried both results, each as the output of the call that started its member.
-    const last = fake.received.at(-1)!.body.messages as { role: string; tool_call_id?: string; content?: string }[];
-    for (const member of team) {
-      const result = last.find((m) => m.role === 'tool' && m.tool_call_id === member.parentToolCallId)!;
-      expect(result.content).toContain(member.output!);
-    }
+    // The lead's last request carried both results, each as the output of the call that started its member, in
+    // the provider's own shape (a `tool` message, or a `tool_result` block).
+    const last = fake.received.at(-1)!.body.messages as Record<string, unknown>[];
+    const results = last.flatMap((message) =>
+      message.role === 'tool'
+        ? [{ id: message.tool_call_id, content: String(message.content) }]
+        : Array.isArray(message.content)
+          ? (message.content as Record<string, unknown>[])
+              .filter((block) => block.type === 'tool_result')
+              .map((block) => ({ id: block.tool_use_id, content: String(block.content) }))
+          : [],
+    );
+    for (const member of team) expect(results.find((result) => result.id === member.parentToolCallId)!.content).toContain(member.output!);
     expect(done.treeCostCredits).toBe(done.costCredits! + team[0]!.costCredits! + team[1]!.costCredits!);
+  });
+});
+
+describe('a team started with an API key', () => {
+  it('runs within the key’s organization, its members made by the key too', async () => {
+    const key = await client().POST('/v1/organizations/{orgId}/api-keys', { params: { path: { orgId } }, body: { name: 'teams' } });
+    const asKey = app.server.client({ apiKey: key.data!.data.secret! });
+    const created = await asKey.POST('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId } },
+      body: { employeeId: ids.lead!, input: '@Agent reviewer: @TaskList', toolUse: 'team' },
+    });
+    expect(created.response.status).toBe(202);
+    await settle();
+    expect((await get(created.data!.data.id)).status).toBe('succeeded');
+    const [member] = await members(created.data!.data.id);
+    const [row] = await app.database.db<{ key: string | null; org: string }[]>`
+      select created_by_key as key, organization_id as org from staffroom.tasks where id = ${member!.id}`;
+    expect(row).toEqual({ key: key.data!.data.id, org: orgId });
+    // The key reads the team it started, and nothing of another organization's.
+    expect(
+      (await asKey.GET('/v1/organizations/{orgId}/tasks/{taskId}/board', { params: { path: { orgId, taskId: member!.id } } })).response
+        .status,
+    ).toBe(200);
+    const foreign = await asKey.GET('/v1/organizations/{orgId}/tasks', {
+      params: { path: { orgId: otherOrgId }, query: { rootTaskId: member!.id } },
+    });
+    expect(foreign.response.status).toBe(404);
   });
 });
 
