@@ -604,6 +604,9 @@ begin
   perform 1 from staffroom.credit_accounts where organization_id = t.organization_id for update;
   -- Board items and messages are counted and numbered one at a time within a team.
   perform pg_advisory_xact_lock(hashtextextended('staffroom.team:' || v_root, 0));
+  -- A call whose input the tool's schema let through but the board's bounds do not (a merged metadata past
+  -- 10,000 bytes, too many blockers) is answered as an error, and changes nothing.
+  begin
   <<tool>>
   begin
     if p_tool = 'TaskCreate' then
@@ -616,8 +619,7 @@ begin
       insert into staffroom.team_board_items (organization_id, root_task_id, number, subject, description, active_form, metadata, created_by_task_id)
         values (t.organization_id, v_root, v_number, left(p_input ->> 'subject', 200), left(coalesce(p_input ->> 'description', ''), 10000),
                 left(p_input ->> 'activeForm', 200),
-                case when jsonb_typeof(p_input -> 'metadata') = 'object' and octet_length((p_input -> 'metadata')::text) <= 10000
-                     then p_input -> 'metadata' else '{}' end, t.id);
+                case when jsonb_typeof(p_input -> 'metadata') = 'object' then p_input -> 'metadata' else '{}' end, t.id);
       v_content := format('Task #%s created successfully: %s', v_number, left(p_input ->> 'subject', 200));
     elsif p_tool = 'TaskList' then
       select string_agg(format('#%s [%s] %s%s%s', b.number, b.status, b.subject,
@@ -741,6 +743,11 @@ begin
       v_error := true;
     end if;
   end tool;
+  exception when check_violation or invalid_text_representation or numeric_value_out_of_range
+                 or string_data_right_truncation or not_null_violation then
+    v_content := format('Not done: the input of %s is past the bounds of the team''s board or messages.', p_tool);
+    v_error := true;
+  end;
   perform staffroom.append_task_message(t.id, 'tool', v_content, p_tool_call_id, v_error);
   return jsonb_build_object('content', v_content, 'isError', v_error);
 end

@@ -501,6 +501,24 @@ describe('a published team, imported', () => {
   });
 });
 
+describe("the board's bounds", () => {
+  it('answers a call past them with an error and changes nothing', async () => {
+    const big = 'x'.repeat(11_000);
+    const lead = await create(
+      ids.lead!,
+      ['@TaskCreate Keep it small: One item', `@TaskUpdate ${JSON.stringify({ taskId: '1', metadata: { notes: big } })}`].join('\n'),
+    );
+    await settle();
+    const results = (await transcript(lead.id)).filter((m) => m.role === 'tool');
+    expect(results.map((m) => [m.isError, m.content])).toEqual([
+      [false, 'Task #1 created successfully: Keep it small'],
+      [true, "Not done: the input of TaskUpdate is past the bounds of the team's board or messages."],
+    ]);
+    const board = await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/board', { params: { path: { orgId, taskId: lead.id } } });
+    expect(board.data!.data).toEqual([expect.objectContaining({ id: '1', metadata: {} })]);
+  });
+});
+
 describe('a message to a task waiting for its team', () => {
   it('wakes it: the calls of members still working are answered so, and their results come later as their messages', async () => {
     // The reviewer writes to the lead and then waits for a client tool; so does the implementer, without writing.
