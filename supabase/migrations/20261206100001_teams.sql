@@ -302,6 +302,18 @@ begin
 end
 $$;
 
+-- The most a task's first step can cost, in credits: every byte of its instructions and input a token (no
+-- tokenizer makes more), 64 for the chat format, and its whole output allowance. A task a client creates and a
+-- member a task starts reserve the same.
+create function staffroom.task_reservation(p_instructions text, p_input text, p_max_output integer, p_model staffroom.models)
+  returns bigint
+  language sql immutable set search_path = pg_catalog, pg_temp
+as $$
+  select ceil(((octet_length(p_instructions) + octet_length(p_input) + 64)::numeric * p_model.input_per_million
+               + p_max_output::numeric * p_model.output_per_million) / 100000000)::bigint;
+$$;
+revoke execute on function staffroom.task_reservation(text, text, integer, staffroom.models) from public, anon, authenticated, service_role;
+
 -- A team is one of the plan's concurrent tasks: only tasks a client created count, a waiting one included.
 create or replace function staffroom.create_task(p_org uuid, p_employee uuid, p_input text, p_idempotency_key text,
                                                  p_tool_use text, p_max_steps integer, p_previous_task uuid) returns uuid
@@ -362,8 +374,7 @@ begin
     perform staffroom.fail('MODEL_RETIRED', format('The employee''s model %s is no longer offered; choose another.', coalesce(v_employee.model, v_org.default_model)));
   end if;
   v_max_output := least(v_employee.max_output_tokens, v_model.max_output_tokens);
-  v_reserved := ceil(((octet_length(v_employee.instructions) + octet_length(p_input) + 64)::numeric * v_model.input_per_million
-                      + v_max_output::numeric * v_model.output_per_million) / 100000000)::bigint;
+  v_reserved := staffroom.task_reservation(v_employee.instructions, p_input, v_max_output, v_model);
   perform staffroom.grant_free_credits_for_this_month(p_org);
   insert into staffroom.credit_accounts (organization_id) values (p_org) on conflict do nothing;
   select a.available into v_available from staffroom.credit_accounts a where a.organization_id = p_org for update;
@@ -458,8 +469,7 @@ begin
     return jsonb_build_object('isError', true, 'content', format('Not started: the model of %s is no longer offered.', v_employee.slug));
   end if;
   v_max_output := least(v_employee.max_output_tokens, v_model.max_output_tokens);
-  v_reserved := ceil(((octet_length(v_employee.instructions) + octet_length(v_prompt) + 64)::numeric * v_model.input_per_million
-                      + v_max_output::numeric * v_model.output_per_million) / 100000000)::bigint;
+  v_reserved := staffroom.task_reservation(v_employee.instructions, v_prompt, v_max_output, v_model);
   if v_available < v_reserved then
     return jsonb_build_object('isError', true, 'content', format(
       'Not started: %s needs up to %s credits to start and the organization has %s available.', v_employee.slug, v_reserved, v_available));
