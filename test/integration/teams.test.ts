@@ -587,6 +587,23 @@ describe('a message to a task waiting for its team', () => {
   });
 });
 
+describe('TeamDelete', () => {
+  it('ends the team from its lead: the members still working are canceled, their reservations released', async () => {
+    // The reviewer asks the lead to end the team, then waits for a client tool; the message wakes the lead.
+    const lead = await create(
+      ids.lead!,
+      `@Agent ${JSON.stringify({ subagent_type: 'reviewer', description: 'Review', prompt: '@SendMessage team-lead: @TeamDelete\n@Read r.md' })}`,
+    );
+    await settle();
+    const done = await get(lead.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.output).toContain('Team ended; 1 unfinished member(s) canceled.');
+    const [member] = await members(lead.id);
+    expect(member).toMatchObject({ memberName: 'reviewer', status: 'canceled', pendingToolCalls: null });
+    for (const task of [done, member!]) expect((await ledgerOf(task.id)).held).toBe(0);
+  });
+});
+
 describe('the order locks are taken in', () => {
   it("a cancel of the team and a member's step, meeting on a busy credit account, never deadlock", async () => {
     const lead = await create(ids.lead!, '@Agent implementer: @Read order.md');
