@@ -46,7 +46,7 @@ const agentInput = input(['description', 'prompt'], {
     maxLength: 100,
   }),
   run_in_background: flag(
-    'Accepted for the agent format and ignored: members always run side by side, and their answers come back as results.',
+    "Answer the call at once and go on; the member's result comes later as a message from it. Otherwise the caller waits for it.",
   ),
 });
 const boardId = text('The id of an item of the task board: its number, such as "3".', { pattern: '^[1-9][0-9]*$', maxLength: 9 });

@@ -414,7 +414,8 @@ $$;
 
 -- An `Agent` call of a task this worker holds: a member task for the employee whose slug the call names, in the
 -- same organization, with its own reservation. Returns {"taskId": ...}, or {"content": ..., "isError": true}
--- (past a limit, no such employee, credits short), which the caller records as the call's result.
+-- (past a limit, no such employee, credits short), which the caller records as the call's result; with
+-- `run_in_background`, {"taskId": ..., "background": true, "content": ...}: the call is answered at once.
 create function staffroom.start_team_member(p_task uuid, p_worker text, p_tool_call_id text, p_input jsonb) returns jsonb
   language plpgsql security definer set search_path = pg_catalog, pg_temp
 as $$
@@ -485,16 +486,23 @@ begin
   end loop;
   insert into staffroom.tasks (organization_id, employee_id, created_by, created_by_key, input, instructions, model,
                                max_output_tokens, reserved_credits, tool_use, tools, max_steps,
-                               parent_task_id, root_task_id, depth, member_name, parent_tool_call_id)
+                               parent_task_id, root_task_id, depth, member_name, parent_tool_call_id, detached_at)
     values (t.organization_id, v_employee.id, t.created_by, t.created_by_key, v_prompt, v_employee.instructions, v_model.id,
             v_max_output, v_reserved, 'team', v_employee.tools, v_employee.max_steps,
-            t.id, v_root, t.depth + 1, v_name, p_tool_call_id)
+            t.id, v_root, t.depth + 1, v_name, p_tool_call_id,
+            -- run_in_background: the caller goes on at once, and the result comes as the member's message.
+            case when p_input -> 'run_in_background' = 'true'::jsonb then now() end)
     returning id into v_child;
   perform staffroom.move_credits(t.organization_id, 'reservation', -v_reserved, 'task:' || v_child, v_child, 'Reserved for a team member');
   perform staffroom.append_task_message(v_child, 'user', v_prompt, null, false);
   perform staffroom.emit_event(t.organization_id, t.id, 'task.subtask_started', jsonb_build_object(
     'taskId', v_child, 'parentTaskId', t.id, 'toolCallId', p_tool_call_id, 'employeeId', v_employee.id,
     'memberName', v_name, 'status', 'queued'));
+  if p_input -> 'run_in_background' = 'true'::jsonb then
+    return jsonb_build_object('taskId', v_child, 'memberName', v_name, 'background', true, 'content', format(
+      'Team member %s (task %s) started in the background; its result will come as a message from %s when it finishes.',
+      v_name, v_child, v_name));
+  end if;
   return jsonb_build_object('taskId', v_child, 'memberName', v_name);
 end
 $$;

@@ -587,6 +587,38 @@ describe('a message to a task waiting for its team', () => {
   });
 });
 
+describe('an Agent call with run_in_background', () => {
+  it('is answered at once; the member works on, and its result comes to the lead as its message', async () => {
+    const lead = await create(
+      ids.lead!,
+      [
+        `@Agent ${JSON.stringify({ subagent_type: 'reviewer', description: 'Background', prompt: '@Read bg.md', run_in_background: true })}`,
+        '@Read lead.md',
+      ].join('\n'),
+    );
+    await settle();
+    // The lead waits only for its own client tool: the background member is not waited for.
+    const waiting = await get(lead.id);
+    expect(waiting.status).toBe('requires_action');
+    const [member] = await members(lead.id);
+    expect(member).toMatchObject({ status: 'requires_action', parentTaskId: lead.id });
+    const answered = (await transcript(lead.id)).find((m) => m.role === 'tool')!;
+    expect(answered).toMatchObject({ toolCallId: member!.parentToolCallId, isError: false });
+    expect(answered.content).toBe(
+      `Team member reviewer (task ${member!.id}) started in the background; its result will come as a message from reviewer when it finishes.`,
+    );
+    await submit(member!.id, [{ toolCallId: member!.pendingToolCalls![0]!.id, output: 'background findings' }]);
+    await settle();
+    await submit(lead.id, [{ toolCallId: waiting.pendingToolCalls![0]!.id, output: 'lead notes' }]);
+    await settle();
+    const done = await get(lead.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.output).toContain('Message: Message from reviewer:\nResult of team member reviewer');
+    expect(done.output).toContain('background findings');
+    expect(done.treeCostCredits).toBe(done.costCredits! + (await get(member!.id)).costCredits!);
+  });
+});
+
 describe('TeamDelete', () => {
   it('ends the team from its lead: the members still working are canceled, their reservations released', async () => {
     // The reviewer asks the lead to end the team, then waits for a client tool; the message wakes the lead.

@@ -1673,7 +1673,9 @@ export interface components {
          *     a *member*, a child task for the organization's employee whose slug is `subagent_type` (without one,
          *     another task of the caller's own employee), with `toolUse: team`, while the caller waits in
          *     `waiting_for_team` for its members' outputs (several `Agent` calls in one step run in parallel; each
-         *     result names the member's task, and a member that failed, expired or was canceled gives an error result);
+         *     result names the member's task, and a member that failed, expired or was canceled gives an error result;
+         *     with `run_in_background: true` the call is answered at once and the result comes later as the member's
+         *     message);
          *     `TaskCreate`, `TaskList`, `TaskGet` and `TaskUpdate` keep the team's board (`listTeamBoard`);
          *     `SendMessage` writes to an unfinished teammate by its `memberName` (`team-lead` for the root), who reads
          *     it as a user turn at its next step, and which it wakes if it waits for its team (`listTeamMessages`);

@@ -353,17 +353,19 @@ export async function deliverTeamMessages(tx: Tx, id: string, workerId: string):
 type Call = { id: string; name: string; input: Record<string, unknown> };
 
 /**
- * Starts the member an `Agent` call asks for; true when it started. When it cannot (a limit, no such employee,
- * credits short), the reason is recorded as the call's result, for the model to read.
+ * Starts the member an `Agent` call asks for; true when the task is to wait for it. When it cannot start (a
+ * limit, no such employee, credits short), the reason is recorded as the call's result, for the model to read;
+ * a member started in the background (`run_in_background`) answers the call at once, and is not waited for.
  */
 export async function startTeamMember(tx: Tx, id: string, workerId: string, call: Call): Promise<boolean> {
-  const [row] = await tx<{ started: { taskId?: string; content?: string } }[]>`
+  const [row] = await tx<{ started: { taskId?: string; content?: string; background?: boolean } }[]>`
     select staffroom.start_team_member(${id}, ${workerId}, ${call.id}, ${tx.json(call.input as never)}) as started`;
-  if (row!.started.taskId) return true;
+  const { taskId, content, background } = row!.started;
+  if (taskId && !background) return true;
   await tx`
     insert into staffroom.task_messages (task_id, organization_id, index, role, content, tool_call_id, is_error)
     select t.id, t.organization_id, (select max(m.index) + 1 from staffroom.task_messages m where m.task_id = t.id),
-           'tool', ${row!.started.content ?? 'Not started.'}, ${call.id}, true
+           'tool', ${content ?? 'Not started.'}, ${call.id}, ${!taskId}
     from staffroom.tasks t where t.id = ${id}`;
   return false;
 }
