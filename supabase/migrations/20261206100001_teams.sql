@@ -171,6 +171,21 @@ $$;
 revoke execute on function staffroom.lock_team(uuid) from public, anon, authenticated;
 grant execute on function staffroom.lock_team(uuid) to service_role;
 
+-- The organization's credit account, locked (made first if it has none yet), after a task's rows and before the
+-- team's lock (see "Lock order" above); its available credits.
+create function staffroom.lock_credit_account(p_org uuid) returns bigint
+  language plpgsql security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_available bigint;
+begin
+  insert into staffroom.credit_accounts (organization_id) values (p_org) on conflict do nothing;
+  select a.available into v_available from staffroom.credit_accounts a where a.organization_id = p_org for update;
+  return v_available;
+end
+$$;
+revoke execute on function staffroom.lock_credit_account(uuid) from public, anon, authenticated, service_role;
+
 create or replace function staffroom.cancel_queued_task(p_task uuid, p_description text) returns void
   language plpgsql security definer set search_path = pg_catalog, pg_temp
 as $$
@@ -441,10 +456,9 @@ begin
     raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
   end if;
   v_root := coalesce(t.root_task_id, t.id);
-  insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
-  select a.available into v_available from staffroom.credit_accounts a where a.organization_id = t.organization_id for update;
+  v_available := staffroom.lock_credit_account(t.organization_id);
   -- Members are counted and named one at a time within a team.
-  perform pg_advisory_xact_lock(hashtextextended('staffroom.team:' || v_root, 0));
+  perform staffroom.lock_team(t.id);
   if t.depth >= 2 then
     return jsonb_build_object('isError', true, 'content',
       'Not started: this task is a member two levels down, and members that deep cannot start members of their own (the depth limit is 2). Do the work yourself.');
@@ -537,18 +551,8 @@ begin
   -- Rows first, top down, then the credit account (the order at the top of this file): the parent, whose
   -- transcript takes this task's result, and every unfinished task below this one, which the cascade cancels
   -- (releasing their reservations); the events below take the organization's event counter after both.
-  if new.parent_task_id is not null then
-    perform 1 from staffroom.tasks where id = new.parent_task_id for no key update;
-  end if;
-  perform 1 from staffroom.tasks where id in (
-      with recursive below (id, level) as (
-        select c.id, 1 from staffroom.tasks c where c.parent_task_id = new.id and c.finished_at is null
-        union all
-        select c.id, b.level + 1 from below b join staffroom.tasks c on c.parent_task_id = b.id
-        where c.finished_at is null and b.level < 3)
-      select id from below)
-    order by depth for no key update;
-  perform 1 from staffroom.credit_accounts where organization_id = new.organization_id for update;
+  perform staffroom.lock_task_rows(new.id);
+  perform staffroom.lock_credit_account(new.organization_id);
   for v_child in select id, status from staffroom.tasks where parent_task_id = new.id and finished_at is null loop
     if v_child.status = 'running' then
       update staffroom.tasks set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() where id = v_child.id;
@@ -618,10 +622,9 @@ begin
     raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
   end if;
   v_root := coalesce(t.root_task_id, t.id);
-  insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
-  perform 1 from staffroom.credit_accounts where organization_id = t.organization_id for update;
+  perform staffroom.lock_credit_account(t.organization_id);
   -- Board items and messages are counted and numbered one at a time within a team.
-  perform pg_advisory_xact_lock(hashtextextended('staffroom.team:' || v_root, 0));
+  perform staffroom.lock_team(t.id);
   -- A call whose input the tool's schema let through but the board's bounds do not (a merged metadata past
   -- 10,000 bytes, too many blockers) is answered as an error, and changes nothing.
   begin
@@ -898,8 +901,7 @@ begin
   if not found then
     raise exception 'lease lost' using errcode = 'P0001', hint = 'lease_lost';
   end if;
-  insert into staffroom.credit_accounts (organization_id) values (t.organization_id) on conflict do nothing;
-  perform 1 from staffroom.credit_accounts where organization_id = t.organization_id for update;
+  perform staffroom.lock_credit_account(t.organization_id);
   v_exact := t.cost_picodollars + greatest(p_picodollars, 0);
   v_before := coalesce((select sum(m.cost_credits) from staffroom.task_messages m where m.task_id = p_task), 0);
   held := staffroom.release_reservation(p_task, format('Step %s: reservation released', t.steps + 1));

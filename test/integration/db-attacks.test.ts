@@ -898,6 +898,18 @@ describe('an outsider', () => {
     expect(await valueAs(caller('outsider'), `select count(*)::int from staffroom.organizations where id = '${ids.otherOrg}'`)).toBe(1);
   });
 
+  it("learns nothing of a task's cost from task_tree_cost, which runs as the caller", async () => {
+    // A charged step, written as the worker would: the organization's members see it, an outsider sees nothing.
+    await db`insert into staffroom.task_messages (task_id, organization_id, index, role, content, step, cost_credits)
+             values (${ids.task}, ${ids.org}, 1000, 'assistant', 'step', 1, 7)`;
+    try {
+      expect(await valueAs(caller('member'), `select staffroom.task_tree_cost('${ids.task}')::int`)).toBe(7);
+      expect(await valueAs(caller('outsider'), `select staffroom.task_tree_cost('${ids.task}')::int`)).toBe(0);
+    } finally {
+      await db`delete from staffroom.task_messages where task_id = ${ids.task} and index = 1000`;
+    }
+  });
+
   it('learns nothing from the helper functions', async () => {
     expect(await valueAs(caller('outsider'), `select staffroom.org_role('${ids.org}', true)`)).toBeNull();
     expect(

@@ -501,6 +501,44 @@ describe('a published team, imported', () => {
   });
 });
 
+describe("the board's blockers", () => {
+  it('TaskUpdate links items both ways, TaskList shows what still blocks, and a deleted item blocks nothing', async () => {
+    const lead = await create(
+      ids.lead!,
+      [
+        '@TaskCreate Write the schema: The tables',
+        '@TaskCreate Write the queries: Against the tables',
+        '@TaskCreate Write the docs: Of the queries',
+        '@TaskUpdate {"taskId": "2", "addBlockedBy": ["1"], "owner": "implementer"}',
+        '@TaskUpdate {"taskId": "2", "addBlocks": ["3"]}',
+        '@TaskList',
+        '@TaskGet 2',
+        '@TaskUpdate 1 completed',
+        '@TaskUpdate 3 deleted',
+        '@TaskList',
+      ].join('\n'),
+    );
+    await settle();
+    const results = (await transcript(lead.id)).filter((m) => m.role === 'tool').map((m) => m.content);
+    expect(results[5]).toBe(
+      [
+        '#1 [pending] Write the schema',
+        '#2 [pending] Write the queries (owner: implementer) [blocked by #1]',
+        '#3 [pending] Write the docs [blocked by #2]',
+      ].join('\n'),
+    );
+    expect(JSON.parse(results[6]!)).toMatchObject({ id: '2', owner: 'implementer', blockedBy: ['1'], blocks: ['3'] });
+    expect(results[8]).toBe('Task #3 deleted.');
+    // Completed blockers no longer block; a deleted item is gone from the board and from what it blocked.
+    expect(results[9]).toBe(['#1 [completed] Write the schema', '#2 [pending] Write the queries (owner: implementer)'].join('\n'));
+    const board = await client().GET('/v1/organizations/{orgId}/tasks/{taskId}/board', { params: { path: { orgId, taskId: lead.id } } });
+    expect(board.data!.data.map((item) => [item.id, item.status, item.blockedBy, item.blocks])).toEqual([
+      ['1', 'completed', [], ['2']],
+      ['2', 'pending', ['1'], []],
+    ]);
+  });
+});
+
 describe("the board's bounds", () => {
   it('answers a call past them with an error and changes nothing', async () => {
     const big = 'x'.repeat(11_000);
@@ -633,6 +671,51 @@ describe('TeamDelete', () => {
     const [member] = await members(lead.id);
     expect(member).toMatchObject({ memberName: 'reviewer', status: 'canceled', pendingToolCalls: null });
     for (const task of [done, member!]) expect((await ledgerOf(task.id)).held).toBe(0);
+  });
+});
+
+describe("the worker's transactions", () => {
+  it('tries a step again when Postgres ends its transaction for a serialization failure, without calling the model again', async () => {
+    // The first time this task's step is recorded, the database refuses it as a concurrent transaction would.
+    const db = app.database.db;
+    await db`create schema if not exists test_hooks`;
+    await db`create sequence if not exists test_hooks.refusals`;
+    await db`create table if not exists test_hooks.targets (task_id uuid primary key)`;
+    await db.unsafe(`
+      create or replace function test_hooks.refuse_once() returns trigger language plpgsql security definer as $$
+      begin
+        if new.role = 'assistant' and new.task_id in (select task_id from test_hooks.targets)
+           and nextval('test_hooks.refusals') = 1 then
+          raise exception 'could not serialize access' using errcode = '40001';
+        end if;
+        return new;
+      end $$`);
+    await db`create trigger refuse_once before insert on staffroom.task_messages for each row execute function test_hooks.refuse_once()`;
+    try {
+      const lines: { level: number; msg: string }[] = [];
+      const once = createWorker({
+        db,
+        providers: { openai: createOpenAiProvider({ apiKey: 'sk-test-key-0123456789', baseUrl: `${fake.url}/v1`, timeoutMs: 2_000 }) },
+        log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) }),
+      });
+      fake.script({ kind: 'ok', text: 'Done once.', usage: { input: 400, output: 10 } });
+      const task = await client().POST('/v1/organizations/{orgId}/tasks', {
+        params: { path: { orgId } },
+        body: { employeeId: ids.gptReviewer!, input: 'Only once.', toolUse: 'team' },
+      });
+      await db`insert into test_hooks.targets values (${task.data!.data.id})`;
+      const sent = fake.received.length;
+      await once.drain();
+      const done = await get(task.data!.data.id);
+      expect(done).toMatchObject({ status: 'succeeded', output: 'Done once.', steps: 1 });
+      expect(fake.received.length - sent).toBe(1);
+      expect((await transcript(done.id)).map((m) => m.role)).toEqual(['user', 'assistant']);
+      expect(await ledgerOf(done.id)).toEqual({ held: 0, charged: done.costCredits });
+      expect(lines.map((line) => line.msg)).toEqual(['transaction ended by a concurrent one; trying it again']);
+    } finally {
+      await db`drop trigger refuse_once on staffroom.task_messages`;
+      await db`drop schema test_hooks cascade`;
+    }
   });
 });
 

@@ -272,12 +272,7 @@ export async function recordStep(
     values (${id}, ${task!.organizationId}, (select coalesce(max(index) + 1, 0) from staffroom.task_messages where task_id = ${id}),
             'assistant', ${step.content}, ${tx.json(step.toolCalls as never)}, ${task!.steps}, ${step.usage.inputTokens},
             ${step.usage.outputTokens}, ${step.usage.cachedInputTokens}, ${Number(settled!.charged)})`;
-  for (const refused of step.refused) {
-    await tx`
-      insert into staffroom.task_messages (task_id, organization_id, index, role, content, tool_call_id, is_error)
-      values (${id}, ${task!.organizationId}, (select max(index) + 1 from staffroom.task_messages where task_id = ${id}),
-              'tool', ${refused.content}, ${refused.toolCallId}, true)`;
-  }
+  for (const refused of step.refused) await appendToolResult(tx, id, refused.toolCallId, refused.content, true);
   return { cancelRequested: task!.cancelRequested, charged: Number(settled!.charged) };
 }
 
@@ -362,12 +357,17 @@ export async function startTeamMember(tx: Tx, id: string, workerId: string, call
     select staffroom.start_team_member(${id}, ${workerId}, ${call.id}, ${tx.json(call.input as never)}) as started`;
   const { taskId, content, background } = row!.started;
   if (taskId && !background) return true;
+  await appendToolResult(tx, id, call.id, content ?? 'Not started.', !taskId);
+  return false;
+}
+
+/** Answers a call of the task's last step in its transcript, as its tool result. */
+async function appendToolResult(tx: Tx, id: string, toolCallId: string, content: string, isError: boolean): Promise<void> {
   await tx`
     insert into staffroom.task_messages (task_id, organization_id, index, role, content, tool_call_id, is_error)
     select t.id, t.organization_id, (select max(m.index) + 1 from staffroom.task_messages m where m.task_id = t.id),
-           'tool', ${content ?? 'Not started.'}, ${call.id}, ${!taskId}
+           'tool', ${content}, ${toolCallId}, ${isError}
     from staffroom.tasks t where t.id = ${id}`;
-  return false;
 }
 
 /** Runs a board, message or team-naming tool; its result is recorded as the call's answer. */
